@@ -1,0 +1,350 @@
+//! The errors of the CCG instance lifecycle.
+//!
+//! Every error names the container id it is about and, for HCS failures, the step of the
+//! flow that failed. Messages never contain the credential spec. The binary prints the
+//! chain (`error:` then `caused by:` lines), so no message repeats its source.
+
+use std::fmt;
+
+use crate::hcs::HcsError;
+use crate::schema::FindError;
+
+/// A container id made fit for an error message: control characters escaped, long ids cut.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ShownId(String);
+
+impl ShownId {
+    /// Makes the shown form of an id.
+    #[must_use]
+    pub fn new(id: &str) -> Self {
+        const MAX: usize = 80;
+        let mut out = String::new();
+        for (n, c) in id.chars().enumerate() {
+            if n == MAX {
+                out.push_str("...");
+                break;
+            }
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        ShownId(out)
+    }
+}
+
+impl fmt::Display for ShownId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ShownId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// The steps of creating and releasing an instance, as errors name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// The query made before AddInstance, to refuse an id that already has an instance.
+    CheckExisting,
+    /// `HcsModifyServiceSettings` with AddInstance.
+    AddInstance,
+    /// The query made after AddInstance, to read the new instance.
+    Query,
+    /// `HcsModifyServiceSettings` with RemoveInstance.
+    RemoveInstance,
+    /// The query made after a failed RemoveInstance, to see whether the instance is gone.
+    ConfirmRemoval,
+    /// The query made for a listing or a lookup.
+    List,
+    /// The hot-add of the HvSocket service-table entry to the utility VM.
+    HvSocketAdd,
+    /// The removal of the HvSocket service-table entry from the utility VM.
+    HvSocketRemove,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::CheckExisting => "checking for an existing instance before AddInstance",
+            Step::AddInstance => "AddInstance",
+            Step::Query => "querying the instance after AddInstance",
+            Step::RemoveInstance => "RemoveInstance",
+            Step::ConfirmRemoval => "confirming the removal",
+            Step::List => "listing the instances",
+            Step::HvSocketAdd => "adding the HvSocket service-table entry to the utility VM",
+            Step::HvSocketRemove => "removing the HvSocket service-table entry from the utility VM",
+        })
+    }
+}
+
+/// What a CCG instance lacked in HCS's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The `CredentialGuard` state the container document needs.
+    CredentialGuard,
+    /// `HvSocketConfig`, needed under Hyper-V isolation.
+    HvSocketConfig,
+    /// `HvSocketConfig.ServiceId`.
+    ServiceId,
+    /// `HvSocketConfig.ServiceConfig`.
+    ServiceConfig,
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Missing::CredentialGuard => "CredentialGuard",
+            Missing::HvSocketConfig => "HvSocketConfig",
+            Missing::ServiceId => "HvSocketConfig.ServiceId",
+            Missing::ServiceConfig => "HvSocketConfig.ServiceConfig",
+        })
+    }
+}
+
+/// An error of the CCG instance lifecycle.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CcgError {
+    /// The container id cannot be used; nothing was sent.
+    #[error("invalid container id `{id}`: {reason}")]
+    InvalidContainerId {
+        /// The id as given, made printable.
+        id: ShownId,
+        /// Why.
+        reason: String,
+    },
+
+    /// The credential spec cannot be used; nothing was sent.
+    #[error("container `{container_id}`: the credential spec cannot be used: {reason}")]
+    InvalidCredentialSpec {
+        /// The container.
+        container_id: ShownId,
+        /// Why (never the spec's content).
+        reason: String,
+    },
+
+    /// An option of the request cannot be used; nothing was sent.
+    #[error("container `{container_id}`: {reason}")]
+    InvalidRequest {
+        /// The container.
+        container_id: ShownId,
+        /// Why.
+        reason: String,
+    },
+
+    /// The policy disables gMSA; nothing was sent.
+    #[error(
+        "container `{container_id}`: operation denied: gMSA credentials are disabled ({reason}); remove the credential spec or lift the policy"
+    )]
+    Denied {
+        /// The container.
+        container_id: ShownId,
+        /// What disabled it.
+        reason: String,
+    },
+
+    /// HCS already lists an instance for this id; nothing was sent.
+    #[error(
+        "container `{container_id}`: an instance already exists for this container id; remove it first (`credguard instances remove {container_id}`) or use another id"
+    )]
+    AlreadyExists {
+        /// The container.
+        container_id: ShownId,
+    },
+
+    /// No instance is listed for this id.
+    #[error("container `{container_id}`: no CCG instance is listed for this container id")]
+    NotFound {
+        /// The container.
+        container_id: ShownId,
+    },
+
+    /// An HCS call failed.
+    #[error("container `{container_id}`: {step} failed")]
+    Hcs {
+        /// The container.
+        container_id: ShownId,
+        /// The step of the flow.
+        step: Step,
+        /// What HCS answered.
+        #[source]
+        source: HcsError,
+    },
+
+    /// HCS answered the CCG query with a document that cannot be used.
+    #[error("container `{container_id}`: {step}: unusable answer")]
+    BadAnswer {
+        /// The container.
+        container_id: ShownId,
+        /// The step of the flow.
+        step: Step,
+        /// What is wrong with the answer.
+        #[source]
+        source: FindError,
+    },
+
+    /// HCS accepted AddInstance but does not list the instance.
+    #[error(
+        "container `{container_id}`: {step}: HCS accepted AddInstance but does not list an instance with this id"
+    )]
+    NotListed {
+        /// The container.
+        container_id: ShownId,
+        /// The step of the flow.
+        step: Step,
+    },
+
+    /// HCS lists the instance without something the container needs.
+    #[error("container `{container_id}`: {step}: HCS lists the instance without `{missing}`")]
+    Incomplete {
+        /// The container.
+        container_id: ShownId,
+        /// The step of the flow.
+        step: Step,
+        /// What is missing.
+        missing: Missing,
+    },
+
+    /// Creating failed after HCS had created the instance; the instance was removed again.
+    #[error(
+        "container `{container_id}`: creating the CCG instance failed; the instance HCS had created was removed again"
+    )]
+    RolledBack {
+        /// The container.
+        container_id: ShownId,
+        /// Why creating failed.
+        #[source]
+        cause: Box<CcgError>,
+    },
+
+    /// Creating failed, and removing the instance again failed too: it may be left behind.
+    #[error(
+        "container `{container_id}`: creating the CCG instance failed and removing it again failed too ({rollback}); the instance may be left behind: remove it with `credguard instances remove {container_id}` or run `credguard reconcile`"
+    )]
+    RollbackFailed {
+        /// The container.
+        container_id: ShownId,
+        /// Why the rollback failed (its whole chain, on one line).
+        rollback: String,
+        /// Why creating failed.
+        #[source]
+        cause: Box<CcgError>,
+    },
+
+    /// The journal could not record or update an instance.
+    #[error("container `{container_id}`: the journal could not be updated")]
+    Journal {
+        /// The container.
+        container_id: ShownId,
+        /// What went wrong.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+}
+
+impl CcgError {
+    /// The container id the error is about, as shown.
+    #[must_use]
+    pub fn container_id(&self) -> &ShownId {
+        match self {
+            CcgError::InvalidContainerId { id, .. } => id,
+            CcgError::InvalidCredentialSpec { container_id, .. }
+            | CcgError::InvalidRequest { container_id, .. }
+            | CcgError::Denied { container_id, .. }
+            | CcgError::AlreadyExists { container_id }
+            | CcgError::NotFound { container_id }
+            | CcgError::Hcs { container_id, .. }
+            | CcgError::BadAnswer { container_id, .. }
+            | CcgError::NotListed { container_id, .. }
+            | CcgError::Incomplete { container_id, .. }
+            | CcgError::RolledBack { container_id, .. }
+            | CcgError::RollbackFailed { container_id, .. }
+            | CcgError::Journal { container_id, .. } => container_id,
+        }
+    }
+
+    /// The innermost HCS failure behind this error, if any.
+    #[must_use]
+    pub fn hcs_error(&self) -> Option<&HcsError> {
+        match self {
+            CcgError::Hcs { source, .. } => Some(source),
+            CcgError::RolledBack { cause, .. } | CcgError::RollbackFailed { cause, .. } => {
+                cause.hcs_error()
+            }
+            _ => None,
+        }
+    }
+
+    /// What kind of failure this is, for exit codes and for callers that branch on it.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CcgError::InvalidContainerId { .. }
+            | CcgError::InvalidCredentialSpec { .. }
+            | CcgError::InvalidRequest { .. } => ErrorKind::InvalidInput,
+            CcgError::Denied { .. } => ErrorKind::Denied,
+            CcgError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            CcgError::NotFound { .. } => ErrorKind::NotFound,
+            CcgError::Journal { .. } => ErrorKind::State,
+            CcgError::RolledBack { cause, .. } | CcgError::RollbackFailed { cause, .. } => {
+                match cause.kind() {
+                    ErrorKind::State => ErrorKind::State,
+                    _ => ErrorKind::Hcs,
+                }
+            }
+            CcgError::Hcs { .. }
+            | CcgError::BadAnswer { .. }
+            | CcgError::NotListed { .. }
+            | CcgError::Incomplete { .. } => ErrorKind::Hcs,
+        }
+    }
+}
+
+/// The broad classes of [`CcgError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input was refused before anything was sent.
+    InvalidInput,
+    /// A policy refused the operation before anything was sent.
+    Denied,
+    /// An instance already exists for the id.
+    AlreadyExists,
+    /// No instance exists for the id.
+    NotFound,
+    /// HCS failed or answered with something unusable.
+    Hcs,
+    /// Local state (the journal) failed.
+    State,
+}
+
+/// Flattens an error and its sources onto one line (`a: b: c`).
+#[must_use]
+pub fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string().replace('\n', " ");
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string().replace('\n', " "));
+        next = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_ids_are_printable_and_short() {
+        assert_eq!(ShownId::new("a\nb\u{7}").to_string(), "a\\nb\\u{7}");
+        let long = "x".repeat(300);
+        let shown = ShownId::new(&long).to_string();
+        assert!(shown.len() < 100 && shown.ends_with("..."));
+    }
+}

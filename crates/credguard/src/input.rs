@@ -1,0 +1,131 @@
+//! Checks made on every input before anything is sent to HCS.
+//!
+//! The container id and the credential spec come from users and runtimes; a bad one must
+//! be refused here with a message that says what is wrong, not by HCS with an HRESULT.
+//! (The credential-spec linter checks the content; this checks that it is usable at all.)
+
+use crate::error::{CcgError, ShownId};
+
+/// The longest container id accepted, in characters.
+pub const MAX_CONTAINER_ID_CHARS: usize = 256;
+
+/// The largest credential spec accepted, in bytes (Kubernetes' limit too).
+pub const MAX_CREDENTIAL_SPEC_BYTES: usize = 64 * 1024;
+
+/// Checks a container id: not empty, at most 256 characters, no control characters.
+///
+/// # Errors
+/// [`CcgError::InvalidContainerId`] saying which rule the id breaks.
+pub fn validate_container_id(id: &str) -> Result<(), CcgError> {
+    let fail = |reason: String| {
+        Err(CcgError::InvalidContainerId {
+            id: ShownId::new(id),
+            reason,
+        })
+    };
+    if id.is_empty() {
+        return fail("the id is empty; give the container's id".to_owned());
+    }
+    let chars = id.chars().count();
+    if chars > MAX_CONTAINER_ID_CHARS {
+        return fail(format!(
+            "the id is {chars} characters long; at most {MAX_CONTAINER_ID_CHARS} are accepted"
+        ));
+    }
+    if let Some((pos, c)) = id.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return fail(format!(
+            "the id contains the control character {:?} at position {}; ids must be printable",
+            c,
+            pos + 1
+        ));
+    }
+    if id.trim() != id {
+        return fail("the id starts or ends with white space".to_owned());
+    }
+    Ok(())
+}
+
+/// Checks that a credential spec is a JSON object of at most 64 KiB.
+///
+/// # Errors
+/// [`CcgError::InvalidCredentialSpec`] saying what is wrong, never quoting the spec.
+pub fn validate_credential_spec(container_id: &str, spec: &str) -> Result<(), CcgError> {
+    let fail = |reason: String| {
+        Err(CcgError::InvalidCredentialSpec {
+            container_id: ShownId::new(container_id),
+            reason,
+        })
+    };
+    if spec.len() > MAX_CREDENTIAL_SPEC_BYTES {
+        return fail(format!(
+            "it is {} bytes; at most {MAX_CREDENTIAL_SPEC_BYTES} bytes (64 KiB) are accepted",
+            spec.len()
+        ));
+    }
+    if spec.trim().is_empty() {
+        return fail("it is empty; give the gMSA credential spec JSON".to_owned());
+    }
+    match serde_json::from_str::<serde_json::Value>(spec) {
+        // Syntax errors name a line and column and never echo the input.
+        Err(e) => fail(format!("it is not valid JSON ({e})")),
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        Ok(other) => fail(format!(
+            "it is a JSON {}, not an object; a credential spec is an object with CmsPlugins, DomainJoinConfig and ActiveDirectoryConfig",
+            json_kind(&other)
+        )),
+    }
+}
+
+/// The JSON type of a value, as error messages say it.
+#[must_use]
+pub fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_ids() {
+        assert!(validate_container_id("a3f1c2d4").is_ok());
+        assert!(validate_container_id(&"x".repeat(256)).is_ok());
+        for bad in ["", " a", "a\n", "a\u{0}b", "a\u{7f}"] {
+            assert!(validate_container_id(bad).is_err(), "{bad:?}");
+        }
+        let e = validate_container_id(&"x".repeat(257))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("257 characters"), "{e}");
+    }
+
+    #[test]
+    fn credential_specs() {
+        assert!(validate_credential_spec("c", "{}").is_ok());
+        for (bad, says) in [
+            ("", "empty"),
+            ("  ", "empty"),
+            ("[1]", "array"),
+            ("\"x\"", "string"),
+            ("{\"PluginInput\":\"hunter2\"", "not valid JSON"),
+        ] {
+            let e = validate_credential_spec("c", bad).unwrap_err().to_string();
+            assert!(e.contains(says) && e.contains("`c`"), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_CREDENTIAL_SPEC_BYTES));
+        assert!(
+            validate_credential_spec("c", &big)
+                .unwrap_err()
+                .to_string()
+                .contains("64 KiB")
+        );
+    }
+}

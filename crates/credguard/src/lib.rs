@@ -1,0 +1,36 @@
+//! credguard: Container Credential Guard (gMSA) instances for Windows containers, created,
+//! handed over, tracked and removed through the Host Compute Service without leaks.
+//!
+//! The layers, from the wire up:
+//! - [`schema`]: the HCS documents of the CCG flow, byte-compatible with hcsshim;
+//! - [`hcs`]: the service boundary ([`hcs::HcsService`]) every backend implements, and its
+//!   errors; [`hresult`] for the status codes;
+//! - [`lifecycle`]: creating an instance and releasing it, with rollback on every failure;
+//! - [`input`] and [`redact`]: what is checked before anything is sent, and what is hidden
+//!   before anything is shown.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use credguard::{CcgClient, Isolation};
+//! # fn backend() -> Arc<dyn credguard::hcs::HcsService> { unimplemented!() }
+//! let client = CcgClient::new(backend());
+//! let spec = std::fs::read_to_string("contoso_webapp01.json")?;
+//! let (instance, mut handle) = client.create("my-container", &spec, Isolation::Process)?;
+//! let state = instance.credential_guard; // goes into Container.ContainerCredentialGuard
+//! // ... run the container ...
+//! handle.release()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod error;
+pub mod hcs;
+pub mod hresult;
+pub mod input;
+pub mod lifecycle;
+pub mod redact;
+pub mod schema;
+
+pub use error::{CcgError, ErrorKind, Step};
+pub use hcs::{HcsError, HcsService};
+pub use hresult::HResult;
+pub use lifecycle::{CcgClient, CcgResource, Isolation, Removal};

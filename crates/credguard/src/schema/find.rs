@@ -1,0 +1,455 @@
+//! Finding one instance in the answer to the CCG query, without decoding the others.
+//!
+//! The answer of `HcsGetServiceProperties` lists every CCG instance on the host, and each
+//! carries a full credential spec. [`find_instance`] walks the document once with
+//! serde_json's streaming visitor: keys and the `Id` are compared in place without
+//! allocating, instances whose `Id` does not match are skipped with [`IgnoredAny`] (which
+//! still validates their syntax), and only the match is materialised. When an instance's
+//! `Id` comes after its other fields, those fields are held as borrowed [`RawValue`]
+//! slices of the input until the `Id` decides. The `Properties` array is counted, and
+//! trailing data after the document is rejected.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::{
+    ContainerCredentialGuardHvSocketServiceConfig, ContainerCredentialGuardInstance,
+    ContainerCredentialGuardState, ContainerCredentialGuardSystemInfo, ServiceProperties,
+};
+
+/// Why the answer to the CCG query could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    /// The text is not a well-formed `ServiceProperties` document.
+    #[error("the answer to the CCG query is not a valid ServiceProperties document")]
+    Json(#[source] serde_json::Error),
+    /// `Properties` does not hold exactly one element (one was asked for).
+    #[error("the answer to the CCG query holds {0} properties where exactly one was asked for")]
+    PropertyCount(usize),
+}
+
+/// Finds the instance whose `Id` is `id` in the answer to the CCG query.
+///
+/// Returns `Ok(None)` when the answer is well formed but does not list `id`. `Id`s are
+/// compared exactly (byte for byte). When several instances carry the same `Id`, the first
+/// is returned.
+///
+/// # Errors
+/// [`FindError::Json`] when the document is not valid JSON, has trailing data or has fields
+/// of the wrong type; [`FindError::PropertyCount`] when `Properties` does not hold exactly
+/// one element (a missing or `null` `Properties` counts as zero).
+pub fn find_instance(
+    doc: &str,
+    id: &str,
+) -> Result<Option<ContainerCredentialGuardInstance>, FindError> {
+    let mut de = serde_json::Deserializer::from_str(doc);
+    let (count, found) = TopSeed { id }
+        .deserialize(&mut de)
+        .map_err(FindError::Json)?;
+    de.end().map_err(FindError::Json)?;
+    if count == 1 {
+        Ok(found)
+    } else {
+        Err(FindError::PropertyCount(count))
+    }
+}
+
+/// Decodes every instance of the answer to the CCG query (for listings).
+///
+/// # Errors
+/// As [`find_instance`].
+pub fn list_instances(doc: &str) -> Result<Vec<ContainerCredentialGuardInstance>, FindError> {
+    let props: Option<ServiceProperties> = serde_json::from_str(doc).map_err(FindError::Json)?;
+    let props = props.unwrap_or_default();
+    if props.properties.len() != 1 {
+        return Err(FindError::PropertyCount(props.properties.len()));
+    }
+    let info: Option<ContainerCredentialGuardSystemInfo> =
+        serde_json::from_str(props.properties[0].get()).map_err(FindError::Json)?;
+    Ok(info.unwrap_or_default().instances)
+}
+
+/// Accepts a key and says whether it is the one wanted, without allocating.
+struct KeyIs(&'static str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyIs {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+/// Accepts an instance key and classifies it.
+#[derive(Clone, Copy)]
+enum InstanceKey {
+    Id,
+    CredentialGuard,
+    HvSocketConfig,
+    Other,
+}
+
+struct InstanceKeySeed;
+
+impl<'de> DeserializeSeed<'de> for InstanceKeySeed {
+    type Value = InstanceKey;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<InstanceKey, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for InstanceKeySeed {
+    type Value = InstanceKey;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<InstanceKey, E> {
+        Ok(match v {
+            "Id" => InstanceKey::Id,
+            "CredentialGuard" => InstanceKey::CredentialGuard,
+            "HvSocketConfig" => InstanceKey::HvSocketConfig,
+            _ => InstanceKey::Other,
+        })
+    }
+}
+
+/// The whole document: `{"Properties":[...]}` (or `null`).
+struct TopSeed<'a> {
+    id: &'a str,
+}
+
+type Found = (usize, Option<ContainerCredentialGuardInstance>);
+
+impl<'de> DeserializeSeed<'de> for TopSeed<'_> {
+    type Value = Found;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed<'_> {
+    type Value = Found;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a ServiceProperties object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
+        Ok((0, None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        let mut found = (0, None);
+        while let Some(is_props) = map.next_key_seed(KeyIs("Properties"))? {
+            if is_props {
+                found = map.next_value_seed(PropertiesSeed { id: self.id })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// `Properties`: counted; the first element is searched, the others skipped.
+struct PropertiesSeed<'a> {
+    id: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for PropertiesSeed<'_> {
+    type Value = Found;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Found, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PropertiesSeed<'_> {
+    type Value = Found;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of properties")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
+        Ok((0, None))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
+        let mut count = 0usize;
+        let mut found = None;
+        loop {
+            if count == 0 {
+                match seq.next_element_seed(SystemInfoSeed { id: self.id })? {
+                    Some(f) => found = f,
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            count += 1;
+        }
+        Ok((count, found))
+    }
+}
+
+/// One `ContainerCredentialGuardSystemInfo`: `{"Instances":[...]}` (or `null`).
+struct SystemInfoSeed<'a> {
+    id: &'a str,
+}
+
+type One = Option<ContainerCredentialGuardInstance>;
+
+impl<'de> DeserializeSeed<'de> for SystemInfoSeed<'_> {
+    type Value = One;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<One, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SystemInfoSeed<'_> {
+    type Value = One;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a ContainerCredentialGuardSystemInfo object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<One, E> {
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<One, A::Error> {
+        let mut found = None;
+        while let Some(is_instances) = map.next_key_seed(KeyIs("Instances"))? {
+            if is_instances {
+                found = map.next_value_seed(InstancesSeed { id: self.id })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// `Instances`: searched until the first match, the rest skipped.
+struct InstancesSeed<'a> {
+    id: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for InstancesSeed<'_> {
+    type Value = One;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<One, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for InstancesSeed<'_> {
+    type Value = One;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of instances")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<One, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<One, A::Error> {
+        let mut found = None;
+        loop {
+            if found.is_some() {
+                if seq.next_element::<IgnoredAny>()?.is_none() {
+                    break;
+                }
+            } else {
+                match seq.next_element_seed(InstanceSeed { id: self.id })? {
+                    Some(f) => found = f,
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Says whether an `Id` value equals the wanted id; `null` never does.
+struct IdIs<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for IdIs<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for IdIs<'_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or null")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(self.0.is_empty())
+    }
+}
+
+/// A field held back until the `Id` is known.
+enum Held<'de, T> {
+    Absent,
+    Raw(&'de RawValue),
+    Decoded(Option<T>),
+}
+
+impl<'de, T: serde::Deserialize<'de>> Held<'de, T> {
+    fn take<E: de::Error>(self) -> Result<Option<T>, E> {
+        match self {
+            Held::Absent => Ok(None),
+            Held::Decoded(v) => Ok(v),
+            Held::Raw(raw) => {
+                // A borrowed slice of the input: decoding it again borrows from the input too.
+                let text: &'de str = raw.get();
+                serde_json::from_str::<Option<T>>(text).map_err(E::custom)
+            }
+        }
+    }
+}
+
+/// One instance: materialised only when its `Id` matches.
+struct InstanceSeed<'a> {
+    id: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for InstanceSeed<'_> {
+    type Value = One;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<One, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> InstanceSeed<'_> {
+    fn field<A, T>(map: &mut A, matched: Option<bool>) -> Result<Held<'de, T>, A::Error>
+    where
+        A: MapAccess<'de>,
+        T: serde::Deserialize<'de>,
+    {
+        Ok(match matched {
+            Some(false) => {
+                map.next_value::<IgnoredAny>()?;
+                Held::Absent
+            }
+            Some(true) => Held::Decoded(map.next_value::<Option<T>>()?),
+            None => Held::Raw(map.next_value::<&'de RawValue>()?),
+        })
+    }
+}
+
+impl<'de> Visitor<'de> for InstanceSeed<'_> {
+    type Value = One;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a ContainerCredentialGuardInstance object")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<One, E> {
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<One, A::Error> {
+        let mut matched: Option<bool> = None;
+        let mut cg: Held<'de, ContainerCredentialGuardState> = Held::Absent;
+        let mut hv: Held<'de, ContainerCredentialGuardHvSocketServiceConfig> = Held::Absent;
+        while let Some(key) = map.next_key_seed(InstanceKeySeed)? {
+            match key {
+                InstanceKey::Id => matched = Some(map.next_value_seed(IdIs(self.id))?),
+                InstanceKey::CredentialGuard => cg = Self::field(&mut map, matched)?,
+                InstanceKey::HvSocketConfig => hv = Self::field(&mut map, matched)?,
+                InstanceKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if matched != Some(true) {
+            return Ok(None);
+        }
+        Ok(Some(ContainerCredentialGuardInstance {
+            id: self.id.to_owned(),
+            credential_guard: cg.take()?,
+            hv_socket_config: hv.take()?,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = r#"{"Properties":[{"Instances":[
+        {"CredentialGuard":{"Cookie":"aa","Transport":"LRPC"},"Id":"late"},
+        {"Id":"x","CredentialGuard":{"Cookie":"bb"}},
+        {"Id":"y","CredentialGuard":{"Cookie":"cc"},"HvSocketConfig":{"ServiceId":"s","ServiceConfig":{"AllowWildcardBinds":true}}}
+    ]}]}"#;
+
+    #[test]
+    fn finds_by_id_in_any_field_order() {
+        let late = find_instance(TWO, "late").unwrap().unwrap();
+        assert_eq!(late.credential_guard.unwrap().cookie, "aa");
+        let y = find_instance(TWO, "y").unwrap().unwrap();
+        assert_eq!(y.hv_socket_config.unwrap().service_id, "s");
+        assert!(find_instance(TWO, "nope").unwrap().is_none());
+        assert!(
+            find_instance(TWO, "X").unwrap().is_none(),
+            "ids compare exactly"
+        );
+    }
+
+    #[test]
+    fn counts_properties() {
+        for (doc, n) in [
+            ("{}", 0),
+            (r#"{"Properties":null}"#, 0),
+            (r#"{"Properties":[]}"#, 0),
+            ("null", 0),
+            (r#"{"Properties":[{},{}]}"#, 2),
+        ] {
+            match find_instance(doc, "a") {
+                Err(FindError::PropertyCount(got)) => assert_eq!(got, n, "{doc}"),
+                other => panic!("{doc}: {other:?}"),
+            }
+        }
+        assert!(
+            find_instance(r#"{"Properties":[null]}"#, "a")
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn rejects_bad_documents() {
+        for doc in [
+            "",
+            "{",
+            r#"{"Properties":[{}]} trailing"#,
+            r#"{"Properties":[{"Instances":[{"Id":"a","CredentialGuard":{"Cookie":5}}]}]}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"b","CredentialGuard":{"Cookie":"\uZZZZ"}}]}]}"#,
+            r#"{"Properties":"nope"}"#,
+            "[]",
+        ] {
+            assert!(
+                matches!(find_instance(doc, "a"), Err(FindError::Json(_))),
+                "{doc}"
+            );
+        }
+    }
+
+    #[test]
+    fn escaped_keys_and_ids_match() {
+        let doc = r#"{"Propert\u0069es":[{"Instances":[{"\u0049d":"a\u00e9","CredentialGuard":{"Cookie":"z"}}]}]}"#;
+        let found = find_instance(doc, "aé").unwrap().unwrap();
+        assert_eq!(found.credential_guard.unwrap().cookie, "z");
+    }
+
+    #[test]
+    fn agrees_with_the_full_decode() {
+        let all = list_instances(TWO).unwrap();
+        for inst in &all {
+            assert_eq!(find_instance(TWO, &inst.id).unwrap().as_ref(), Some(inst));
+        }
+    }
+}
