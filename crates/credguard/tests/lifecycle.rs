@@ -207,7 +207,10 @@ fn failed_add_with_a_failing_check_is_removed_blindly() {
 }
 
 /// Each failure after a successful AddInstance, and the error it must produce.
-fn after_add_faults() -> Vec<(&'static str, Isolation, Fault, fn(&CcgError) -> bool)> {
+/// A case: its name, the isolation, the fault, and a check of the rolled-back cause.
+type Case = (&'static str, Isolation, Fault, fn(&CcgError) -> bool);
+
+fn after_add_faults() -> Vec<Case> {
     let query = Api::GetServiceProperties;
     vec![
         ("query error", Isolation::Process, Fault::fail(query, HResult::E_UNEXPECTED).skip(1), |e| {
