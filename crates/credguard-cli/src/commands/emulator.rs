@@ -227,6 +227,7 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
     }
     let mut fault = Fault::new(api, action)
         .times(args.times)
+        .skip(args.skip)
         .delay_ms(args.delay_ms);
     fault.operation = args.operation;
     emu.inject(fault.clone())?;
