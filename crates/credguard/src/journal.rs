@@ -371,7 +371,7 @@ impl Journal {
                 Ok(Some(bytes)) => out.extend(self.parse(&path, &bytes)),
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(file = %path.display(), error = %crate::error::chain_line(&e), "cannot read a journal record; skipping it")
+                    warn!(file = %path.display(), error = %crate::error::chain_line(&e), "cannot read a journal record; skipping it");
                 }
             }
         }
@@ -411,7 +411,7 @@ impl Journal {
                 "corrupt journal record moved aside; if it named a live instance, `credguard instances list` shows that instance as foreign"
             ),
             Err(e) => {
-                warn!(file = %path.display(), reason, error = %e, "corrupt journal record could not be moved aside; skipping it")
+                warn!(file = %path.display(), reason, error = %e, "corrupt journal record could not be moved aside; skipping it");
             }
         }
     }

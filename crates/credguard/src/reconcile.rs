@@ -227,7 +227,7 @@ impl CcgClient {
                     info!(container_id = %item.container_id, action = item.action.as_str(), "reconciled");
                 }
                 Err(e) => {
-                    warn!(container_id = %item.container_id, action = item.action.as_str(), error = %chain_line(e), "reconcile step failed")
+                    warn!(container_id = %item.container_id, action = item.action.as_str(), error = %chain_line(e), "reconcile step failed");
                 }
                 Ok(()) => {}
             }
