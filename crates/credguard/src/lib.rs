@@ -6,6 +6,8 @@
 //! - [`hcs`]: the service boundary ([`hcs::HcsService`]) every backend implements, and its
 //!   errors; [`hresult`] for the status codes;
 //! - [`lifecycle`]: creating an instance and releasing it, with rollback on every failure;
+//! - [`credspec`]: credential specs read from every source, linted with actionable
+//!   diagnostics, and generated;
 //! - [`input`] and [`redact`]: what is checked before anything is sent, and what is hidden
 //!   before anything is shown.
 //!
@@ -22,6 +24,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod credspec;
 pub mod error;
 pub mod hcs;
 pub mod hresult;
