@@ -693,6 +693,15 @@ impl Linter {
             text("DnsName"),
             text("NetBiosName"),
         );
+        // An entry for the account as written or for its bare name counts as the primary
+        // one: a `$` or a domain in MachineAccountName is reported on its own.
+        let bare = account.map(|a| account_problem(a).bare);
+        let is_primary = |name: &str| {
+            account.is_some_and(|a| name.eq_ignore_ascii_case(a))
+                || bare
+                    .as_deref()
+                    .is_some_and(|b| name.eq_ignore_ascii_case(b))
+        };
         if items.is_empty() {
             self.push(
                 Code::NoAccounts,
@@ -748,8 +757,8 @@ impl Linter {
                 "Scope",
                 "the DNS or NetBIOS name of the account's domain",
             );
-            if let (Some(name), Some(account)) = (name, account)
-                && name.eq_ignore_ascii_case(account)
+            if let Some(name) = name
+                && is_primary(name)
             {
                 primary_scopes.extend(scope);
             }
@@ -760,7 +769,7 @@ impl Linter {
         if !items.iter().any(|i| {
             i.get("Name")
                 .and_then(Value::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case(account))
+                .is_some_and(is_primary)
         }) {
             self.push(
                 Code::NoPrimaryAccount,
