@@ -32,6 +32,7 @@ pub mod input;
 pub mod lifecycle;
 pub mod redact;
 pub mod schema;
+pub mod statefile;
 
 pub use error::{CcgError, ErrorKind, Step};
 pub use hcs::{HcsError, HcsService};
