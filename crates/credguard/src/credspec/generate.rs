@@ -113,7 +113,7 @@ impl Generated {
 #[non_exhaustive]
 pub enum GenerateError {
     /// The options make a spec with errors; each problem names its option.
-    #[error("the options do not make a valid credential spec: {}", problems.join("; "))]
+    #[error("the options do not make a valid credential spec:\n{}", problems.join("\n"))]
     Invalid {
         /// One line per problem: `--sid: ... (hint: ...)`.
         problems: Vec<String>,

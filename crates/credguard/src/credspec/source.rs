@@ -554,10 +554,26 @@ fn from_bytes(
         source,
     };
     let (text, encoding) = decode(bytes).map_err(|e| read_error(&origin, e))?;
-    if !text.trim_start().starts_with(['{', '[']) && !text.trim().is_empty() {
-        return from_yaml(origin, &text, encoding, select);
-    }
-    let value = parse_json(&text).map_err(|e| read_error(&origin, e))?;
+    let json = parse_json(&text);
+    let value = match json {
+        Ok(value) => value,
+        // Not JSON: a YAML manifest, or a spec with a JSON syntax error. A text that starts
+        // like JSON, or that YAML does not read as a manifest, gets the JSON error.
+        Err(json_error) => {
+            if text.trim_start().starts_with(['{', '[']) {
+                return Err(read_error(&origin, json_error));
+            }
+            return match yaml_documents(&text) {
+                Ok(documents) if documents.iter().any(|d| d.get("kind").is_some()) => {
+                    select_manifest(origin, documents, encoding, select)
+                }
+                Err(e) if text.contains("kind:") || text.contains("apiVersion:") => {
+                    Err(yaml_error(&origin, &e))
+                }
+                _ => Err(read_error(&origin, json_error)),
+            };
+        }
+    };
     if let Value::Object(map) = &value {
         if kind_of(map).is_some_and(|k| k == GMSA_CREDENTIAL_SPEC_KIND || is_list(map)) {
             let manifests = vec![value];
@@ -599,18 +615,11 @@ fn is_list(map: &Map<String, Value>) -> bool {
         && map.get("items").is_some_and(Value::is_array)
 }
 
-fn from_yaml(
-    origin: String,
-    text: &str,
-    encoding: Encoding,
-    select: Option<&str>,
-) -> Result<LoadedSpec, SourceError> {
-    let mut documents = Vec::new();
-    for document in serde_norway::Deserializer::from_str(text) {
-        let value = Value::deserialize(document).map_err(|e| yaml_error(&origin, &e))?;
-        documents.push(value);
-    }
-    select_manifest(origin, documents, encoding, select)
+/// The documents of a (multi-document) YAML text, as JSON values.
+fn yaml_documents(text: &str) -> Result<Vec<Value>, serde_norway::Error> {
+    serde_norway::Deserializer::from_str(text)
+        .map(Value::deserialize)
+        .collect()
 }
 
 /// serde_norway's error as our message: its position, and its text only when that text
