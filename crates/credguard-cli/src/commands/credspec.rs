@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use credguard::credspec::generate::write_spec_file;
 use credguard::credspec::{
     AdditionalAccount, Diagnostic, GenerateError, HostAccount, KnownPlugin, LoadedSpec, NewSpec,
-    PluginInput, Severity, load_arg,
+    PluginInput, Severity, load_arg, shown_arg,
 };
 use credguard::error::chain_line;
 use serde_json::{Value, json};
@@ -160,7 +160,9 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
                 match ctx.output {
                     OutputFormat::Text => eprintln!("error: {chain}"),
                     OutputFormat::Json => {
-                        reports.push(json!({"source": source, "readable": false, "error": chain}));
+                        reports.push(
+                            json!({"source": shown_arg(source), "readable": false, "error": chain}),
+                        );
                     }
                 }
                 continue;
@@ -183,7 +185,7 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
                 println!("{}", summary(&loaded.origin, errors, warnings, ok));
             }
             OutputFormat::Json => reports.push(json!({
-                "source": source,
+                "source": shown_arg(source),
                 "origin": loaded.origin,
                 "readable": true,
                 "form": loaded.form,

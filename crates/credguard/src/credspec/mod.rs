@@ -39,5 +39,5 @@ pub use plugins::KnownPlugin;
 pub use read::{Encoding, ReadError, SpecDocument, read};
 pub use source::{
     LoadedSpec, SourceError, SpecForm, SpecSource, default_credspec_dir, load, load_arg, load_from,
-    parse_source,
+    parse_source, shown_arg,
 };

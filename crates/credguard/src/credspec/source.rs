@@ -261,6 +261,17 @@ pub enum SourceError {
     },
 }
 
+/// A `--credspec` argument fit to be shown: as given, except that the text of `raw://` is
+/// left out (it can hold a plug-in secret).
+#[must_use]
+pub fn shown_arg(arg: &str) -> String {
+    if arg.starts_with("raw://") {
+        "raw://".to_owned()
+    } else {
+        shown_name(arg)
+    }
+}
+
 /// Parses a `--credspec` argument. Checks `file://` names; reads nothing.
 ///
 /// # Errors
@@ -900,6 +911,8 @@ mod tests {
 
     #[test]
     fn raw_text_is_never_shown() {
+        assert_eq!(shown_arg(r#"raw://{"PluginInput":"s3cr3t"}"#), "raw://");
+        assert_eq!(shown_arg("a\nb.json"), "a\\nb.json");
         let s = parse_source(r#"raw://{"PluginInput":"s3cr3t"}"#).unwrap();
         assert!(!format!("{s} {s:?}").contains("s3cr3t"));
         let e = load_arg(
