@@ -157,3 +157,15 @@ fn encodings_and_forms_are_recognised() {
             .canonical()
     );
 }
+
+#[test]
+fn every_code_is_documented_with_its_severity() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ARCHITECTURE.md"),
+    )
+    .unwrap();
+    for code in credguard::credspec::Code::ALL {
+        let row = format!("| `{code}` | {} |", code.severity());
+        assert!(doc.contains(&row), "docs/ARCHITECTURE.md lacks the row `{row}`");
+    }
+}
