@@ -166,6 +166,9 @@ fn every_code_is_documented_with_its_severity() {
     .unwrap();
     for code in credguard::credspec::Code::ALL {
         let row = format!("| `{code}` | {} |", code.severity());
-        assert!(doc.contains(&row), "docs/ARCHITECTURE.md lacks the row `{row}`");
+        assert!(
+            doc.contains(&row),
+            "docs/ARCHITECTURE.md lacks the row `{row}`"
+        );
     }
 }

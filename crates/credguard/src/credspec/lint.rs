@@ -81,7 +81,7 @@ codes! {
     MissingMember = "CS001", Error, "a required member is missing";
     EmptyMember = "CS002", Error, "a required member is empty";
     WrongType = "CS003", Error, "a member has the wrong JSON type";
-    MissingGuid = "CS004", Warning, "DomainJoinConfig.Guid is missing";
+    MissingGuid = "CS004", Warning, "DomainJoinConfig.Guid is missing or empty";
     InvalidSid = "CS010", Error, "Sid is not a domain SID";
     AccountSid = "CS011", Error, "Sid is an account SID, not the domain's";
     InvalidGuid = "CS012", Error, "Guid is not a GUID";
@@ -371,8 +371,14 @@ impl Linter {
                 None
             }
             Some(Value::String(s)) if s.trim().is_empty() => {
+                // A member whose absence is only a warning is only a warning when empty.
+                let code = if missing.severity() == Severity::Error {
+                    Code::EmptyMember
+                } else {
+                    missing
+                };
                 self.push(
-                    Code::EmptyMember,
+                    code,
                     path.key(key),
                     format!("`{key}` is empty"),
                     format!("fill in {what}"),
@@ -1003,6 +1009,11 @@ mod tests {
                 ("CS001", "DomainJoinConfig.DnsName".to_owned()),
                 ("CS002", "DomainJoinConfig.NetBiosName".to_owned()),
             ]
+        );
+        let spec = with(|v| v["DomainJoinConfig"]["Guid"] = "".into());
+        assert_eq!(
+            codes(&spec),
+            vec![("CS004", "DomainJoinConfig.Guid".to_owned())]
         );
         assert_eq!(
             codes("{}"),
