@@ -177,12 +177,12 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
         match ctx.output {
             OutputFormat::Text => {
                 for d in &diagnostics {
-                    println!("{}", diagnostic_text(&loaded.origin, d));
+                    outln!("{}", diagnostic_text(&loaded.origin, d));
                 }
                 if let Some((guid, Some(p))) = &plugin {
-                    println!("{}: note: PluginGUID {guid} is the {}", loaded.origin, p.name);
+                    outln!("{}: note: PluginGUID {guid} is the {}", loaded.origin, p.name);
                 }
-                println!("{}", summary(&loaded.origin, errors, warnings, ok));
+                outln!("{}", summary(&loaded.origin, errors, warnings, ok));
             }
             OutputFormat::Json => reports.push(json!({
                 "source": shown_arg(source),
@@ -241,7 +241,7 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
             "spec": spec,
         })),
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&spec).unwrap_or_default()
             );
@@ -341,8 +341,8 @@ fn new(ctx: &Context, args: NewArgs) -> Result<Exit, CliError> {
     };
     let warnings: Vec<&Diagnostic> = generated.warnings.iter().collect();
     match (ctx.output, &written) {
-        (OutputFormat::Text, Some(path)) => println!("wrote {}", path.display()),
-        (OutputFormat::Text, None) => print!("{text}"),
+        (OutputFormat::Text, Some(path)) => outln!("wrote {}", path.display()),
+        (OutputFormat::Text, None) => outln!("{}", text.strip_suffix('\n').unwrap_or(&text)),
         (OutputFormat::Json, _) => print_json(&json!({
             "written": written,
             "file_name": request.file_name(),
