@@ -142,7 +142,8 @@ pub enum GenerateError {
 }
 
 /// The flag a diagnostic about a generated spec is to be blamed on.
-fn flag_for(path: &JsonPath) -> &'static str {
+/// `DnsTreeName` comes from --forest when given, else from --domain.
+fn flag_for(path: &JsonPath, forest_given: bool) -> &'static str {
     let key = |i: usize| match path.segments().get(i) {
         Some(Segment::Key(k)) => k.as_str(),
         _ => "",
@@ -151,7 +152,8 @@ fn flag_for(path: &JsonPath) -> &'static str {
         ("DomainJoinConfig", "Sid", _) => "--sid",
         ("DomainJoinConfig", "MachineAccountName", _) => "--account",
         ("DomainJoinConfig", "Guid", _) => "--guid",
-        ("DomainJoinConfig", "DnsTreeName", _) => "--forest",
+        ("DomainJoinConfig", "DnsTreeName", _) if forest_given => "--forest",
+        ("DomainJoinConfig", "DnsTreeName", _) => "--domain",
         ("DomainJoinConfig", "DnsName", _) => "--domain",
         ("DomainJoinConfig", "NetBiosName", _) => "--netbios",
         ("ActiveDirectoryConfig", "HostAccountConfig", _) => {
@@ -161,7 +163,16 @@ fn flag_for(path: &JsonPath) -> &'static str {
                 "--plugin-guid"
             }
         }
-        ("ActiveDirectoryConfig", "GroupManagedServiceAccounts", Some(_)) => "--additional-account",
+        // Entries 0 and 1 are the primary account under --domain and under --netbios.
+        ("ActiveDirectoryConfig", "GroupManagedServiceAccounts", Some(Segment::Index(i))) => {
+            let scope = matches!(path.segments().get(3), Some(Segment::Key(k)) if k == "Scope");
+            match (i, scope) {
+                (0, true) => "--domain",
+                (1, true) => "--netbios",
+                (0 | 1, false) => "--account",
+                _ => "--additional-account",
+            }
+        }
         _ => "--account",
     }
 }
@@ -239,11 +250,14 @@ impl NewSpec {
         let (errors, warnings): (Vec<_>, Vec<_>) = lint(&spec.to_map())
             .into_iter()
             .partition(Diagnostic::is_error);
-        problems.extend(
-            errors
-                .iter()
-                .map(|d| format!("{}: {} (hint: {})", flag_for(&d.path), d.message, d.hint)),
-        );
+        problems.extend(errors.iter().map(|d| {
+            format!(
+                "{}: {} (hint: {})",
+                flag_for(&d.path, self.forest.is_some()),
+                d.message,
+                d.hint
+            )
+        }));
         if problems.is_empty() {
             Ok(Generated { spec, warnings })
         } else {
@@ -431,6 +445,30 @@ mod tests {
         );
         assert!(e.contains("--account: `WebApp01$` ends with `$`"), "{e}");
         assert!(e.contains("--additional-account `x$@contoso.com`"), "{e}");
+    }
+
+    #[test]
+    fn problems_in_account_entries_are_blamed_on_their_flag() {
+        let at = |i: usize, key: &str| {
+            JsonPath::root()
+                .key("ActiveDirectoryConfig")
+                .key("GroupManagedServiceAccounts")
+                .index(i)
+                .key(key)
+        };
+        assert_eq!(flag_for(&at(0, "Scope"), false), "--domain");
+        assert_eq!(flag_for(&at(1, "Scope"), false), "--netbios");
+        assert_eq!(flag_for(&at(1, "Name"), false), "--account");
+        assert_eq!(flag_for(&at(2, "Name"), false), "--additional-account");
+        let mut n = contoso();
+        n.domain = String::new();
+        let e = n.build().unwrap_err().to_string();
+        assert!(e.contains("--domain: `DnsName` is empty"), "{e}");
+        assert!(e.contains("--domain: `DnsTreeName` is empty"), "{e}");
+        assert!(
+            !e.contains("--additional-account") && !e.contains("--forest"),
+            "{e}"
+        );
     }
 
     #[test]
