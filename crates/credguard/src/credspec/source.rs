@@ -252,12 +252,13 @@ pub enum SourceError {
         name: String,
     },
     /// Reading the registry value failed.
-    #[error("cannot read registry://{name} (a REG_SZ value under {REGISTRY_KEY}): {reason}")]
+    #[error("cannot read the credential spec registry://{name}")]
     Registry {
         /// The value name.
         name: String,
-        /// Why.
-        reason: String,
+        /// Why (the registry error names the key and the value).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 
@@ -523,7 +524,9 @@ fn registry_value(name: &str) -> Result<String, SourceError> {
 
 #[cfg(windows)]
 fn registry_value(name: &str) -> Result<String, SourceError> {
-    // wired by the Windows backend (`crate::windows::read_registry_credential_spec`)
+    // wired by the Windows backend: once `crate::windows` is in this build, this becomes
+    // `crate::windows::read_registry_credential_spec(name).map_err(|e| SourceError::Registry {
+    //     name: shown_name(name), source: Box::new(e) })`.
     Err(SourceError::RegistryUnavailable {
         name: shown_name(name),
     })
