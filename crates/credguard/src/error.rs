@@ -151,7 +151,7 @@ pub enum CcgError {
 
     /// HCS already lists an instance for this id; nothing was sent.
     #[error(
-        "container `{container_id}`: an instance already exists for this container id; remove it first (`credguard instances remove {container_id}`) or use another id"
+        "container `{container_id}`: checking for an existing instance before AddInstance: an instance already exists for this container id; remove it first (`credguard instances remove {container_id}`) or use another id"
     )]
     AlreadyExists {
         /// The container.
