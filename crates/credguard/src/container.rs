@@ -179,3 +179,32 @@ pub fn place_in_v1(doc: &mut Map<String, Value>, credential_spec: &str) {
         Value::String(credential_spec.to_owned()),
     );
 }
+
+/// Whether an OCI runtime spec (`config.json`) disables gMSA through hcsshim's annotation
+/// `io.microsoft.container.wcow.gmsa.disable` (a boolean as Go's `strconv.ParseBool` reads
+/// it: `1`, `t`, `true`, `TRUE`, `True`). Returns the reason for the "operation denied"
+/// error when it does.
+#[must_use]
+pub fn oci_gmsa_disabled(config: &Value) -> Option<String> {
+    let key = crate::lifecycle::GMSA_DISABLE_ANNOTATION;
+    let value = config.get("annotations")?.get(key)?.as_str()?;
+    matches!(value.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+        .then(|| format!("the OCI annotation `{key}` is `{value}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_disable_annotation_reads_like_go_parse_bool() {
+        let with = |v: &str| serde_json::json!({"annotations": {crate::lifecycle::GMSA_DISABLE_ANNOTATION: v}});
+        for yes in ["true", "1", "t", "TRUE", "True"] {
+            assert!(oci_gmsa_disabled(&with(yes)).is_some(), "{yes}");
+        }
+        for no in ["false", "0", "no", ""] {
+            assert!(oci_gmsa_disabled(&with(no)).is_none(), "{no}");
+        }
+        assert!(oci_gmsa_disabled(&serde_json::json!({})).is_none());
+    }
+}
