@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {
     if let Ok(doc) = read(bytes) {
-        let _ = doc.lint();
+        for diagnostic in doc.lint() {
+            let _ = diagnostic.to_string();
+        }
         let _ = doc.to_spec();
         let canonical = doc.canonical();
         let again = read(canonical.as_bytes()).expect("a canonical form reads back");
