@@ -33,8 +33,9 @@ pub enum FindError {
 /// Finds the instance whose `Id` is `id` in the answer to the CCG query.
 ///
 /// Returns `Ok(None)` when the answer is well formed but does not list `id`. `Id`s are
-/// compared exactly (byte for byte). When several instances carry the same `Id`, the first
-/// is returned.
+/// compared exactly (byte for byte); an instance without an `Id` (or with a `null` one) has
+/// the empty id, as in [`list_instances`]. When several instances carry the same `Id`, the
+/// first is returned.
 ///
 /// # Errors
 /// [`FindError::Json`] when the document is not valid JSON, has trailing data or has fields
@@ -365,7 +366,9 @@ impl<'de> Visitor<'de> for InstanceSeed<'_> {
                 }
             }
         }
-        if matched != Some(true) {
+        // An instance without an `Id` has the empty id (Go's zero value), as the full decode
+        // reads it.
+        if !matched.unwrap_or(self.id.is_empty()) {
             return Ok(None);
         }
         Ok(Some(ContainerCredentialGuardInstance {
@@ -442,6 +445,22 @@ mod tests {
     fn escaped_keys_and_ids_match() {
         let doc = r#"{"Propert\u0069es":[{"Instances":[{"\u0049d":"a\u00e9","CredentialGuard":{"Cookie":"z"}}]}]}"#;
         let found = find_instance(doc, "aé").unwrap().unwrap();
+        assert_eq!(found.credential_guard.unwrap().cookie, "z");
+    }
+
+    #[test]
+    fn a_missing_id_is_the_empty_id() {
+        // Found by the service_properties fuzz target: list_instances reads a missing `Id`
+        // as "", so looking "" up must find that instance, with its fields.
+        let doc =
+            r#"{"Properties":[{"Instances":[{"HvSocketConfig":{"ServiceId":"n"}},{"Id":"a"}]}]}"#;
+        let found = find_instance(doc, "").unwrap();
+        assert_eq!(found.as_ref(), list_instances(doc).unwrap().first());
+        assert_eq!(found.unwrap().hv_socket_config.unwrap().service_id, "n");
+        assert_eq!(find_instance(doc, "a").unwrap().unwrap().id, "a");
+        let doc =
+            r#"{"Properties":[{"Instances":[{"Id":"a"},{"CredentialGuard":{"Cookie":"z"}}]}]}"#;
+        let found = find_instance(doc, "").unwrap().unwrap();
         assert_eq!(found.credential_guard.unwrap().cookie, "z");
     }
 
