@@ -1,9 +1,12 @@
-//! The decoders of the answer to the CCG query on any text: no panic, and wherever both
-//! succeed, `find_instance` returns exactly the instance `list_instances` has first for an
-//! id (and nothing for an id it does not list).
+//! The decoders of the answer to the CCG query on any text: no panic; `find_instance` gives
+//! exactly what its reference (the streaming decoder without the fast path) gives, errors
+//! included; and wherever both succeed, `find_instance` returns exactly the instance
+//! `list_instances` has first for an id (and nothing for an id it does not list).
 #![no_main]
 
-use credguard::schema::{ContainerCredentialGuardInstance, find_instance, list_instances};
+use credguard::schema::{
+    ContainerCredentialGuardInstance, find_instance, find_instance_reference, list_instances,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// An id no seed lists, looked up in every document beside the empty id.
@@ -31,7 +34,13 @@ fuzz_target!(|bytes: &[u8]| {
 
 /// Looks `id` up (which must never panic) and compares with the full decode when both worked.
 fn check(doc: &str, id: &str, listed: Option<&[ContainerCredentialGuardInstance]>) {
-    let Ok(found) = find_instance(doc, id) else {
+    let found = find_instance(doc, id);
+    match (&found, find_instance_reference(doc, id)) {
+        (Ok(fast), Ok(reference)) => assert_eq!(fast, &reference, "fast path differs on {id:?}"),
+        (Err(fast), Err(reference)) => assert_eq!(format!("{fast:?}"), format!("{reference:?}")),
+        (fast, reference) => panic!("fast path {fast:?}, reference {reference:?} on {id:?}"),
+    }
+    let Ok(found) = found else {
         return;
     };
     if let Some(inst) = &found {

@@ -20,6 +20,9 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub use find::find_instance_reference;
 pub use find::{FindError, find_instance, list_instances};
 pub use wire::to_wire;
 

@@ -1,13 +1,24 @@
 //! Finding one instance in the answer to the CCG query, without decoding the others.
 //!
 //! The answer of `HcsGetServiceProperties` lists every CCG instance on the host, and each
-//! carries a full credential spec. [`find_instance`] walks the document once with
-//! serde_json's streaming visitor: keys and the `Id` are compared in place without
-//! allocating, instances whose `Id` does not match are skipped with [`IgnoredAny`] (which
-//! still validates their syntax), and only the match is materialised. When an instance's
-//! `Id` comes after its other fields, those fields are held as borrowed [`RawValue`]
-//! slices of the input until the `Id` decides. The `Properties` array is counted, and
-//! trailing data after the document is rejected.
+//! carries a full credential spec. [`find_instance`] reads it in one pass that allocates
+//! nothing but the match, in two layers:
+//!
+//! - the fast path ([`scan`]) checks the JSON syntax of the whole text byte by byte, follows
+//!   its structure, compares keys and `Id`s in place, and hands only the wanted instance's
+//!   fields to serde_json. It answers every well-formed answer of the usual shape;
+//! - everything else (errors to report, escapes in keys or ids, repeated keys) goes to the
+//!   streaming decoder below, serde_json's visitor: keys and the `Id` are compared without
+//!   allocating, instances whose `Id` does not match are skipped with [`IgnoredAny`] (which
+//!   still validates their syntax), and only the match is materialised. When an instance's
+//!   `Id` comes after its other fields, those fields are held as borrowed [`RawValue`]
+//!   slices of the input until the `Id` decides. The `Properties` array is counted, and
+//!   trailing data after the document is rejected.
+//!
+//! The streaming decoder is the reference: the fast path answers only where it agrees with
+//! it, which the unit tests below and the `service_properties` fuzz target check.
+
+mod scan;
 
 use std::fmt;
 
@@ -45,6 +56,28 @@ pub fn find_instance(
     doc: &str,
     id: &str,
 ) -> Result<Option<ContainerCredentialGuardInstance>, FindError> {
+    match scan::find(doc, id) {
+        Some(found) => Ok(found),
+        None => streaming(doc, id),
+    }
+}
+
+/// [`find_instance`] by the streaming decoder alone, the reference its fast path is held to;
+/// built for the fuzz targets only (`cargo fuzz` sets `--cfg fuzzing`).
+///
+/// # Errors
+/// As [`find_instance`].
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub fn find_instance_reference(
+    doc: &str,
+    id: &str,
+) -> Result<Option<ContainerCredentialGuardInstance>, FindError> {
+    streaming(doc, id)
+}
+
+/// The streaming decoder: serde_json's visitor over the whole document.
+fn streaming(doc: &str, id: &str) -> Result<Option<ContainerCredentialGuardInstance>, FindError> {
     let mut de = serde_json::Deserializer::from_str(doc);
     let (count, found) = TopSeed { id }
         .deserialize(&mut de)
@@ -462,6 +495,119 @@ mod tests {
             r#"{"Properties":[{"Instances":[{"Id":"a"},{"CredentialGuard":{"Cookie":"z"}}]}]}"#;
         let found = find_instance(doc, "").unwrap().unwrap();
         assert_eq!(found.credential_guard.unwrap().cookie, "z");
+    }
+
+    /// The fast path's answer, checked against the reference: it may decline, never differ.
+    fn fast(doc: &str, id: &str) -> Option<Option<ContainerCredentialGuardInstance>> {
+        let fast = scan::find(doc, id);
+        if let Some(found) = &fast {
+            match streaming(doc, id) {
+                Ok(reference) => assert_eq!(found, &reference, "{doc} / {id}"),
+                Err(e) => panic!("the fast path accepted what the reference refuses ({e}): {doc}"),
+            }
+        }
+        fast
+    }
+
+    const GOLDEN: &str = include_str!("../../tests/fixtures/golden/s5_service_properties.json");
+
+    #[test]
+    fn the_fast_path_answers_usual_answers() {
+        for (doc, ids) in [
+            (TWO, &["late", "x", "y", "nope", ""][..]),
+            (
+                GOLDEN,
+                &[
+                    "a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90",
+                    "c0ffee00-0000-4000-8000-000000000001",
+                    "nope",
+                ][..],
+            ),
+            (
+                r#" {"Properties" : [ { "Instances" : [ null , { } ] } ] } "#,
+                &["a", ""][..],
+            ),
+            (r#"{"Properties":[{"Instances":null}]}"#, &["a"][..]),
+            (
+                r#"{"Properties":[null],"More":[1,-0.5e+3,true,false,null,"\u00e9\n"]}"#,
+                &["a"][..],
+            ),
+        ] {
+            for id in ids {
+                assert!(fast(doc, id).is_some(), "declined {doc} / {id}");
+            }
+        }
+        let golden = list_instances(GOLDEN).unwrap();
+        assert_eq!(fast(GOLDEN, &golden[1].id), Some(Some(golden[1].clone())));
+    }
+
+    #[test]
+    fn the_fast_path_declines_what_the_reference_decides() {
+        for doc in [
+            // Errors, all reported by the reference.
+            "",
+            "null",
+            "{",
+            r#"{"Properties":[]}"#,
+            r#"{"Properties":[{},{}]}"#,
+            r#"{"Properties":[{}]} x"#,
+            r#"{"Properties":[{}],}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"a","CredentialGuard":{"Cookie":5}}]}]}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"b","CredentialGuard":{"Cookie":"\uZZZZ"}}]}]}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"b","X":[1,]}]}]}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"b","X":01}]}]}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"b","X":"bad \escape"}]}]}"#,
+            "{\"Properties\":[{\"Instances\":[{\"Id\":\"b\",\"X\":\"a raw\ttab\"}]}]}",
+            r#"{"Properties":[{"Instances":[7]}]}"#,
+            // Decided after decoding escapes, or by which repeated key comes last.
+            r#"{"Properties":[{"Instances":[{"\u0049d":"a"}]}]}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"\u0061"}]}]}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"b","Id":"a"}]}]}"#,
+            r#"{"Properties":[{"Instances":[{"Id":"a","CredentialGuard":{},"CredentialGuard":null}]}]}"#,
+            r#"{"Properties":[{"Instances":[]}],"Properties":[{"Instances":[{"Id":"a"}]}]}"#,
+        ] {
+            assert!(fast(doc, "a").is_none(), "answered {doc}");
+        }
+        let deep = format!(
+            r#"{{"Properties":[{{"Instances":[{{"Id":"b","X":{}{}}}]}}]}}"#,
+            "[".repeat(scan::MAX_DEPTH + 1),
+            "]".repeat(scan::MAX_DEPTH + 1)
+        );
+        assert!(fast(&deep, "a").is_none());
+        assert!(
+            find_instance(&deep, "a").unwrap().is_none(),
+            "the reference has no depth limit"
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Answers with a few bytes changed: wherever the fast path answers, it agrees with the
+        /// reference (the fuzz target does the same at length).
+        #[test]
+        fn the_fast_path_never_differs_from_the_reference(
+            base in 0..3usize,
+            edits in proptest::collection::vec(
+                (0..2000usize, proptest::sample::select(&br#"{}[]:,"\ nulltruefalse0123456789-+.eEu"#[..]), 0..3u8),
+                1..4,
+            ),
+            id in proptest::sample::select(&["late", "x", "y", "", "a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"][..]),
+        ) {
+            let mut doc = [TWO, GOLDEN, r#"{"Properties":[{"Instances":[{"Id":"x","A":[{"b":"\"c\""}]}]}]}"#][base]
+                .as_bytes()
+                .to_vec();
+            for (at, byte, how) in edits {
+                let at = at % (doc.len() + 1);
+                match how {
+                    0 => doc.insert(at, byte),
+                    1 if at < doc.len() => { doc.remove(at); }
+                    _ if at < doc.len() => doc[at] = byte,
+                    _ => {}
+                }
+            }
+            let doc = String::from_utf8(doc).expect("ASCII edits of ASCII text");
+            fast(&doc, id);
+        }
     }
 
     #[test]
