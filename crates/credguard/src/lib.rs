@@ -7,7 +7,9 @@
 //!   errors; [`hresult`] for the status codes;
 //! - [`lifecycle`]: creating an instance and releasing it, with rollback on every failure;
 //! - [`input`] and [`redact`]: what is checked before anything is sent, and what is hidden
-//!   before anything is shown.
+//!   before anything is shown;
+//! - `windows` (on Windows only): the real backend over computecore.dll and `registry://`
+//!   credential specs.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -29,6 +31,10 @@ pub mod input;
 pub mod lifecycle;
 pub mod redact;
 pub mod schema;
+#[cfg(any(windows, test))]
+mod watchdog;
+#[cfg(windows)]
+pub mod windows;
 
 pub use error::{CcgError, ErrorKind, Step};
 pub use hcs::{HcsError, HcsService};

@@ -1,0 +1,1 @@
+//! Tests against the stand-in computecore.dll (filled in with the stub crate).
