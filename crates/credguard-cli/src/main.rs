@@ -1,1 +1,185 @@
-fn main() {}
+//! `credguard`: the operator's command line for Container Credential Guard instances.
+//!
+//! A thin layer over the `credguard` library: it parses arguments, opens the backend,
+//! calls the library and prints the result as text or JSON. One module per command in
+//! `commands/`.
+
+mod backend;
+mod commands;
+mod credspec_input;
+mod exit;
+mod logging;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::backend::BackendKind;
+use crate::exit::{CliError, Exit};
+use crate::logging::LogFormat;
+use crate::output::OutputFormat;
+
+/// Create, inspect and remove Container Credential Guard (gMSA) instances of Windows
+/// containers through the Host Compute Service, without leaking them; check credential
+/// specs before they reach Windows.
+///
+/// Exit codes: 0 success; 1 a check failed; 2 usage or bad input; 3 HCS failure;
+/// 4 not found; 5 already exists; 6 denied by policy; 7 local state error;
+/// 8 backend unavailable.
+#[derive(Debug, Parser)]
+#[command(
+    name = "credguard",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Which HCS to talk to: `hcs` is the real one (Windows only), `emulator` the built-in
+    /// emulator whose state lives under the state directory, `auto` picks `hcs` on Windows
+    /// and `emulator` elsewhere.
+    #[arg(
+        long,
+        global = true,
+        env = "CREDGUARD_BACKEND",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub backend: BackendKind,
+
+    /// Directory of credguard's own state (the emulator's state, the journal). Default:
+    /// `%ProgramData%\credguard` on Windows, `$XDG_STATE_HOME/credguard` or
+    /// `~/.local/state/credguard` elsewhere.
+    #[arg(long, global = true, env = "CREDGUARD_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// How results are printed on standard output.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+
+    /// Log filter for standard error: a level (error, warn, info, debug, trace) or a
+    /// tracing filter directive. Overrides the CREDGUARD_LOG environment variable; the
+    /// default is `warn`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// How log lines are written on standard error.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Show credential-spec plug-in secrets (`PluginInput`) in output instead of
+    /// `<redacted>`. They never appear in logs.
+    #[arg(long, global = true)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, list, show and remove CCG instances.
+    #[command(subcommand)]
+    Instances(commands::instances::InstancesCommand),
+
+    /// End-to-end check: create an instance under a generated id, verify it, remove it,
+    /// verify it is gone; prints each step with its duration.
+    Probe(commands::probe::ProbeArgs),
+
+    /// Inspect and drive the HCS emulator: call log, fault injection, reset, utility VMs.
+    #[command(subcommand)]
+    Emulator(commands::emulator::EmulatorCommand),
+
+    /// Check, show and generate credential specs.
+    #[command(subcommand)]
+    Credspec(commands::credspec::CredspecCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = logging::init(cli.global.log_level.as_deref(), cli.global.log_format) {
+        CliError::usage(e).print();
+        return Exit::Usage.into();
+    }
+    match run(cli) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            e.print();
+            e.code.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<Exit, CliError> {
+    let ctx = Context::new(cli.global)?;
+    match cli.command {
+        Command::Instances(cmd) => commands::instances::run(&ctx, cmd),
+        Command::Probe(args) => commands::probe::run(&ctx, &args),
+        Command::Emulator(cmd) => commands::emulator::run(&ctx, cmd),
+        Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
+    }
+}
+
+/// What every command needs from the global options.
+#[derive(Debug)]
+pub struct Context {
+    pub backend: BackendKind,
+    pub state_dir: PathBuf,
+    pub output: OutputFormat,
+    pub show_secrets: bool,
+}
+
+impl Context {
+    fn new(g: GlobalArgs) -> Result<Self, CliError> {
+        let state_dir = match g.state_dir {
+            Some(d) if d.as_os_str().is_empty() => {
+                return Err(CliError::usage("--state-dir is empty; give a directory"));
+            }
+            Some(d) => d,
+            None => default_state_dir()?,
+        };
+        Ok(Context {
+            backend: g.backend,
+            state_dir,
+            output: g.output,
+            show_secrets: g.show_secrets,
+        })
+    }
+
+    /// Opens the chosen HCS backend and a client over it.
+    pub fn client(&self) -> Result<credguard::CcgClient, CliError> {
+        Ok(credguard::CcgClient::new(backend::open(
+            self.backend,
+            &self.state_dir,
+        )?))
+    }
+}
+
+fn default_state_dir() -> Result<PathBuf, CliError> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = if cfg!(windows) {
+        env("ProgramData").map(|p| p.join("credguard"))
+    } else {
+        env("XDG_STATE_HOME")
+            .map(|p| p.join("credguard"))
+            .or_else(|| env("HOME").map(|h| h.join(".local/state/credguard")))
+    };
+    dir.ok_or_else(|| {
+        CliError::new(
+            Exit::Usage,
+            "cannot tell where to keep state (no XDG_STATE_HOME, HOME or ProgramData): give --state-dir",
+        )
+    })
+}

@@ -50,26 +50,33 @@ pub fn validate_container_id(id: &str) -> Result<(), CcgError> {
 /// # Errors
 /// [`CcgError::InvalidCredentialSpec`] saying what is wrong, never quoting the spec.
 pub fn validate_credential_spec(container_id: &str, spec: &str) -> Result<(), CcgError> {
-    let fail = |reason: String| {
-        Err(CcgError::InvalidCredentialSpec {
+    match credential_spec_problem(spec) {
+        None => Ok(()),
+        Some(reason) => Err(CcgError::InvalidCredentialSpec {
             container_id: ShownId::new(container_id),
             reason,
-        })
-    };
+        }),
+    }
+}
+
+/// What makes a credential spec text unusable (too large, empty, not JSON, not an object),
+/// or `None` when it is usable. The reason never quotes the spec.
+#[must_use]
+pub fn credential_spec_problem(spec: &str) -> Option<String> {
     if spec.len() > MAX_CREDENTIAL_SPEC_BYTES {
-        return fail(format!(
+        return Some(format!(
             "it is {} bytes; at most {MAX_CREDENTIAL_SPEC_BYTES} bytes (64 KiB) are accepted",
             spec.len()
         ));
     }
     if spec.trim().is_empty() {
-        return fail("it is empty; give the gMSA credential spec JSON".to_owned());
+        return Some("it is empty; give the gMSA credential spec JSON".to_owned());
     }
     match serde_json::from_str::<serde_json::Value>(spec) {
         // Syntax errors name a line and column and never echo the input.
-        Err(e) => fail(format!("it is not valid JSON ({e})")),
-        Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(other) => fail(format!(
+        Err(e) => Some(format!("it is not valid JSON ({e})")),
+        Ok(serde_json::Value::Object(_)) => None,
+        Ok(other) => Some(format!(
             "it is a JSON {}, not an object; a credential spec is an object with CmsPlugins, DomainJoinConfig and ActiveDirectoryConfig",
             json_kind(&other)
         )),

@@ -31,6 +31,7 @@ pub mod input;
 pub mod lifecycle;
 pub mod redact;
 pub mod schema;
+pub mod statefile;
 #[cfg(any(windows, test))]
 mod watchdog;
 #[cfg(windows)]

@@ -1,0 +1,77 @@
+//! Choosing and opening the HCS backend: the real HCS on Windows, the emulator elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::ValueEnum;
+use credguard::hcs::HcsService;
+use credguard_emulator::Emulator;
+
+use crate::exit::{CliError, Exit};
+
+/// Which HCS to talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// The real HCS on Windows, the emulator elsewhere.
+    Auto,
+    /// The real HCS (computecore.dll); Windows only.
+    Hcs,
+    /// The HCS emulator, with its state under the state directory.
+    Emulator,
+}
+
+impl BackendKind {
+    /// `auto` made concrete for this platform.
+    pub fn resolve(self) -> BackendKind {
+        match self {
+            BackendKind::Auto if cfg!(windows) => BackendKind::Hcs,
+            BackendKind::Auto => BackendKind::Emulator,
+            other => other,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Hcs => "hcs",
+            BackendKind::Emulator => "emulator",
+        }
+    }
+}
+
+/// Where the emulator keeps its state inside the state directory.
+pub fn emulator_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("emulator")
+}
+
+/// Opens the emulator's persistent state.
+pub fn open_emulator(state_dir: &Path) -> Result<Emulator, CliError> {
+    Ok(Emulator::persistent(&emulator_dir(state_dir))?)
+}
+
+/// Opens the chosen backend.
+pub fn open(kind: BackendKind, state_dir: &Path) -> Result<Arc<dyn HcsService>, CliError> {
+    match kind.resolve() {
+        BackendKind::Emulator => Ok(Arc::new(open_emulator(state_dir)?)),
+        _ => open_hcs(),
+    }
+}
+
+#[cfg(windows)]
+fn open_hcs() -> Result<Arc<dyn HcsService>, CliError> {
+    Err(CliError::new(
+        Exit::Unavailable,
+        "this build of credguard has no HCS backend yet; use --backend emulator",
+    ))
+}
+
+#[cfg(not(windows))]
+fn open_hcs() -> Result<Arc<dyn HcsService>, CliError> {
+    Err(CliError::new(
+        Exit::Unavailable,
+        format!(
+            "--backend hcs needs Windows (computecore.dll, Windows 10 1809 / Windows Server 2019 or later); this is {}: use --backend emulator (the default here)",
+            std::env::consts::OS
+        ),
+    ))
+}

@@ -1,0 +1,288 @@
+//! `credguard emulator`: the HCS emulator's call log, fault injection, reset and utility VMs.
+//!
+//! These commands act on the emulator's state under the state directory, whatever
+//! `--backend` says (they refuse `--backend hcs`, which has no emulator).
+
+use clap::{Args, Subcommand};
+use credguard::hresult::HResult;
+use credguard_emulator::{Api, Emulator, Fault, FaultAction};
+use serde_json::json;
+
+use crate::Context;
+use crate::backend::{BackendKind, open_emulator};
+use crate::exit::{CliError, Exit};
+use crate::output::{OutputFormat, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum EmulatorCommand {
+    /// Print the call log as JSON lines:
+    /// {"seq":N,"api":"HcsModifyServiceSettings","target":null,"document":{...},"hresult":"0x00000000"}.
+    /// PluginInput is redacted unless --show-secrets.
+    Log(LogArgs),
+    /// Queue a fault for the next matching calls, list the queue, or clear it.
+    Inject(InjectArgs),
+    /// Drop every CCG instance and utility VM, as a vmcompute.exe restart does. Queued
+    /// faults and the call log stay unless --all.
+    Reset {
+        /// Also clear the queued faults and the call log.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Emulated utility VMs (for Hyper-V isolation).
+    #[command(subcommand)]
+    Uvm(UvmCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only the last N calls.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Clear the log after printing it.
+    #[arg(long)]
+    pub clear: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// The call to fault: HcsModifyServiceSettings, HcsGetServiceProperties or
+    /// HcsModifyComputeSystem (the `Hcs` prefix is optional).
+    #[arg(long, required_unless_present_any = ["clear", "list"])]
+    pub api: Option<Api>,
+
+    /// Only calls of this operation: AddInstance or RemoveInstance (service settings);
+    /// Add, Update or Remove (compute-system modifications).
+    #[arg(long)]
+    pub operation: Option<String>,
+
+    /// Fail with this HRESULT (hex like 0x8037011B, decimal, or a name like E_FAIL);
+    /// without --apply-then-fail the call is not applied.
+    #[arg(long)]
+    pub hresult: Option<HResult>,
+
+    /// The result document returned with the failure (any text: it need not parse).
+    #[arg(long, value_name = "DOC")]
+    pub result: Option<String>,
+
+    /// Apply the call and succeed, but answer with this text instead of the real answer.
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["hresult", "result", "apply_then_fail"])]
+    pub response: Option<String>,
+
+    /// Apply the call, then report failure (with --hresult, default E_FAIL).
+    #[arg(long)]
+    pub apply_then_fail: bool,
+
+    /// Delay the call by this many milliseconds (the emulator stays usable meanwhile).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub delay_ms: u64,
+
+    /// How many matching calls the fault applies to.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub times: u32,
+
+    /// Drop every queued fault instead.
+    #[arg(long, conflicts_with_all = ["api", "list"])]
+    pub clear: bool,
+
+    /// Print the queued faults instead.
+    #[arg(long, conflicts_with = "api")]
+    pub list: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UvmCommand {
+    /// Create a utility VM with an empty HvSocket service table.
+    Create {
+        /// The utility VM's compute-system id.
+        id: String,
+    },
+    /// Show a utility VM's HvSocket service table.
+    Show {
+        /// The utility VM's compute-system id.
+        id: String,
+    },
+    /// List the utility VMs.
+    List,
+    /// Remove a utility VM (as when it stops); calls on it then fail with 0xC037010E.
+    Remove {
+        /// The utility VM's compute-system id.
+        id: String,
+    },
+}
+
+pub fn run(ctx: &Context, cmd: EmulatorCommand) -> Result<Exit, CliError> {
+    if ctx.backend == BackendKind::Hcs {
+        return Err(CliError::usage(
+            "the emulator commands act on the emulator; --backend hcs has none (drop --backend or use --backend emulator)",
+        ));
+    }
+    let emu = open_emulator(&ctx.state_dir)?;
+    match cmd {
+        EmulatorCommand::Log(args) => log(ctx, &emu, &args),
+        EmulatorCommand::Inject(args) => inject(ctx, &emu, args),
+        EmulatorCommand::Reset { all } => {
+            emu.reset()?;
+            if all {
+                emu.clear_faults()?;
+                emu.clear_calls()?;
+            }
+            if ctx.output == OutputFormat::Text {
+                println!(
+                    "emulator reset: no CCG instances, no utility VMs{}",
+                    if all {
+                        ", no faults, empty call log"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        EmulatorCommand::Uvm(cmd) => uvm(ctx, &emu, cmd),
+    }
+}
+
+fn log(ctx: &Context, emu: &Emulator, args: &LogArgs) -> Result<Exit, CliError> {
+    let calls = emu.calls()?;
+    let skip = args.tail.map_or(0, |n| calls.len().saturating_sub(n));
+    for call in &calls[skip..] {
+        println!("{}", call.to_json(ctx.show_secrets));
+    }
+    if args.clear {
+        emu.clear_calls()?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliError> {
+    if args.clear {
+        emu.clear_faults()?;
+        if ctx.output == OutputFormat::Text {
+            println!("cleared every queued fault");
+        }
+        return Ok(Exit::Ok);
+    }
+    if args.list {
+        let faults = emu.faults()?;
+        match ctx.output {
+            OutputFormat::Json => print_json(&serde_json::to_value(&faults).unwrap_or_default()),
+            OutputFormat::Text if faults.is_empty() => println!("no queued faults"),
+            OutputFormat::Text => {
+                for f in &faults {
+                    println!("{}", serde_json::to_string(f).unwrap_or_default());
+                }
+            }
+        }
+        return Ok(Exit::Ok);
+    }
+    let Some(api) = args.api else {
+        return Err(CliError::usage("--api is required to inject a fault"));
+    };
+    if let Some(op) = &args.operation {
+        let allowed = api.operations();
+        if !allowed.iter().any(|a| a.eq_ignore_ascii_case(op)) {
+            return Err(CliError::usage(if allowed.is_empty() {
+                format!("--operation does not apply to {api}: it has a single operation")
+            } else {
+                format!(
+                    "--operation `{op}` is not an operation of {api}; use one of {}",
+                    allowed.join(", ")
+                )
+            }));
+        }
+    }
+    if args.times == 0 {
+        return Err(CliError::usage("--times must be at least 1"));
+    }
+    let action = if let Some(text) = args.response {
+        FaultAction::Respond { text }
+    } else if args.apply_then_fail {
+        FaultAction::ApplyThenFail {
+            hresult: args.hresult.unwrap_or(HResult::E_FAIL),
+            result: args.result,
+        }
+    } else if args.hresult.is_some() || args.result.is_some() {
+        FaultAction::Fail {
+            hresult: args.hresult.unwrap_or(HResult::E_FAIL),
+            result: args.result,
+        }
+    } else if args.delay_ms > 0 {
+        FaultAction::None
+    } else {
+        return Err(CliError::usage(
+            "say what the fault does: --hresult, --result, --response, --apply-then-fail or --delay-ms",
+        ));
+    };
+    if let FaultAction::Fail { hresult, .. } | FaultAction::ApplyThenFail { hresult, .. } = &action
+        && !hresult.is_failure()
+    {
+        return Err(CliError::usage(format!(
+            "--hresult {hresult} is not a failure code (the high bit is clear); HCS reports failures with negative HRESULTs"
+        )));
+    }
+    let mut fault = Fault::new(api, action)
+        .times(args.times)
+        .delay_ms(args.delay_ms);
+    fault.operation = args.operation;
+    emu.inject(fault.clone())?;
+    match ctx.output {
+        OutputFormat::Json => print_json(&serde_json::to_value(&fault).unwrap_or_default()),
+        OutputFormat::Text => println!(
+            "queued: {}",
+            serde_json::to_string(&fault).unwrap_or_default()
+        ),
+    }
+    Ok(Exit::Ok)
+}
+
+fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError> {
+    match cmd {
+        UvmCommand::Create { id } => {
+            emu.create_uvm(&id)?;
+            if ctx.output == OutputFormat::Text {
+                println!("created utility VM `{id}`");
+            }
+        }
+        UvmCommand::Remove { id } => {
+            emu.remove_uvm(&id)?;
+            if ctx.output == OutputFormat::Text {
+                println!("removed utility VM `{id}`");
+            }
+        }
+        UvmCommand::List => {
+            let ids = emu.uvm_ids()?;
+            match ctx.output {
+                OutputFormat::Json => print_json(&json!(ids)),
+                OutputFormat::Text if ids.is_empty() => println!("no utility VMs"),
+                OutputFormat::Text => ids.iter().for_each(|i| println!("{i}")),
+            }
+        }
+        UvmCommand::Show { id } => {
+            let Some(vm) = emu.uvm(&id)? else {
+                return Err(CliError::new(
+                    Exit::NotFound,
+                    format!("the emulator has no utility VM `{id}`"),
+                ));
+            };
+            match ctx.output {
+                OutputFormat::Json => print_json(&json!({
+                    "id": id,
+                    "ServiceTable": vm.service_table,
+                })),
+                OutputFormat::Text => {
+                    println!(
+                        "utility VM `{id}`: {} HvSocket service-table entries",
+                        vm.service_table.len()
+                    );
+                    for (sid, cfg) in &vm.service_table {
+                        println!(
+                            "  {sid}: {}",
+                            serde_json::to_string(cfg).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,258 @@
+//! Fault injection: what the next matching calls do instead of (or besides) their work.
+
+use std::fmt;
+use std::str::FromStr;
+
+use credguard::hresult::HResult;
+use serde::{Deserialize, Serialize};
+
+/// The emulated HCS calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Api {
+    /// `HcsModifyServiceSettings`.
+    #[serde(rename = "HcsModifyServiceSettings")]
+    ModifyServiceSettings,
+    /// `HcsGetServiceProperties`.
+    #[serde(rename = "HcsGetServiceProperties")]
+    GetServiceProperties,
+    /// `HcsModifyComputeSystem`.
+    #[serde(rename = "HcsModifyComputeSystem")]
+    ModifyComputeSystem,
+}
+
+impl Api {
+    /// Every API, for help texts.
+    pub const ALL: [Api; 3] = [
+        Api::ModifyServiceSettings,
+        Api::GetServiceProperties,
+        Api::ModifyComputeSystem,
+    ];
+
+    /// The Win32 name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::ModifyServiceSettings => "HcsModifyServiceSettings",
+            Api::GetServiceProperties => "HcsGetServiceProperties",
+            Api::ModifyComputeSystem => "HcsModifyComputeSystem",
+        }
+    }
+
+    /// The operations a fault on this API can be limited to.
+    #[must_use]
+    pub fn operations(self) -> &'static [&'static str] {
+        match self {
+            Api::ModifyServiceSettings => &["AddInstance", "RemoveInstance"],
+            Api::GetServiceProperties => &[],
+            Api::ModifyComputeSystem => &["Add", "Update", "Remove"],
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A text that names no emulated API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not an emulated HCS call; use HcsModifyServiceSettings, HcsGetServiceProperties or HcsModifyComputeSystem"
+)]
+pub struct ParseApiError(String);
+
+impl FromStr for Api {
+    type Err = ParseApiError;
+    /// Accepts the Win32 name with or without the `Hcs` prefix, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let bare = t
+            .get(..3)
+            .filter(|p| p.eq_ignore_ascii_case("hcs"))
+            .map_or(t, |_| &t[3..]);
+        Api::ALL
+            .into_iter()
+            .find(|a| a.name()[3..].eq_ignore_ascii_case(bare))
+            .ok_or_else(|| ParseApiError(s.to_owned()))
+    }
+}
+
+/// What a fault does once its delay (if any) is over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Nothing besides the delay: the call then runs normally.
+    None,
+    /// Fail without applying the call, returning `result` as the result document.
+    Fail {
+        /// The HRESULT returned.
+        hresult: HResult,
+        /// The result document returned with it (raw text: it need not parse).
+        result: Option<String>,
+    },
+    /// Apply the call, then report failure anyway (HCS can do this).
+    ApplyThenFail {
+        /// The HRESULT returned.
+        hresult: HResult,
+        /// The result document returned with it.
+        result: Option<String>,
+    },
+    /// Apply the call and succeed, but return this text instead of the real answer
+    /// (malformed, empty or doctored answers).
+    Respond {
+        /// The raw answer.
+        text: String,
+    },
+}
+
+/// A queued fault: it applies to the next `times` calls of `api` (and `operation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    /// The call it applies to.
+    pub api: Api,
+    /// The operation (`AddInstance`, `RemoveInstance` for service settings; `Add`,
+    /// `Update`, `Remove` for compute-system modifications); any when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// What it does.
+    pub action: FaultAction,
+    /// A delay before the call runs, in milliseconds.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// How many calls it still applies to.
+    pub times: u32,
+}
+
+impl Fault {
+    /// A fault on `api` with `action`, once.
+    #[must_use]
+    pub fn new(api: Api, action: FaultAction) -> Self {
+        Fault {
+            api,
+            operation: None,
+            action,
+            delay_ms: 0,
+            times: 1,
+        }
+    }
+
+    /// Fail `api` with `hresult` and no document.
+    #[must_use]
+    pub fn fail(api: Api, hresult: HResult) -> Self {
+        Fault::new(
+            api,
+            FaultAction::Fail {
+                hresult,
+                result: None,
+            },
+        )
+    }
+
+    /// Limits the fault to one operation.
+    #[must_use]
+    pub fn on(mut self, operation: &str) -> Self {
+        self.operation = Some(operation.to_owned());
+        self
+    }
+
+    /// Applies the fault to `n` calls.
+    #[must_use]
+    pub fn times(mut self, n: u32) -> Self {
+        self.times = n;
+        self
+    }
+
+    /// Delays the call.
+    #[must_use]
+    pub fn delay_ms(mut self, ms: u64) -> Self {
+        self.delay_ms = ms;
+        self
+    }
+
+    pub(crate) fn matches(&self, api: Api, operation: Option<&str>) -> bool {
+        self.api == api
+            && self.times > 0
+            && self
+                .operation
+                .as_deref()
+                .is_none_or(|want| operation.is_some_and(|op| op.eq_ignore_ascii_case(want)))
+    }
+}
+
+/// The operation a document asks for, for fault matching: `Settings.Operation` of a
+/// service-settings request, `RequestType` of a compute-system modification.
+pub(crate) fn operation_of(api: Api, document: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Settings {
+        #[serde(rename = "Operation")]
+        operation: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Modification {
+        #[serde(rename = "Settings")]
+        settings: Option<Settings>,
+        #[serde(rename = "RequestType")]
+        request_type: Option<String>,
+    }
+    let doc: Modification = serde_json::from_str(document).ok()?;
+    match api {
+        Api::ModifyServiceSettings => doc.settings.and_then(|s| s.operation),
+        Api::ModifyComputeSystem => doc.request_type,
+        Api::GetServiceProperties => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_names_parse_loosely() {
+        assert_eq!(
+            "HcsModifyServiceSettings".parse(),
+            Ok(Api::ModifyServiceSettings)
+        );
+        assert_eq!(
+            "getserviceproperties".parse(),
+            Ok(Api::GetServiceProperties)
+        );
+        assert_eq!(
+            "hcsmodifycomputesystem".parse(),
+            Ok(Api::ModifyComputeSystem)
+        );
+        assert!("HcsCreateComputeSystem".parse::<Api>().is_err());
+    }
+
+    #[test]
+    fn faults_match_api_and_operation() {
+        let f = Fault::fail(Api::ModifyServiceSettings, HResult::E_FAIL).on("AddInstance");
+        assert!(f.matches(Api::ModifyServiceSettings, Some("AddInstance")));
+        assert!(!f.matches(Api::ModifyServiceSettings, Some("RemoveInstance")));
+        assert!(!f.matches(Api::ModifyServiceSettings, None));
+        assert!(!f.matches(Api::GetServiceProperties, None));
+        assert!(
+            !f.clone()
+                .times(0)
+                .matches(Api::ModifyServiceSettings, Some("AddInstance"))
+        );
+        let any = Fault::fail(Api::GetServiceProperties, HResult::E_FAIL);
+        assert!(any.matches(Api::GetServiceProperties, None));
+    }
+
+    #[test]
+    fn operations_are_read_from_documents() {
+        let add =
+            r#"{"PropertyType":"ContainerCredentialGuard","Settings":{"Operation":"AddInstance"}}"#;
+        assert_eq!(
+            operation_of(Api::ModifyServiceSettings, add).as_deref(),
+            Some("AddInstance")
+        );
+        let upd = r#"{"ResourcePath":"x","RequestType":"Update"}"#;
+        assert_eq!(
+            operation_of(Api::ModifyComputeSystem, upd).as_deref(),
+            Some("Update")
+        );
+        assert_eq!(operation_of(Api::ModifyServiceSettings, "nope"), None);
+    }
+}
