@@ -117,7 +117,7 @@ impl std::fmt::Debug for WideCString {
     }
 }
 
-#[cfg(all(test, credguard_stub))]
+#[cfg(all(test, feature = "stub-tests"))]
 thread_local! {
     /// How many HCS result strings this thread released with `LocalFree` (tests check that
     /// every string HCS returned was released).
@@ -125,7 +125,7 @@ thread_local! {
 }
 
 /// The number of HCS result strings released on this thread so far.
-#[cfg(all(test, credguard_stub))]
+#[cfg(all(test, feature = "stub-tests"))]
 pub(crate) fn local_frees_on_this_thread() -> usize {
     LOCAL_FREES.with(std::cell::Cell::get)
 }
@@ -148,7 +148,7 @@ unsafe fn take_hcs_string(raw: PWSTR) -> Option<String> {
             // freed exactly once (the guard is not cloned or copied).
             let leaked: HLOCAL = unsafe { LocalFree(self.0.cast()) };
             debug_assert!(leaked.is_null(), "LocalFree failed on an HCS result string");
-            #[cfg(all(test, credguard_stub))]
+            #[cfg(all(test, feature = "stub-tests"))]
             LOCAL_FREES.with(|n| n.set(n.get() + 1));
         }
     }
@@ -183,19 +183,29 @@ pub(crate) enum LoadError {
     Export { export: &'static str, path: PathBuf },
 }
 
-/// A loaded module, freed when dropped.
+/// A module being set up, freed when dropped unless [`Module::keep`] is called.
 struct Module(HMODULE);
+
+impl Module {
+    /// Keeps the module loaded for the rest of the process.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
 
 impl Drop for Module {
     fn drop(&mut self) {
         // SAFETY: self.0 is a module handle LoadLibraryExW returned and that was not freed;
-        // the function pointers resolved from it live in the same `Api` and are dropped with
-        // it, so none can be called after this.
+        // this runs only when resolving its exports failed, so no pointer into it is kept.
         unsafe { FreeLibrary(self.0) };
     }
 }
 
 /// computecore.dll, loaded, with every export credguard calls resolved.
+///
+/// Never unloaded: HCS may still run code of the DLL for an operation the caller stopped
+/// waiting for (a wait that timed out), and freeing the module under it would crash the
+/// process. So an `Api` lives for the rest of the process (`&'static`).
 pub(crate) struct Api {
     path: PathBuf,
     modify_service_settings: HcsModifyServiceSettingsFn,
@@ -206,16 +216,7 @@ pub(crate) struct Api {
     wait_for_operation_result: HcsWaitForOperationResultFn,
     close_operation: HcsCloseOperationFn,
     close_compute_system: HcsCloseComputeSystemFn,
-    // Last, so that it is dropped (FreeLibrary) after everything else.
-    _module: Module,
 }
-
-// SAFETY: a module handle is a process-wide value that any thread may use, and the function
-// pointers are plain code addresses; computecore.dll's functions are documented as callable
-// from any thread. Nothing in `Api` is mutated after `load`.
-unsafe impl Send for Api {}
-// SAFETY: as for Send: `Api` has no interior mutability, and HCS is thread-safe.
-unsafe impl Sync for Api {}
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -230,7 +231,7 @@ macro_rules! export {
             Ok(name) => name,
             Err(_) => panic!("an export name has an interior NUL"),
         };
-        // SAFETY: $module is a live module handle (owned by the `Module` guard in `load`),
+        // SAFETY: $module is a live module handle (held by the `Module` guard in `load`),
         // and NAME is a NUL-terminated ASCII string.
         let address = unsafe { GetProcAddress($module, NAME.as_ptr().cast()) };
         match address {
@@ -257,7 +258,10 @@ impl Api {
     /// System32 is searched first so that the real computecore.dll always wins; the
     /// executable's directory is the fallback where a stand-in DLL can be placed (Wine).
     /// The current directory and `PATH` are never searched (DLL planting).
-    pub(crate) fn load(file_name: &WideCString) -> Result<Api, LoadError> {
+    ///
+    /// Each call loads the module again (Windows counts the references); callers load a
+    /// library once per process and keep the `&'static Api`.
+    pub(crate) fn load(file_name: &WideCString) -> Result<&'static Api, LoadError> {
         // SAFETY: file_name is a NUL-terminated UTF-16 string that outlives the call; the
         // file handle argument must be null; the flag is a valid LOAD_LIBRARY_SEARCH_* value.
         let mut handle = unsafe {
@@ -284,14 +288,13 @@ impl Api {
             };
             if handle.is_null() {
                 // SAFETY: reads the calling thread's last-error value; no preconditions.
-                return Err(LoadError::Library {
-                    code: unsafe { GetLastError() },
-                });
+                let code = unsafe { GetLastError() };
+                return Err(LoadError::Library { code });
             }
         }
         let module = Module(handle);
         let path = module_path(module.0);
-        Ok(Api {
+        let api = Api {
             modify_service_settings: export!(
                 module.0,
                 path,
@@ -331,8 +334,9 @@ impl Api {
                 HcsCloseComputeSystemFn
             ),
             path,
-            _module: module,
-        })
+        };
+        module.keep();
+        Ok(Box::leak(Box::new(api)))
     }
 
     /// The file the DLL was loaded from.

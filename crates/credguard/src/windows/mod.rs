@@ -1,10 +1,11 @@
 //! The real Host Compute Service on Windows: [`ComputeCore`], the [`HcsService`] backend over
 //! computecore.dll, and [`read_registry_credential_spec`] for `registry://` credential specs.
 //!
-//! computecore.dll is loaded at run time, on the first call, once per [`ComputeCore`]: the
-//! binary starts on any Windows, and a host without the DLL (older than Windows 10 1809 /
-//! Windows Server 2019) gets an [`HcsError`] with operation
-//! [`HcsOperation::LoadLibrary`] that says so.
+//! computecore.dll is loaded at run time, on the first call, once per process, and never
+//! unloaded (HCS may still be running code of it for an operation given up on): the binary
+//! starts on any Windows, and a host without the DLL (older than Windows 10 1809 /
+//! Windows Server 2019) gets an [`HcsError`] with operation [`HcsOperation::LoadLibrary`]
+//! that says so.
 //!
 //! Documents cross as UTF-16; a document with a NUL character inside is refused before any
 //! call. Every string HCS returns is freed with `LocalFree`, whatever the outcome. A failed
@@ -19,7 +20,7 @@ mod ffi;
 mod registry;
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tracing::debug;
@@ -49,7 +50,7 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Safe to share between threads, like HCS itself.
 pub struct ComputeCore {
     library: String,
-    api: OnceLock<Result<Api, HcsError>>,
+    api: OnceLock<Result<&'static Api, HcsError>>,
     slow_call_threshold: Duration,
     operation_timeout: Duration,
 }
@@ -128,23 +129,34 @@ impl ComputeCore {
         self.api().map(Api::path)
     }
 
-    fn api(&self) -> Result<&Api, HcsError> {
-        self.api
-            .get_or_init(|| {
-                let api = load(&self.library);
-                match &api {
-                    Ok(api) => debug!(path = %api.path().display(), "loaded {}", self.library),
-                    Err(error) => debug!(error = %error, "cannot load {}", self.library),
-                }
-                api
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+    fn api(&self) -> Result<&'static Api, HcsError> {
+        self.api.get_or_init(|| loaded(&self.library)).clone()
     }
 }
 
+/// The DLL `library`, loaded on the first request of the process; later requests (from any
+/// [`ComputeCore`]) get the same outcome, failures included.
+fn loaded(library: &str) -> Result<&'static Api, HcsError> {
+    type Loaded = Vec<(String, Result<&'static Api, HcsError>)>;
+    static LOADED: Mutex<Loaded> = Mutex::new(Vec::new());
+    let mut loaded = LOADED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, outcome)) = loaded
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(library))
+    {
+        return outcome.clone();
+    }
+    let outcome = load(library);
+    match &outcome {
+        Ok(api) => debug!(path = %api.path().display(), "loaded {library}"),
+        Err(error) => debug!(error = %error, "cannot load {library}"),
+    }
+    loaded.push((library.to_owned(), outcome.clone()));
+    outcome
+}
+
 /// Loads the DLL and turns a failure into an error naming what is missing.
-fn load(library: &str) -> Result<Api, HcsError> {
+fn load(library: &str) -> Result<&'static Api, HcsError> {
     let op = HcsOperation::LoadLibrary;
     if library.is_empty() || library.contains(['/', '\\', ':', '\0']) {
         return Err(HcsError::local(

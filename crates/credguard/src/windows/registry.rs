@@ -197,7 +197,7 @@ fn decode_string(kind: u32, data: &[u8]) -> Result<String, Problem> {
     if kind != REG_SZ && kind != REG_EXPAND_SZ {
         return Err(Problem::NotAString(kind_name(kind)));
     }
-    if data.len() % 2 != 0 {
+    if !data.len().is_multiple_of(2) {
         return Err(Problem::NotText);
     }
     let mut units: Vec<u16> = data

@@ -1,6 +1,6 @@
 //! Tests of the backend that need no computecore.dll: what is refused before any call, and
 //! what a missing DLL or export looks like. The tests against the stand-in DLL are in
-//! `stub_tests` (built with `--cfg credguard_stub`, run by `scripts/windows-tests.sh`).
+//! `stub_tests` (built with the `stub-tests` feature, run by `scripts/windows-tests.sh`).
 
 use super::*;
 
@@ -96,5 +96,6 @@ fn timeouts_are_clamped_below_infinite() {
     assert_eq!(timeout_ms(Duration::ZERO), 0);
 }
 
-#[cfg(credguard_stub)]
+mod real_hcs;
+#[cfg(feature = "stub-tests")]
 mod stub_tests;
