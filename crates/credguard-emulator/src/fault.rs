@@ -122,6 +122,10 @@ pub struct Fault {
     pub delay_ms: u64,
     /// How many calls it still applies to.
     pub times: u32,
+    /// How many matching calls pass untouched before the fault applies (e.g. 1 to hit the
+    /// query after AddInstance rather than the one before it).
+    #[serde(default)]
+    pub skip: u32,
 }
 
 impl Fault {
@@ -134,6 +138,7 @@ impl Fault {
             action,
             delay_ms: 0,
             times: 1,
+            skip: 0,
         }
     }
 
@@ -160,6 +165,13 @@ impl Fault {
     #[must_use]
     pub fn times(mut self, n: u32) -> Self {
         self.times = n;
+        self
+    }
+
+    /// Lets `n` matching calls pass before the fault applies.
+    #[must_use]
+    pub fn skip(mut self, n: u32) -> Self {
+        self.skip = n;
         self
     }
 

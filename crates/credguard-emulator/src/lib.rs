@@ -238,7 +238,7 @@ impl Emulator {
         };
         let fault = self
             .store
-            .try_update(|s| Ok(s.take_fault(api, operation.as_deref())))
+            .take_fault(api, operation.as_deref())
             .map_err(local)?;
         if let Some(delay) = fault.as_ref().map(|f| f.delay_ms).filter(|&d| d > 0) {
             thread::sleep(Duration::from_millis(delay));

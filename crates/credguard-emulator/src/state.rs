@@ -128,9 +128,14 @@ impl State {
     pub fn take_fault(&mut self, api: Api, operation: Option<&str>) -> Option<Fault> {
         let pos = self.faults.iter().position(|f| f.matches(api, operation))?;
         let fault = &mut self.faults[pos];
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
+        }
         fault.times -= 1;
         let taken = Fault {
             times: 1,
+            skip: 0,
             ..fault.clone()
         };
         if fault.times == 0 {

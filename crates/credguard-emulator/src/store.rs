@@ -89,6 +89,27 @@ impl Store {
         }
     }
 
+    /// Takes the first fault matching a call, saving only when the queue changed.
+    pub fn take_fault(
+        &self,
+        api: Api,
+        operation: Option<&str>,
+    ) -> Result<Option<crate::Fault>, EmulatorError> {
+        match self {
+            Store::Memory(m) => Ok(lock_memory(m).0.take_fault(api, operation)),
+            Store::Files(files) => {
+                let _lock = FileLock::acquire(&files.lock)?;
+                let mut state = files.load()?;
+                if !state.faults.iter().any(|f| f.matches(api, operation)) {
+                    return Ok(None);
+                }
+                let fault = state.take_fault(api, operation);
+                files.save(&state)?;
+                Ok(fault)
+            }
+        }
+    }
+
     pub fn update(&self, f: impl FnOnce(&mut State)) -> Result<(), EmulatorError> {
         self.try_update(|s| {
             f(s);

@@ -58,10 +58,9 @@ impl fmt::Debug for RedactedSpec<'_> {
 }
 
 /// The transport a CCG instance uses to reach its container.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// `"LRPC"`: process isolation (Argon).
-    #[default]
     Lrpc,
     /// `"HvSocket"`: Hyper-V isolation (Xenon).
     HvSocket,
@@ -90,6 +89,13 @@ impl Transport {
 
     fn is_empty(&self) -> bool {
         matches!(self, Transport::Other(s) if s.is_empty())
+    }
+}
+
+impl Default for Transport {
+    /// Absent (Go's zero value, an empty string), so a missing field stays missing.
+    fn default() -> Self {
+        Transport::Other(String::new())
     }
 }
 

@@ -80,6 +80,11 @@ pub struct InjectArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub times: u32,
 
+    /// Let this many matching calls pass before the fault applies (e.g. 1 to hit the query
+    /// after AddInstance instead of the one before it).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub skip: u32,
+
     /// Drop every queued fault instead.
     #[arg(long, conflicts_with_all = ["api", "list"])]
     pub clear: bool,
@@ -222,6 +227,7 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
     }
     let mut fault = Fault::new(api, action)
         .times(args.times)
+        .skip(args.skip)
         .delay_ms(args.delay_ms);
     fault.operation = args.operation;
     emu.inject(fault.clone())?;
