@@ -114,7 +114,7 @@ pub(crate) mod tests {
                 HcsOperation::ModifyServiceSettings,
                 Duration::from_millis(5),
                 || {
-                    thread::sleep(Duration::from_millis(150));
+                    thread::sleep(Duration::from_millis(300));
                     42
                 },
             )
