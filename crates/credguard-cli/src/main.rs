@@ -4,12 +4,14 @@
 //! calls the library and prints the result as text or JSON. One module per command in
 //! `commands/`.
 
+#[macro_use]
+mod output;
+
 mod backend;
 mod commands;
 mod credspec_input;
 mod exit;
 mod logging;
-mod output;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +100,11 @@ enum Command {
     #[command(subcommand)]
     Emulator(commands::emulator::EmulatorCommand),
 
+    /// Finish what a crash interrupted: remove instances whose create or release was cut
+    /// short, drop stale journal records, and (with --alive/--alive-file) remove the
+    /// instances of containers that are not running. Prints the plan, then what it did.
+    Reconcile(commands::reconcile::ReconcileArgs),
+
     /// Check, show and generate credential specs.
     #[command(subcommand)]
     Credspec(commands::credspec::CredspecCommand),
@@ -124,6 +131,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Instances(cmd) => commands::instances::run(&ctx, cmd),
         Command::Probe(args) => commands::probe::run(&ctx, &args),
         Command::Emulator(cmd) => commands::emulator::run(&ctx, cmd),
+        Command::Reconcile(args) => commands::reconcile::run(&ctx, &args),
         Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
     }
 }
@@ -154,12 +162,21 @@ impl Context {
         })
     }
 
-    /// Opens the chosen HCS backend and a client over it.
+    /// Opens the chosen HCS backend and a client over it, with the journal under the
+    /// state directory.
     pub fn client(&self) -> Result<credguard::CcgClient, CliError> {
-        Ok(credguard::CcgClient::new(backend::open(
-            self.backend,
-            &self.state_dir,
-        )?))
+        let hcs = backend::open(self.backend, &self.state_dir)?;
+        let journal = credguard::Journal::open(&self.journal_dir())
+            .map_err(|e| CliError::new(Exit::State, e))?;
+        Ok(credguard::CcgClient::new(hcs).with_journal(std::sync::Arc::new(journal)))
+    }
+
+    /// Where the journal lives: `<state-dir>/journal/<backend>`, so records of emulated
+    /// instances never meet the real HCS.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.state_dir
+            .join("journal")
+            .join(self.backend.resolve().name())
     }
 }
 

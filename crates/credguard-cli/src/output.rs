@@ -1,10 +1,31 @@
 //! Printing results: the same serde types as the library for JSON, short lines for text.
 //! Every credential spec shown goes through redaction unless `--show-secrets`.
 
+use std::io::{self, Write};
+
 use clap::ValueEnum;
 use credguard::redact::redact_value;
 use credguard::schema::ContainerCredentialGuardInstance;
 use serde_json::Value;
+
+/// `println!` for results: a reader that closed the pipe (`credguard ... | head`) ends
+/// the process quietly instead of with a panic.
+macro_rules! outln {
+    () => { $crate::output::write_line(format_args!("")) };
+    ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
+}
+
+/// Writes one line to standard output (see [`outln!`]).
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    let mut out = io::stdout().lock();
+    if let Err(e) = writeln!(out, "{args}") {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(7);
+    }
+}
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,32 +54,33 @@ pub fn instance_json(inst: &ContainerCredentialGuardInstance, show_secrets: bool
 
 /// Prints a JSON value on one line.
 pub fn print_json(v: &Value) {
-    println!("{v}");
+    outln!("{v}");
 }
 
 /// An instance as text lines (without the credential spec).
 pub fn print_instance_text(inst: &ContainerCredentialGuardInstance) {
-    println!("container id:   {}", inst.id);
+    outln!("container id:   {}", inst.id);
     match &inst.credential_guard {
         Some(cg) => {
-            println!("transport:      {}", cg.transport);
-            println!("cookie:         {}", or_none(&cg.cookie));
-            println!("rpc endpoint:   {}", or_none(&cg.rpc_endpoint));
-            println!("gMSA:           {}", gmsa_summary(&cg.credential_spec));
+            outln!("transport:      {}", cg.transport);
+            outln!("cookie:         {}", or_none(&cg.cookie));
+            outln!("rpc endpoint:   {}", or_none(&cg.rpc_endpoint));
+            outln!("gMSA:           {}", gmsa_summary(&cg.credential_spec));
         }
-        None => println!("credential guard state: (none listed)"),
+        None => outln!("credential guard state: (none listed)"),
     }
     if let Some(hv) = &inst.hv_socket_config {
-        println!("hvsocket service id: {}", or_none(&hv.service_id));
+        outln!("hvsocket service id: {}", or_none(&hv.service_id));
         if let Some(sc) = &hv.service_config {
-            println!("  bind sddl:    {}", or_none(&sc.bind_security_descriptor));
-            println!(
+            outln!("  bind sddl:    {}", or_none(&sc.bind_security_descriptor));
+            outln!(
                 "  connect sddl: {}",
                 or_none(&sc.connect_security_descriptor)
             );
-            println!(
+            outln!(
                 "  wildcard binds: {}, disabled: {}",
-                sc.allow_wildcard_binds, sc.disabled
+                sc.allow_wildcard_binds,
+                sc.disabled
             );
         }
     }

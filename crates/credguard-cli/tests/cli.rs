@@ -87,6 +87,7 @@ impl Env {
         v.as_array()
             .unwrap()
             .iter()
+            .filter(|i| i["credguard"]["listed"] == true)
             .map(|i| i["Id"].as_str().unwrap().to_owned())
             .collect()
     }

@@ -151,7 +151,7 @@ pub enum CcgError {
 
     /// HCS already lists an instance for this id; nothing was sent.
     #[error(
-        "container `{container_id}`: an instance already exists for this container id; remove it first (`credguard instances remove {container_id}`) or use another id"
+        "container `{container_id}`: checking for an existing instance before AddInstance: an instance already exists for this container id; remove it first (`credguard instances remove {container_id}`) or use another id"
     )]
     AlreadyExists {
         /// The container.
@@ -244,7 +244,17 @@ pub enum CcgError {
         container_id: ShownId,
         /// What went wrong.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+        source: crate::journal::JournalError,
+    },
+
+    /// The journal shows the id busy or already recorded; nothing was sent.
+    #[error("container `{container_id}`: refused")]
+    JournalConflict {
+        /// The container.
+        container_id: ShownId,
+        /// The conflict.
+        #[source]
+        source: crate::journal::JournalError,
     },
 }
 
@@ -265,7 +275,8 @@ impl CcgError {
             | CcgError::Incomplete { container_id, .. }
             | CcgError::RolledBack { container_id, .. }
             | CcgError::RollbackFailed { container_id, .. }
-            | CcgError::Journal { container_id, .. } => container_id,
+            | CcgError::Journal { container_id, .. }
+            | CcgError::JournalConflict { container_id, .. } => container_id,
         }
     }
 
@@ -289,7 +300,9 @@ impl CcgError {
             | CcgError::InvalidCredentialSpec { .. }
             | CcgError::InvalidRequest { .. } => ErrorKind::InvalidInput,
             CcgError::Denied { .. } => ErrorKind::Denied,
-            CcgError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+            CcgError::AlreadyExists { .. } | CcgError::JournalConflict { .. } => {
+                ErrorKind::AlreadyExists
+            }
             CcgError::NotFound { .. } => ErrorKind::NotFound,
             CcgError::Journal { .. } => ErrorKind::State,
             CcgError::RolledBack { cause, .. } | CcgError::RollbackFailed { cause, .. } => {

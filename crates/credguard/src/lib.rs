@@ -6,8 +6,11 @@
 //! - [`hcs`]: the service boundary ([`hcs::HcsService`]) every backend implements, and its
 //!   errors; [`hresult`] for the status codes;
 //! - [`lifecycle`]: creating an instance and releasing it, with rollback on every failure;
+//! - [`journal`] and [`reconcile`]: a durable record of every instance, and the clean-up
+//!   after a crash;
+//! - [`container`]: placing an instance into the V2 (or V1) container documents;
 //! - [`input`] and [`redact`]: what is checked before anything is sent, and what is hidden
-//!   before anything is shown;
+//!   before anything is shown; [`statefile`]: atomic, private, locked files;
 //! - `windows` (on Windows only): the real backend over computecore.dll and `registry://`
 //!   credential specs.
 //!
@@ -24,11 +27,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod container;
 pub mod error;
 pub mod hcs;
 pub mod hresult;
 pub mod input;
+pub mod journal;
 pub mod lifecycle;
+pub mod reconcile;
 pub mod redact;
 pub mod schema;
 pub mod statefile;
@@ -40,4 +46,6 @@ pub mod windows;
 pub use error::{CcgError, ErrorKind, Step};
 pub use hcs::{HcsError, HcsService};
 pub use hresult::HResult;
-pub use lifecycle::{CcgClient, CcgResource, Isolation, Removal};
+pub use journal::Journal;
+pub use lifecycle::{CcgClient, CcgResource, CreateRequest, Isolation, Removal};
+pub use reconcile::ReconcileOptions;

@@ -7,6 +7,11 @@
 //! failure; every failure after AddInstance removes the instance again before the error is
 //! returned; a failed RemoveInstance is followed by a query, and an id no longer listed
 //! counts as removed.
+//!
+//! With a [`Journal`] (see [`CcgClient::with_journal`]) every instance is recorded before
+//! AddInstance and until its removal is confirmed, so [`crate::reconcile`] can finish what a
+//! crash interrupted. Under Hyper-V isolation with a utility VM, the instance's HvSocket
+//! service-table entry is hot-added to the VM after creation and removed before release.
 
 use std::sync::Arc;
 
@@ -14,14 +19,19 @@ use tracing::{debug, info, info_span, warn};
 
 use crate::error::{CcgError, Missing, ShownId, Step, chain_line};
 use crate::hcs::{HcsError, HcsService};
+use crate::hresult::HResult;
 use crate::input::{validate_container_id, validate_credential_spec};
+use crate::journal::{Journal, JournalError, Record, RecordLock, RecordState};
 use crate::schema::{
-    ContainerCredentialGuardInstance, FindError, ModificationRequest, Transport, find_instance,
-    list_instances, to_wire,
+    ContainerCredentialGuardInstance, FindError, ModificationRequest, ModifySettingRequest,
+    Transport, find_instance, list_instances, to_wire,
 };
 
 /// The query for every CCG instance on the host, as hcsshim writes it.
 pub const CCG_QUERY: &str = r#"{"PropertyTypes":["ContainerCredentialGuard"]}"#;
+
+/// The OCI annotation with which hcsshim's policy disables gMSA for a container.
+pub const GMSA_DISABLE_ANNOTATION: &str = "io.microsoft.container.wcow.gmsa.disable";
 
 /// How the container is isolated, which decides the transport of its instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -44,12 +54,39 @@ impl Isolation {
     }
 }
 
+/// Everything [`CcgClient::create_request`] needs.
+#[derive(Debug, Clone, Copy)]
+pub struct CreateRequest<'a> {
+    /// The container id the instance belongs to.
+    pub container_id: &'a str,
+    /// The credential spec, as JSON text (sent as given).
+    pub credential_spec: &'a str,
+    /// The container's isolation.
+    pub isolation: Isolation,
+    /// Under Hyper-V isolation: the utility VM to hot-add the HvSocket service-table entry
+    /// to. `None` when the caller puts the entry into the VM's document itself.
+    pub utility_vm: Option<&'a str>,
+}
+
+impl<'a> CreateRequest<'a> {
+    /// A request without a utility VM.
+    #[must_use]
+    pub fn new(container_id: &'a str, credential_spec: &'a str, isolation: Isolation) -> Self {
+        CreateRequest {
+            container_id,
+            credential_spec,
+            isolation,
+            utility_vm: None,
+        }
+    }
+}
+
 /// What [`CcgClient::remove`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
     /// The instance was removed.
     Removed,
-    /// No instance was listed for the id; nothing was sent.
+    /// No instance was listed for the id; no RemoveInstance was sent.
     AlreadyAbsent,
 }
 
@@ -57,16 +94,18 @@ pub enum Removal {
 #[derive(Debug, Clone)]
 pub struct CcgClient {
     hcs: Arc<dyn HcsService>,
+    journal: Option<Arc<Journal>>,
+    gmsa_disabled: Option<String>,
 }
 
 /// Why a lookup failed: the call, or its answer.
-enum LookupError {
+pub(crate) enum LookupError {
     Call(HcsError),
     Answer(FindError),
 }
 
 impl LookupError {
-    fn at(self, id: &str, step: Step) -> CcgError {
+    pub(crate) fn at(self, id: &str, step: Step) -> CcgError {
         let container_id = ShownId::new(id);
         match self {
             LookupError::Call(source) => CcgError::Hcs {
@@ -83,11 +122,33 @@ impl LookupError {
     }
 }
 
+/// An HvSocket service-table entry: the utility VM and the service id.
+type HvEntry = (String, String);
+
 impl CcgClient {
-    /// A client over an HCS backend.
+    /// A client over an HCS backend, without a journal.
     #[must_use]
     pub fn new(hcs: Arc<dyn HcsService>) -> Self {
-        CcgClient { hcs }
+        CcgClient {
+            hcs,
+            journal: None,
+            gmsa_disabled: None,
+        }
+    }
+
+    /// Records every instance in `journal` from before AddInstance until its removal.
+    #[must_use]
+    pub fn with_journal(mut self, journal: Arc<Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The gMSA disable policy: every create is refused with an "operation denied" error
+    /// before anything is sent. `reason` says what disabled it (for the message).
+    #[must_use]
+    pub fn with_gmsa_disabled(mut self, reason: impl Into<String>) -> Self {
+        self.gmsa_disabled = Some(reason.into());
+        self
     }
 
     /// The backend this client talks to.
@@ -96,65 +157,158 @@ impl CcgClient {
         &self.hcs
     }
 
-    /// Creates the CCG instance for a container.
+    /// The journal, if any.
+    #[must_use]
+    pub fn journal(&self) -> Option<&Arc<Journal>> {
+        self.journal.as_ref()
+    }
+
+    /// Creates the CCG instance for a container (no utility VM hot-add).
     ///
     /// Returns the instance as HCS lists it (its `CredentialGuard` state goes into the V2
-    /// container document) and the handle whose
+    /// container document, see [`crate::container`]) and the handle whose
     /// [`CcgResource::release`] removes it.
     ///
     /// # Errors
-    /// Input errors before anything is sent; [`CcgError::AlreadyExists`] when the id is
-    /// listed already (nothing is sent then either); HCS failures named by [`Step`]. A
-    /// failure after HCS created the instance is returned as [`CcgError::RolledBack`] once
-    /// the instance is removed again, or [`CcgError::RollbackFailed`] when it could not be.
+    /// As [`CcgClient::create_request`].
     pub fn create(
         &self,
         container_id: &str,
         credential_spec: &str,
         isolation: Isolation,
     ) -> Result<(ContainerCredentialGuardInstance, CcgResource), CcgError> {
-        validate_container_id(container_id)?;
-        validate_credential_spec(container_id, credential_spec)?;
-        let transport = isolation.transport();
-        let span = info_span!("ccg.create", container_id = %container_id, transport = %transport);
+        self.create_request(&CreateRequest::new(
+            container_id,
+            credential_spec,
+            isolation,
+        ))
+    }
+
+    /// Creates the CCG instance for a container, hot-adding its HvSocket entry to the
+    /// utility VM when one is given.
+    ///
+    /// # Errors
+    /// Input errors and policy refusals before anything is sent;
+    /// [`CcgError::AlreadyExists`] when the id is listed already (nothing is sent then
+    /// either); HCS failures named by [`Step`]. A failure after HCS created the instance is
+    /// returned as [`CcgError::RolledBack`] once the instance (and its HvSocket entry) is
+    /// removed again, or [`CcgError::RollbackFailed`] when it could not be.
+    pub fn create_request(
+        &self,
+        req: &CreateRequest<'_>,
+    ) -> Result<(ContainerCredentialGuardInstance, CcgResource), CcgError> {
+        let id = req.container_id;
+        validate_container_id(id)?;
+        validate_credential_spec(id, req.credential_spec)?;
+        if let Some(vm) = req.utility_vm {
+            if req.isolation != Isolation::HyperV {
+                return Err(CcgError::InvalidRequest {
+                    container_id: ShownId::new(id),
+                    reason: "a utility VM applies to Hyper-V isolation only; drop it or ask for Hyper-V isolation".into(),
+                });
+            }
+            if let Err(CcgError::InvalidContainerId { reason, .. }) = validate_container_id(vm) {
+                return Err(CcgError::InvalidRequest {
+                    container_id: ShownId::new(id),
+                    reason: format!("invalid utility VM id `{}`: {reason}", ShownId::new(vm)),
+                });
+            }
+        }
+        if let Some(reason) = &self.gmsa_disabled {
+            return Err(CcgError::Denied {
+                container_id: ShownId::new(id),
+                reason: reason.clone(),
+            });
+        }
+        let transport = req.isolation.transport();
+        let span = info_span!("ccg.create", container_id = %id, transport = %transport);
         let _enter = span.enter();
 
-        match self.lookup(container_id) {
+        let lock = self.lock_record(id, false)?;
+        let stale = self.stale_record(id)?;
+
+        match self.lookup(id) {
             Ok(None) => {}
             Ok(Some(_)) => {
-                warn!(
-                    container_id,
+                debug!(
+                    container_id = id,
                     "refusing AddInstance: an instance already exists"
                 );
                 return Err(CcgError::AlreadyExists {
-                    container_id: ShownId::new(container_id),
+                    container_id: ShownId::new(id),
                 });
             }
-            Err(e) => return Err(e.at(container_id, Step::CheckExisting)),
+            Err(e) => return Err(e.at(id, Step::CheckExisting)),
+        }
+        if let Some(old) = stale {
+            // The record outlived its instance (a crash, a vmcompute.exe restart).
+            self.clean_stale_record(&old);
         }
 
+        let mut record = Record::creating(id, req.isolation, req.utility_vm);
+        self.journal_write(&record)?;
+
         let doc = wire(&ModificationRequest::add_instance(
-            container_id,
-            credential_spec,
+            id,
+            req.credential_spec,
             transport,
         ));
-        debug!(container_id, "sending AddInstance");
+        debug!(container_id = id, "sending AddInstance");
         if let Err(source) = self.hcs.modify_service_settings(&doc) {
             let cause = CcgError::Hcs {
-                container_id: ShownId::new(container_id),
+                container_id: ShownId::new(id),
                 step: Step::AddInstance,
                 source,
             };
-            return Err(self.after_failed_add(container_id, cause));
+            return Err(self.after_failed_add(id, cause));
         }
 
-        match self.read_new_instance(container_id, isolation) {
-            Ok(instance) => {
-                info!(container_id, "CCG instance created");
-                Ok((instance, CcgResource::new(self.hcs.clone(), container_id)))
+        let instance = match self.read_new_instance(id, req.isolation) {
+            Ok(instance) => instance,
+            Err(cause) => return Err(self.roll_back(id, cause, None)),
+        };
+
+        let mut hv_entry: Option<HvEntry> = None;
+        if let (Some(vm), Some(hv)) = (req.utility_vm, instance.hv_socket_config.as_ref()) {
+            let entry = (vm.to_owned(), hv.service_id.clone());
+            record.service_id = Some(hv.service_id.clone());
+            record.hvsocket_added = true;
+            if let Err(e) = self.journal_write(&record) {
+                return Err(self.roll_back(id, e, None));
             }
-            Err(cause) => Err(self.roll_back(container_id, cause)),
+            let config = hv.service_config.clone().unwrap_or_default();
+            let doc = wire(&ModifySettingRequest::hvsocket_update(
+                &hv.service_id,
+                &config,
+            ));
+            debug!(container_id = id, utility_vm = vm, service_id = %hv.service_id, "hot-adding the HvSocket service-table entry");
+            if let Err(source) = self.hcs.modify_compute_system(vm, &doc) {
+                let cause = CcgError::Hcs {
+                    container_id: ShownId::new(id),
+                    step: Step::HvSocketAdd,
+                    source,
+                };
+                return Err(self.roll_back(id, cause, Some(&entry)));
+            }
+            hv_entry = Some(entry);
         }
+
+        record.state = RecordState::Active;
+        if let Err(e) = self.journal_write(&record) {
+            return Err(self.roll_back(id, e, hv_entry.as_ref()));
+        }
+        drop(lock);
+        info!(container_id = id, "CCG instance created");
+        Ok((
+            instance,
+            CcgResource {
+                hcs: self.hcs.clone(),
+                journal: self.journal.clone(),
+                container_id: id.to_owned(),
+                hv_entry,
+                released: false,
+            },
+        ))
     }
 
     /// Lists every CCG instance on the host.
@@ -183,25 +337,94 @@ impl CcgClient {
     }
 
     /// Removes the instance of a container id that this process holds no handle for (an
-    /// operator's clean-up). An id that is not listed is reported, and nothing is sent.
+    /// operator's clean-up), with its HvSocket entry when the journal knows one. An id that
+    /// is not listed is reported (its stale journal record, if any, is dropped), and no
+    /// RemoveInstance is sent.
     ///
     /// # Errors
-    /// The id is invalid, the query failed, or RemoveInstance failed and the instance is
-    /// still listed.
+    /// The id is invalid, the query failed, or a removal failed and the instance is still
+    /// listed.
     pub fn remove(&self, container_id: &str) -> Result<Removal, CcgError> {
         validate_container_id(container_id)?;
         let _enter = info_span!("ccg.remove", container_id = %container_id).entered();
+        let record = self.journal_get(container_id)?;
+        let entry = record
+            .as_ref()
+            .and_then(Record::hvsocket_entry)
+            .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
         match self.lookup(container_id) {
-            Ok(None) => Ok(Removal::AlreadyAbsent),
-            Ok(Some(_)) => {
-                remove_confirmed(self.hcs.as_ref(), container_id).map(|()| Removal::Removed)
+            Ok(None) => {
+                if let Some(old) = record {
+                    let _lock = self.lock_record(container_id, true)?;
+                    self.clean_stale_record(&old);
+                }
+                Ok(Removal::AlreadyAbsent)
             }
+            Ok(Some(_)) => release(
+                self.hcs.as_ref(),
+                self.journal.as_deref(),
+                container_id,
+                entry.as_ref(),
+            )
+            .map(|()| Removal::Removed),
             Err(e) => Err(e.at(container_id, Step::List)),
         }
     }
 
-    fn lookup(&self, id: &str) -> Result<Option<ContainerCredentialGuardInstance>, LookupError> {
+    pub(crate) fn lookup(
+        &self,
+        id: &str,
+    ) -> Result<Option<ContainerCredentialGuardInstance>, LookupError> {
         lookup(self.hcs.as_ref(), id)
+    }
+
+    fn lock_record(&self, id: &str, wait: bool) -> Result<Option<RecordLock>, CcgError> {
+        let Some(journal) = &self.journal else {
+            return Ok(None);
+        };
+        journal
+            .lock(id, wait)
+            .map(Some)
+            .map_err(|e| journal_error(id, e))
+    }
+
+    /// A record left for this id by an earlier life, if any (the caller holds the lock, so
+    /// no live process is working on it).
+    fn stale_record(&self, id: &str) -> Result<Option<Record>, CcgError> {
+        self.journal_get(id)
+    }
+
+    fn journal_get(&self, id: &str) -> Result<Option<Record>, CcgError> {
+        match &self.journal {
+            None => Ok(None),
+            Some(j) => j.get(id).map_err(|e| journal_error(id, e)),
+        }
+    }
+
+    fn journal_write(&self, record: &Record) -> Result<(), CcgError> {
+        match &self.journal {
+            None => Ok(()),
+            Some(j) => j
+                .write(record)
+                .map_err(|e| journal_error(&record.container_id, e)),
+        }
+    }
+
+    /// Drops a record whose instance is gone, removing its HvSocket entry first (best effort).
+    fn clean_stale_record(&self, record: &Record) {
+        let id = &record.container_id;
+        if let Some((vm, sid)) = record.hvsocket_entry()
+            && let Err(e) = remove_hvsocket_entry(self.hcs.as_ref(), id, vm, sid)
+        {
+            warn!(container_id = %id, error = %chain_line(&e), "could not remove the HvSocket entry of a stale journal record");
+            return;
+        }
+        info!(container_id = %id, state = record.state.as_str(), "dropping a journal record whose instance is gone");
+        if let Some(j) = &self.journal
+            && let Err(e) = j.delete(id)
+        {
+            warn!(container_id = %id, error = %chain_line(&e), "could not drop a stale journal record");
+        }
     }
 
     /// Query, exactly one property, find by id, and check that the instance has what the
@@ -246,13 +469,16 @@ impl CcgClient {
     /// not listed before the call, so the call created it, and it is removed again.
     fn after_failed_add(&self, id: &str, cause: CcgError) -> CcgError {
         match self.lookup(id) {
-            Ok(None) => cause,
+            Ok(None) => {
+                self.drop_record(id);
+                cause
+            }
             Ok(Some(_)) => {
                 warn!(
                     container_id = id,
                     "AddInstance reported failure but HCS lists the instance"
                 );
-                self.roll_back(id, cause)
+                self.roll_back(id, cause, None)
             }
             Err(query) => {
                 // Whether the instance exists cannot be seen; it was not listed before the
@@ -261,10 +487,13 @@ impl CcgClient {
                 warn!(container_id = id, error = %chain_line(&query), "cannot see whether the failed AddInstance was applied; removing blindly");
                 let doc = wire(&ModificationRequest::remove_instance(id));
                 match self.hcs.modify_service_settings(&doc) {
-                    Ok(()) => CcgError::RolledBack {
-                        container_id: ShownId::new(id),
-                        cause: Box::new(cause),
-                    },
+                    Ok(()) => {
+                        self.drop_record(id);
+                        CcgError::RolledBack {
+                            container_id: ShownId::new(id),
+                            cause: Box::new(cause),
+                        }
+                    }
                     Err(remove) => CcgError::RollbackFailed {
                         container_id: ShownId::new(id),
                         rollback: format!(
@@ -279,14 +508,24 @@ impl CcgClient {
         }
     }
 
-    /// Removes the instance after a failure that followed a successful AddInstance.
-    fn roll_back(&self, id: &str, cause: CcgError) -> CcgError {
-        warn!(container_id = id, error = %chain_line(&cause), "rolling back the CCG instance");
-        match remove_confirmed(self.hcs.as_ref(), id) {
-            Ok(()) => CcgError::RolledBack {
-                container_id: ShownId::new(id),
-                cause: Box::new(cause),
-            },
+    /// Removes the HvSocket entry (if any) and the instance after a failure that followed a
+    /// successful AddInstance. The journal record goes once both are gone, and stays (in
+    /// `creating`, for `reconcile`) when they may not be.
+    fn roll_back(&self, id: &str, cause: CcgError, entry: Option<&HvEntry>) -> CcgError {
+        info!(container_id = id, error = %chain_line(&cause), "rolling back the CCG instance");
+        let result = entry
+            .map_or(Ok(()), |(vm, sid)| {
+                remove_hvsocket_entry(self.hcs.as_ref(), id, vm, sid)
+            })
+            .and_then(|()| remove_confirmed(self.hcs.as_ref(), id));
+        match result {
+            Ok(()) => {
+                self.drop_record(id);
+                CcgError::RolledBack {
+                    container_id: ShownId::new(id),
+                    cause: Box::new(cause),
+                }
+            }
             Err(rollback) => {
                 tracing::error!(container_id = id, error = %chain_line(&rollback), "rollback failed: the instance may be left behind");
                 CcgError::RollbackFailed {
@@ -297,6 +536,29 @@ impl CcgClient {
             }
         }
     }
+
+    fn drop_record(&self, id: &str) {
+        // The instance is gone; a leftover record is dropped by the next reconcile.
+        if let Some(j) = &self.journal
+            && let Err(e) = j.delete(id)
+        {
+            warn!(container_id = id, error = %chain_line(&e), "could not drop the journal record");
+        }
+    }
+}
+
+fn journal_error(id: &str, e: JournalError) -> CcgError {
+    let container_id = ShownId::new(id);
+    match e {
+        JournalError::Busy { .. } | JournalError::Exists { .. } => CcgError::JournalConflict {
+            container_id,
+            source: e,
+        },
+        JournalError::Io(_) => CcgError::Journal {
+            container_id,
+            source: e,
+        },
+    }
 }
 
 fn wire<T: serde::Serialize>(doc: &T) -> String {
@@ -304,7 +566,7 @@ fn wire<T: serde::Serialize>(doc: &T) -> String {
     to_wire(doc).unwrap_or_default()
 }
 
-fn lookup(
+pub(crate) fn lookup(
     hcs: &dyn HcsService,
     id: &str,
 ) -> Result<Option<ContainerCredentialGuardInstance>, LookupError> {
@@ -343,31 +605,99 @@ pub(crate) fn remove_confirmed(hcs: &dyn HcsService, id: &str) -> Result<(), Ccg
     }
 }
 
+/// Removes an HvSocket service-table entry. An entry or a utility VM that no longer exists
+/// counts as removed: a VM that is gone took its service table with it.
+pub(crate) fn remove_hvsocket_entry(
+    hcs: &dyn HcsService,
+    id: &str,
+    utility_vm: &str,
+    service_id: &str,
+) -> Result<(), CcgError> {
+    let doc = wire(&ModifySettingRequest::hvsocket_remove(service_id));
+    debug!(
+        container_id = id,
+        utility_vm, service_id, "removing the HvSocket service-table entry"
+    );
+    match hcs.modify_compute_system(utility_vm, &doc) {
+        Ok(()) => Ok(()),
+        Err(e) if e.hresult.is_system_not_found() || e.hresult == HResult::ERROR_NOT_FOUND => {
+            debug!(container_id = id, utility_vm, error = %e, "the HvSocket entry or its utility VM is already gone");
+            Ok(())
+        }
+        Err(source) => Err(CcgError::Hcs {
+            container_id: ShownId::new(id),
+            step: Step::HvSocketRemove,
+            source,
+        }),
+    }
+}
+
+/// The release sequence: record `releasing`, remove the HvSocket entry, remove the
+/// instance (confirmed), drop the record. On failure the record stays `releasing` so a
+/// retry or `reconcile` finishes the job.
+pub(crate) fn release(
+    hcs: &dyn HcsService,
+    journal: Option<&Journal>,
+    id: &str,
+    entry: Option<&HvEntry>,
+) -> Result<(), CcgError> {
+    let lock = match journal {
+        Some(j) => Some(j.lock(id, true).map_err(|e| journal_error(id, e))?),
+        None => None,
+    };
+    let mut entry = entry.cloned();
+    if let Some(j) = journal
+        && let Some(mut record) = j.get(id).map_err(|e| journal_error(id, e))?
+    {
+        if entry.is_none() {
+            entry = record
+                .hvsocket_entry()
+                .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
+        }
+        record.state = RecordState::Releasing;
+        j.write(&record).map_err(|e| journal_error(id, e))?;
+    }
+    if let Some((vm, sid)) = &entry {
+        remove_hvsocket_entry(hcs, id, vm, sid)?;
+    }
+    remove_confirmed(hcs, id)?;
+    if let Some(j) = journal {
+        j.delete(id).map_err(|e| journal_error(id, e))?;
+    }
+    if let Some(lock) = lock {
+        lock.remove_file();
+    }
+    Ok(())
+}
+
 /// The handle of a created instance: [`release`](CcgResource::release) removes it.
 ///
 /// Dropping the handle without releasing it leaves the instance in place (HCS keeps it
-/// until it is removed or vmcompute.exe restarts) and logs a warning naming the container.
+/// until it is removed or vmcompute.exe restarts) and its journal record `active`, and logs
+/// a warning naming the container, so `reconcile` can find it.
 #[must_use = "a CCG instance stays on the host until it is released"]
 #[derive(Debug)]
 pub struct CcgResource {
     hcs: Arc<dyn HcsService>,
+    journal: Option<Arc<Journal>>,
     container_id: String,
+    hv_entry: Option<HvEntry>,
     released: bool,
 }
 
 impl CcgResource {
-    fn new(hcs: Arc<dyn HcsService>, container_id: &str) -> Self {
-        CcgResource {
-            hcs,
-            container_id: container_id.to_owned(),
-            released: false,
-        }
-    }
-
     /// The container id the instance belongs to.
     #[must_use]
     pub fn container_id(&self) -> &str {
         &self.container_id
+    }
+
+    /// The utility VM and service id of the hot-added HvSocket entry, if any.
+    #[must_use]
+    pub fn hvsocket_entry(&self) -> Option<(&str, &str)> {
+        self.hv_entry
+            .as_ref()
+            .map(|(vm, sid)| (vm.as_str(), sid.as_str()))
     }
 
     /// Whether the instance was released.
@@ -376,25 +706,31 @@ impl CcgResource {
         self.released
     }
 
-    /// Removes the instance. Calling it again after a success does nothing.
+    /// Removes the HvSocket entry (if one was hot-added) and then the instance. Calling it
+    /// again after a success does nothing.
     ///
     /// # Errors
-    /// RemoveInstance failed and HCS still lists the instance (or whether it does could not
-    /// be seen); the handle stays unreleased, so the call can be repeated.
+    /// A removal failed and HCS still lists the instance (or whether it does could not be
+    /// seen); the handle stays unreleased, so the call can be repeated.
     pub fn release(&mut self) -> Result<(), CcgError> {
         if self.released {
             return Ok(());
         }
         let _enter = info_span!("ccg.release", container_id = %self.container_id).entered();
-        remove_confirmed(self.hcs.as_ref(), &self.container_id)?;
+        release(
+            self.hcs.as_ref(),
+            self.journal.as_deref(),
+            &self.container_id,
+            self.hv_entry.as_ref(),
+        )?;
         self.released = true;
         info!(container_id = %self.container_id, "CCG instance released");
         Ok(())
     }
 
     /// Gives up the handle without releasing and without the warning: the caller takes
-    /// over the duty to remove the instance (e.g. an operator command that leaves it for a
-    /// later `remove`).
+    /// over the duty to remove the instance (e.g. an operator command whose instance
+    /// outlives the process; its journal record stays `active`). Returns the container id.
     pub fn detach(mut self) -> String {
         self.released = true;
         std::mem::take(&mut self.container_id)

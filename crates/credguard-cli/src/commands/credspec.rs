@@ -24,7 +24,7 @@ pub fn run(_ctx: &Context, cmd: CredspecCommand) -> Result<Exit, CliError> {
         CredspecCommand::Validate { sources } => {
             for s in &sources {
                 read_credspec(s)?;
-                println!("{s}: ok");
+                outln!("{s}: ok");
             }
             Ok(Exit::Ok)
         }

@@ -132,7 +132,7 @@ pub fn run(ctx: &Context, cmd: EmulatorCommand) -> Result<Exit, CliError> {
                 emu.clear_calls()?;
             }
             if ctx.output == OutputFormat::Text {
-                println!(
+                outln!(
                     "emulator reset: no CCG instances, no utility VMs{}",
                     if all {
                         ", no faults, empty call log"
@@ -151,7 +151,7 @@ fn log(ctx: &Context, emu: &Emulator, args: &LogArgs) -> Result<Exit, CliError> 
     let calls = emu.calls()?;
     let skip = args.tail.map_or(0, |n| calls.len().saturating_sub(n));
     for call in &calls[skip..] {
-        println!("{}", call.to_json(ctx.show_secrets));
+        outln!("{}", call.to_json(ctx.show_secrets));
     }
     if args.clear {
         emu.clear_calls()?;
@@ -163,7 +163,7 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
     if args.clear {
         emu.clear_faults()?;
         if ctx.output == OutputFormat::Text {
-            println!("cleared every queued fault");
+            outln!("cleared every queued fault");
         }
         return Ok(Exit::Ok);
     }
@@ -171,10 +171,10 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
         let faults = emu.faults()?;
         match ctx.output {
             OutputFormat::Json => print_json(&serde_json::to_value(&faults).unwrap_or_default()),
-            OutputFormat::Text if faults.is_empty() => println!("no queued faults"),
+            OutputFormat::Text if faults.is_empty() => outln!("no queued faults"),
             OutputFormat::Text => {
                 for f in &faults {
-                    println!("{}", serde_json::to_string(f).unwrap_or_default());
+                    outln!("{}", serde_json::to_string(f).unwrap_or_default());
                 }
             }
         }
@@ -233,7 +233,7 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
     emu.inject(fault.clone())?;
     match ctx.output {
         OutputFormat::Json => print_json(&serde_json::to_value(&fault).unwrap_or_default()),
-        OutputFormat::Text => println!(
+        OutputFormat::Text => outln!(
             "queued: {}",
             serde_json::to_string(&fault).unwrap_or_default()
         ),
@@ -246,21 +246,21 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
         UvmCommand::Create { id } => {
             emu.create_uvm(&id)?;
             if ctx.output == OutputFormat::Text {
-                println!("created utility VM `{id}`");
+                outln!("created utility VM `{id}`");
             }
         }
         UvmCommand::Remove { id } => {
             emu.remove_uvm(&id)?;
             if ctx.output == OutputFormat::Text {
-                println!("removed utility VM `{id}`");
+                outln!("removed utility VM `{id}`");
             }
         }
         UvmCommand::List => {
             let ids = emu.uvm_ids()?;
             match ctx.output {
                 OutputFormat::Json => print_json(&json!(ids)),
-                OutputFormat::Text if ids.is_empty() => println!("no utility VMs"),
-                OutputFormat::Text => ids.iter().for_each(|i| println!("{i}")),
+                OutputFormat::Text if ids.is_empty() => outln!("no utility VMs"),
+                OutputFormat::Text => ids.iter().for_each(|i| outln!("{i}")),
             }
         }
         UvmCommand::Show { id } => {
@@ -276,12 +276,12 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
                     "ServiceTable": vm.service_table,
                 })),
                 OutputFormat::Text => {
-                    println!(
+                    outln!(
                         "utility VM `{id}`: {} HvSocket service-table entries",
                         vm.service_table.len()
                     );
                     for (sid, cfg) in &vm.service_table {
-                        println!(
+                        outln!(
                             "  {sid}: {}",
                             serde_json::to_string(cfg).unwrap_or_default()
                         );

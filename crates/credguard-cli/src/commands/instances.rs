@@ -1,11 +1,17 @@
 //! `credguard instances add|list|show|remove`.
 
+use std::collections::HashMap;
+
 use clap::{Args, Subcommand, ValueEnum};
-use credguard::schema::{ModificationRequest, to_wire};
-use credguard::{Isolation, Removal};
+use credguard::reconcile::PlanItem;
+use credguard::schema::{
+    ContainerCredentialGuardInstance, ModificationRequest, ModifySettingRequest, to_wire,
+};
+use credguard::{CreateRequest, Isolation, Removal};
 use serde_json::json;
 
 use crate::Context;
+use crate::commands::reconcile::AliveArgs;
 use crate::credspec_input::read_credspec;
 use crate::exit::{CliError, Exit};
 use crate::output::{OutputFormat, instance_json, print_instance_text, print_json, shown};
@@ -15,8 +21,9 @@ pub enum InstancesCommand {
     /// Create the CCG instance of a container and print it. The instance stays until
     /// `instances remove` (HCS keeps it until removed or vmcompute.exe restarts).
     Add(AddArgs),
-    /// List every CCG instance HCS knows.
-    List,
+    /// List every CCG instance HCS knows, with whether the journal owns it, its state and
+    /// age, and what `reconcile` would do with it.
+    List(ListArgs),
     /// Show the instance of one container id (exit 4 if there is none).
     Show {
         /// The container id.
@@ -50,6 +57,17 @@ impl From<IsolationArg> for Isolation {
 }
 
 #[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only what `reconcile` (with the same --alive/--alive-file/--include-foreign) would
+    /// remove or drop.
+    #[arg(long)]
+    pub orphans: bool,
+
+    #[command(flatten)]
+    pub alive: AliveArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct AddArgs {
     /// The container id the instance belongs to (1 to 256 printable characters).
     #[arg(long)]
@@ -63,6 +81,16 @@ pub struct AddArgs {
     #[arg(long, value_enum, default_value = "process")]
     pub isolation: IsolationArg,
 
+    /// Hyper-V isolation: the utility VM to hot-add the instance's HvSocket service-table
+    /// entry to (removed again on release).
+    #[arg(long, value_name = "ID")]
+    pub uvm: Option<String>,
+
+    /// Apply the gMSA disable policy (as hcsshim's `io.microsoft.container.wcow.gmsa.disable`
+    /// annotation does): refuse the credential spec with "operation denied", sending nothing.
+    #[arg(long)]
+    pub gmsa_disabled: bool,
+
     /// Send nothing: print the documents that would be sent, in order.
     #[arg(long)]
     pub dry_run: bool,
@@ -71,7 +99,7 @@ pub struct AddArgs {
 pub fn run(ctx: &Context, cmd: InstancesCommand) -> Result<Exit, CliError> {
     match cmd {
         InstancesCommand::Add(args) => add(ctx, &args),
-        InstancesCommand::List => list(ctx),
+        InstancesCommand::List(args) => list(ctx, &args),
         InstancesCommand::Show { id } => show(ctx, &id),
         InstancesCommand::Remove { ids } => remove(ctx, &ids),
     }
@@ -81,97 +109,205 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     credguard::input::validate_container_id(&args.id)?;
     let spec = read_credspec(&args.credspec)?;
     let isolation = Isolation::from(args.isolation);
+    if args.uvm.is_some() && isolation != Isolation::HyperV {
+        return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
+    }
+    if args.gmsa_disabled {
+        return Err(credguard::CcgError::Denied {
+            container_id: credguard::error::ShownId::new(&args.id),
+            reason: "--gmsa-disabled".into(),
+        }
+        .into());
+    }
     if args.dry_run {
-        return dry_run(ctx, &args.id, &spec, isolation);
+        return dry_run(ctx, &args.id, &spec, isolation, args.uvm.as_deref());
     }
     let client = ctx.client()?;
-    let (instance, handle) = client.create(&args.id, &spec, isolation)?;
+    let request = CreateRequest {
+        container_id: &args.id,
+        credential_spec: &spec,
+        isolation,
+        utility_vm: args.uvm.as_deref(),
+    };
+    let (instance, handle) = client.create_request(&request)?;
     // The instance outlives this process by design; `instances remove` releases it.
     handle.detach();
     match ctx.output {
         OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
         OutputFormat::Text => {
-            println!("created the CCG instance of container `{}`", instance.id);
+            outln!("created the CCG instance of container `{}`", instance.id);
             print_instance_text(&instance);
         }
     }
     Ok(Exit::Ok)
 }
 
-fn dry_run(ctx: &Context, id: &str, spec: &str, isolation: Isolation) -> Result<Exit, CliError> {
-    let query = credguard::lifecycle::CCG_QUERY;
+fn dry_run(
+    ctx: &Context,
+    id: &str,
+    spec: &str,
+    isolation: Isolation,
+    uvm: Option<&str>,
+) -> Result<Exit, CliError> {
+    let query = credguard::lifecycle::CCG_QUERY.to_owned();
+    let wire_err = |e| CliError::new(Exit::Usage, e);
     let add = to_wire(&ModificationRequest::add_instance(
         id,
         spec,
         isolation.transport(),
     ))
-    .map_err(|e| CliError::new(Exit::Usage, e))?;
-    let steps = [
+    .map_err(wire_err)?;
+    let mut steps = vec![
         (
             "HcsGetServiceProperties",
+            None,
             "refuse an id that already has an instance",
+            query.clone(),
+        ),
+        ("HcsModifyServiceSettings", None, "AddInstance", add),
+        (
+            "HcsGetServiceProperties",
+            None,
+            "read the new instance",
             query,
         ),
-        ("HcsModifyServiceSettings", "AddInstance", add.as_str()),
-        ("HcsGetServiceProperties", "read the new instance", query),
     ];
+    if let Some(vm) = uvm {
+        // The ServiceId and the config come from HCS's answer: placeholders here.
+        let placeholder = credguard::schema::HvSocketServiceConfig::default();
+        let doc = to_wire(&ModifySettingRequest::hvsocket_update(
+            "<ServiceId>",
+            &placeholder,
+        ))
+        .map_err(wire_err)?;
+        steps.push((
+            "HcsModifyComputeSystem",
+            Some(vm),
+            "hot-add the HvSocket service-table entry (Settings: the instance's ServiceConfig)",
+            doc,
+        ));
+    }
     let docs: Vec<_> = steps
         .iter()
-        .map(|(api, purpose, doc)| {
+        .map(|(api, target, purpose, doc)| {
             let document = serde_json::from_str(doc).unwrap_or(serde_json::Value::Null);
-            json!({"api": api, "purpose": purpose, "document": shown(document, ctx.show_secrets)})
+            json!({"api": api, "target": target, "purpose": purpose, "document": shown(document, ctx.show_secrets)})
         })
         .collect();
     match ctx.output {
         OutputFormat::Json => print_json(&serde_json::Value::Array(docs)),
         OutputFormat::Text => {
-            println!("dry run: nothing is sent; these documents would be, in order:");
+            outln!("dry run: nothing is sent; these documents would be, in order:");
             for d in &docs {
-                println!(
+                outln!(
                     "{} ({}):",
                     d["api"].as_str().unwrap_or(""),
                     d["purpose"].as_str().unwrap_or("")
                 );
-                println!("  {}", d["document"]);
+                outln!("  {}", d["document"]);
             }
         }
     }
     Ok(Exit::Ok)
 }
 
-fn list(ctx: &Context) -> Result<Exit, CliError> {
-    let instances = ctx.client()?.list()?;
+fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
+    let opts = args.alive.options()?;
+    let client = ctx.client()?;
+    let instances = client.list()?;
+    let plan = client.plan_reconcile(&opts)?;
+    let by_id: HashMap<&str, &PlanItem> =
+        plan.iter().map(|p| (p.container_id.as_str(), p)).collect();
+    let orphan = |p: Option<&&PlanItem>| p.is_some_and(|p| p.action.is_change());
+    // Instances HCS lists, then journal records whose instance is gone.
+    let mut rows: Vec<(Option<&ContainerCredentialGuardInstance>, Option<&PlanItem>)> = instances
+        .iter()
+        .map(|i| (Some(i), by_id.get(i.id.as_str()).copied()))
+        .collect();
+    rows.extend(plan.iter().filter(|p| !p.listed).map(|p| (None, Some(p))));
+    if args.orphans {
+        rows.retain(|(_, p)| orphan(p.as_ref()));
+    }
     match ctx.output {
         OutputFormat::Json => print_json(&serde_json::Value::Array(
-            instances
-                .iter()
-                .map(|i| instance_json(i, ctx.show_secrets))
+            rows.iter()
+                .map(|(inst, p)| {
+                    let mut v = inst.map_or_else(
+                        || json!({"Id": p.map(|p| p.container_id.as_str())}),
+                        |i| instance_json(i, ctx.show_secrets),
+                    );
+                    v["credguard"] = json!({
+                        "listed": inst.is_some(),
+                        "owned": p.is_some_and(|p| p.owned),
+                        "state": p.and_then(|p| p.state),
+                        "age_ms": p.and_then(|p| p.age_ms),
+                        "utility_vm": p.and_then(|p| p.utility_vm.as_deref()),
+                        "reconcile": p.map(|p| p.action),
+                        "orphan": orphan(p.as_ref()),
+                    });
+                    v
+                })
                 .collect(),
         )),
         OutputFormat::Text => {
-            if instances.is_empty() {
-                println!("no CCG instances");
-            } else {
-                println!(
-                    "{:<40} {:<9} {:<24} SERVICE ID",
-                    "CONTAINER ID", "TRANSPORT", "RPC ENDPOINT"
+            if rows.is_empty() {
+                outln!(
+                    "{}",
+                    if args.orphans {
+                        "no orphans"
+                    } else {
+                        "no CCG instances"
+                    }
                 );
-                for i in &instances {
-                    let cg = i.credential_guard.as_ref();
-                    println!(
-                        "{:<40} {:<9} {:<24} {}",
-                        i.id,
+            } else {
+                outln!(
+                    "{:<40} {:<9} {:<8} {:<10} {:>8}  {:<24} {:<36} RECONCILE",
+                    "CONTAINER ID",
+                    "TRANSPORT",
+                    "OWNER",
+                    "STATE",
+                    "AGE",
+                    "RPC ENDPOINT",
+                    "SERVICE ID"
+                );
+                for (inst, p) in &rows {
+                    let cg = inst.and_then(|i| i.credential_guard.as_ref());
+                    outln!(
+                        "{:<40} {:<9} {:<8} {:<10} {:>8}  {:<24} {:<36} {}",
+                        inst.map_or_else(
+                            || p.map_or("", |p| p.container_id.as_str()),
+                            |i| i.id.as_str()
+                        ),
                         cg.map_or("-", |c| c.transport.as_str()),
+                        if p.is_some_and(|p| p.owned) {
+                            "journal"
+                        } else {
+                            "foreign"
+                        },
+                        p.and_then(|p| p.state)
+                            .map_or(if inst.is_some() { "-" } else { "gone" }, |s| s.as_str()),
+                        p.and_then(|p| p.age_ms).map_or_else(|| "-".to_owned(), age),
                         cg.map_or("-", |c| c.rpc_endpoint.as_str()),
-                        i.hv_socket_config
-                            .as_ref()
+                        inst.and_then(|i| i.hv_socket_config.as_ref())
                             .map_or("-", |h| h.service_id.as_str()),
+                        p.map_or("keep_foreign", |p| p.action.as_str()),
                     );
                 }
             }
         }
     }
     Ok(Exit::Ok)
+}
+
+/// A record's age for people: `42s`, `17m`, `3h`, `2d`.
+fn age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
 }
 
 fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
@@ -206,9 +342,9 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                 };
                 if ctx.output == OutputFormat::Text {
                     match outcome {
-                        Removal::Removed => println!("removed the CCG instance of `{id}`"),
+                        Removal::Removed => outln!("removed the CCG instance of `{id}`"),
                         Removal::AlreadyAbsent => {
-                            println!("`{id}` has no CCG instance (already absent)");
+                            outln!("`{id}` has no CCG instance (already absent)");
                         }
                     }
                 }

@@ -4,3 +4,4 @@ pub mod credspec;
 pub mod emulator;
 pub mod instances;
 pub mod probe;
+pub mod reconcile;

@@ -27,6 +27,11 @@ pub struct ProbeArgs {
     /// The isolation to probe: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
     pub isolation: IsolationArg,
+
+    /// Hyper-V isolation: a utility VM to hot-add the probe instance's HvSocket entry to
+    /// (and remove it from again).
+    #[arg(long, value_name = "ID")]
+    pub uvm: Option<String>,
 }
 
 struct StepResult {
@@ -65,14 +70,23 @@ impl Probe {
 
 pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
     let isolation = Isolation::from(args.isolation);
+    if args.uvm.is_some() && isolation != Isolation::HyperV {
+        return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
+    }
     let spec = read_credspec(&args.credspec)?;
     let client = ctx.client()?;
     let id = format!("credguard-probe-{}", uuid::Uuid::new_v4());
     let mut probe = Probe { steps: Vec::new() };
 
     let created = probe.step("add instance", || {
+        let request = credguard::CreateRequest {
+            container_id: &id,
+            credential_spec: &spec,
+            isolation,
+            utility_vm: args.uvm.as_deref(),
+        };
         client
-            .create(&id, &spec, isolation)
+            .create_request(&request)
             .map(|(inst, handle)| {
                 let transport = inst
                     .credential_guard
@@ -152,7 +166,7 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
             })).collect::<Vec<_>>(),
         })),
         OutputFormat::Text => {
-            println!(
+            outln!(
                 "probe: container id {id}, {} isolation, backend {}",
                 match isolation {
                     Isolation::Process => "process",
@@ -161,7 +175,7 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
                 ctx.backend.resolve().name()
             );
             for s in &probe.steps {
-                println!(
+                outln!(
                     "  [{}] {:<16} {:>9.3} ms  {}",
                     if s.ok { " ok " } else { "FAIL" },
                     s.name,
@@ -169,7 +183,7 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
                     s.detail
                 );
             }
-            println!("probe {}", if passed { "passed" } else { "FAILED" });
+            outln!("probe {}", if passed { "passed" } else { "FAILED" });
         }
     }
     if !passed

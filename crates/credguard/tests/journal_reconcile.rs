@@ -1,0 +1,473 @@
+//! The journal through the lifecycle, Hyper-V hot-add and removal, reconciliation, and the
+//! gMSA disable policy.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use credguard::error::{CcgError, Step, chain_line};
+use credguard::hresult::HResult;
+use credguard::journal::{Journal, Record, RecordState};
+use credguard::reconcile::Action;
+use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
+use credguard_emulator::{Api, Emulator, Fault, FaultAction};
+
+const CS1: &str = include_str!("fixtures/cs1.json");
+
+struct Setup {
+    emu: Arc<Emulator>,
+    journal: Arc<Journal>,
+    client: CcgClient,
+    _dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = Arc::new(Emulator::in_memory());
+    let journal = Arc::new(Journal::open(&dir.path().join("journal")).unwrap());
+    let client = CcgClient::new(emu.clone()).with_journal(journal.clone());
+    Setup {
+        emu,
+        journal,
+        client,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    fn ids(&self) -> Vec<String> {
+        self.emu
+            .instances()
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect()
+    }
+    fn records(&self) -> Vec<(String, RecordState)> {
+        self.journal
+            .records()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.container_id, r.state))
+            .collect()
+    }
+    fn entries(&self) -> usize {
+        self.emu.hvsocket_entries().unwrap().len()
+    }
+    fn hyperv(
+        &self,
+        id: &str,
+        vm: &str,
+    ) -> Result<
+        (
+            credguard::schema::ContainerCredentialGuardInstance,
+            credguard::CcgResource,
+        ),
+        CcgError,
+    > {
+        self.client.create_request(&CreateRequest {
+            container_id: id,
+            credential_spec: CS1,
+            isolation: Isolation::HyperV,
+            utility_vm: Some(vm),
+        })
+    }
+}
+
+fn alive(ids: &[&str]) -> ReconcileOptions {
+    ReconcileOptions {
+        alive: Some(ids.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>()),
+        include_foreign: false,
+    }
+}
+
+#[test]
+fn create_records_active_and_release_drops_the_record() {
+    let s = setup();
+    let (_, mut h) = s.client.create("j1", CS1, Isolation::Process).unwrap();
+    let rec = s.journal.get("j1").unwrap().unwrap();
+    assert_eq!(rec.state, RecordState::Active);
+    assert_eq!(rec.transport, "LRPC");
+    assert_eq!(rec.pid, std::process::id());
+    assert!(rec.created_unix_ms > 0);
+    h.release().unwrap();
+    assert!(s.journal.get("j1").unwrap().is_none());
+    assert!(s.records().is_empty());
+}
+
+#[test]
+fn rolled_back_creates_leave_no_record_and_failed_rollbacks_leave_creating() {
+    let s = setup();
+    s.emu
+        .inject(
+            Fault::new(
+                Api::GetServiceProperties,
+                FaultAction::Respond { text: "{".into() },
+            )
+            .skip(1),
+        )
+        .unwrap();
+    assert!(matches!(
+        s.client.create("j2", CS1, Isolation::Process),
+        Err(CcgError::RolledBack { .. })
+    ));
+    assert!(s.records().is_empty());
+
+    s.emu
+        .inject(
+            Fault::new(
+                Api::GetServiceProperties,
+                FaultAction::Respond { text: "{".into() },
+            )
+            .skip(1),
+        )
+        .unwrap();
+    s.emu
+        .inject(Fault::fail(Api::ModifyServiceSettings, HResult::E_FAIL).on("RemoveInstance"))
+        .unwrap();
+    assert!(matches!(
+        s.client.create("j3", CS1, Isolation::Process),
+        Err(CcgError::RollbackFailed { .. })
+    ));
+    assert_eq!(s.records(), [("j3".to_owned(), RecordState::Creating)]);
+    assert_eq!(s.ids(), ["j3"]);
+
+    // reconcile finishes the job.
+    let done = s.client.reconcile(&ReconcileOptions::default()).unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].item.action, Action::RemoveInterrupted);
+    assert!(done[0].result.is_ok());
+    assert!(s.ids().is_empty());
+    assert!(s.records().is_empty());
+}
+
+#[test]
+fn a_dropped_handle_leaves_an_active_record_that_reconcile_finds() {
+    let s = setup();
+    let (_, h) = s.client.create("dropped", CS1, Isolation::Process).unwrap();
+    drop(h);
+    assert_eq!(s.records(), [("dropped".to_owned(), RecordState::Active)]);
+    let plan = s
+        .client
+        .plan_reconcile(&ReconcileOptions::default())
+        .unwrap();
+    assert_eq!(plan[0].action, Action::Keep, "liveness unknown: kept");
+    let plan = s.client.plan_reconcile(&alive(&[])).unwrap();
+    assert_eq!(plan[0].action, Action::RemoveNotAlive);
+    s.client.reconcile(&alive(&[])).unwrap();
+    assert!(s.ids().is_empty());
+    assert!(s.records().is_empty());
+}
+
+#[test]
+fn journal_write_failure_before_add_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let jdir = dir.path().join("journal");
+    let journal = Arc::new(Journal::open(&jdir).unwrap());
+    let emu = Arc::new(Emulator::in_memory());
+    let client = CcgClient::new(emu.clone()).with_journal(journal);
+    // A directory where the record file would go makes the atomic rename fail.
+    let rec = Record::creating("blocked", Isolation::Process, None);
+    let probe = Journal::open(&jdir).unwrap();
+    probe.write(&rec).unwrap();
+    let path = std::fs::read_dir(&jdir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("x"), b"x").unwrap();
+    let err = client
+        .create("blocked", CS1, Isolation::Process)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::State, "{err:?}");
+    assert!(chain_line(&err).contains("blocked"));
+    let adds = emu
+        .calls()
+        .unwrap()
+        .iter()
+        .filter(|c| c.document.contains("AddInstance"))
+        .count();
+    assert_eq!(adds, 0, "nothing was added without a record");
+}
+
+#[test]
+fn a_busy_record_is_refused() {
+    let s = setup();
+    let _held = s.journal.lock("busy", false).unwrap();
+    let err = s
+        .client
+        .create("busy", CS1, Isolation::Process)
+        .unwrap_err();
+    assert!(matches!(err, CcgError::JournalConflict { .. }), "{err:?}");
+    assert!(chain_line(&err).contains("another process"));
+    assert!(s.emu.calls().unwrap().is_empty());
+}
+
+#[test]
+fn a_stale_record_does_not_block_a_new_create() {
+    let s = setup();
+    let (_, h) = s.client.create("again", CS1, Isolation::Process).unwrap();
+    h.detach();
+    s.emu.reset().unwrap(); // vmcompute.exe restarted: the instance is gone, the record is not
+    let (_, mut h) = s.client.create("again", CS1, Isolation::Process).unwrap();
+    assert_eq!(s.records(), [("again".to_owned(), RecordState::Active)]);
+    h.release().unwrap();
+}
+
+#[test]
+fn hyperv_hot_add_and_release_remove_the_service_table_entry() {
+    let s = setup();
+    s.emu.create_uvm("uvm").unwrap();
+    let (inst, mut h) = s.hyperv("x1", "uvm").unwrap();
+    let hv = inst.hv_socket_config.unwrap();
+    let table = s.emu.uvm("uvm").unwrap().unwrap().service_table;
+    assert_eq!(table.get(&hv.service_id), hv.service_config.as_ref());
+    assert_eq!(h.hvsocket_entry(), Some(("uvm", hv.service_id.as_str())));
+    let rec = s.journal.get("x1").unwrap().unwrap();
+    assert_eq!(rec.utility_vm.as_deref(), Some("uvm"));
+    assert_eq!(rec.service_id.as_deref(), Some(hv.service_id.as_str()));
+    let update = s
+        .emu
+        .calls()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.api == Api::ModifyComputeSystem)
+        .unwrap();
+    assert_eq!(update.target.as_deref(), Some("uvm"));
+    assert!(update.document.contains(r#""RequestType":"Update""#));
+    h.release().unwrap();
+    assert_eq!(s.entries(), 0);
+    assert!(s.ids().is_empty());
+    let calls = s.emu.calls().unwrap();
+    let rm_entry = calls
+        .iter()
+        .position(|c| c.api == Api::ModifyComputeSystem && c.document.contains("Remove"))
+        .unwrap();
+    let rm_inst = calls
+        .iter()
+        .position(|c| c.document.contains("RemoveInstance"))
+        .unwrap();
+    assert!(rm_entry < rm_inst, "the entry goes before the instance");
+}
+
+#[test]
+fn a_vanished_utility_vm_does_not_block_release() {
+    let s = setup();
+    s.emu.create_uvm("uvm").unwrap();
+    let (_, mut h) = s.hyperv("x2", "uvm").unwrap();
+    s.emu.remove_uvm("uvm").unwrap();
+    h.release().unwrap();
+    assert!(s.ids().is_empty());
+    assert!(s.records().is_empty());
+}
+
+#[test]
+fn a_failed_hot_add_rolls_everything_back() {
+    let s = setup();
+    // No such VM: 0xC037010E.
+    let err = s.hyperv("x3", "no-such-vm").unwrap_err();
+    let CcgError::RolledBack { cause, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(
+            **cause,
+            CcgError::Hcs {
+                step: Step::HvSocketAdd,
+                ..
+            }
+        ),
+        "{cause:?}"
+    );
+    assert!(chain_line(&err).contains("0xC037010E"));
+    assert!(s.ids().is_empty());
+    assert!(s.records().is_empty());
+
+    // Applied, then failed: the entry is removed too.
+    s.emu.create_uvm("uvm").unwrap();
+    s.emu
+        .inject(
+            Fault::new(
+                Api::ModifyComputeSystem,
+                FaultAction::ApplyThenFail {
+                    hresult: HResult::E_FAIL,
+                    result: None,
+                },
+            )
+            .on("Update"),
+        )
+        .unwrap();
+    assert!(matches!(
+        s.hyperv("x4", "uvm"),
+        Err(CcgError::RolledBack { .. })
+    ));
+    assert_eq!(s.entries(), 0);
+    assert!(s.ids().is_empty());
+    assert!(s.records().is_empty());
+}
+
+#[test]
+fn a_failed_entry_removal_keeps_the_instance_for_a_retry() {
+    let s = setup();
+    s.emu.create_uvm("uvm").unwrap();
+    let (_, mut h) = s.hyperv("x5", "uvm").unwrap();
+    s.emu
+        .inject(Fault::fail(Api::ModifyComputeSystem, HResult::HCS_E_ACCESS_DENIED).on("Remove"))
+        .unwrap();
+    let err = h.release().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CcgError::Hcs {
+                step: Step::HvSocketRemove,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(s.records(), [("x5".to_owned(), RecordState::Releasing)]);
+    h.release().unwrap();
+    assert_eq!(s.entries(), 0);
+    assert!(s.records().is_empty());
+}
+
+#[test]
+fn utility_vm_only_with_hyperv() {
+    let s = setup();
+    let err = s
+        .client
+        .create_request(&CreateRequest {
+            container_id: "p",
+            credential_spec: CS1,
+            isolation: Isolation::Process,
+            utility_vm: Some("uvm"),
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(s.emu.calls().unwrap().is_empty());
+}
+
+#[test]
+fn reconcile_plan_covers_every_case_and_is_idempotent() {
+    let s = setup();
+    s.emu.create_uvm("uvm").unwrap();
+    // active + alive
+    let (_, keep) = s.client.create("keep", CS1, Isolation::Process).unwrap();
+    keep.detach();
+    // active, not alive, with an HvSocket entry
+    let (_, dead) = s.hyperv("dead", "uvm").unwrap();
+    dead.detach();
+    // interrupted create: record creating, instance present (as a crash leaves it)
+    let (_, h) = s.client.create("crashed", CS1, Isolation::Process).unwrap();
+    h.detach();
+    let mut rec = s.journal.get("crashed").unwrap().unwrap();
+    rec.state = RecordState::Creating;
+    s.journal.write(&rec).unwrap();
+    // interrupted release: record releasing, instance gone
+    let (_, h) = s.client.create("half", CS1, Isolation::Process).unwrap();
+    h.detach();
+    let mut rec = s.journal.get("half").unwrap().unwrap();
+    rec.state = RecordState::Releasing;
+    s.journal.write(&rec).unwrap();
+    s.client.backend().modify_service_settings(r#"{"PropertyType":"ContainerCredentialGuard","Settings":{"Operation":"RemoveInstance","OperationDetails":{"Id":"half"}}}"#).unwrap();
+    // stale: active record, instance gone
+    let (_, h) = s.client.create("stale", CS1, Isolation::Process).unwrap();
+    h.detach();
+    s.client.backend().modify_service_settings(r#"{"PropertyType":"ContainerCredentialGuard","Settings":{"Operation":"RemoveInstance","OperationDetails":{"Id":"stale"}}}"#).unwrap();
+    // foreign: HCS lists it, the journal does not know it
+    CcgClient::new(s.emu.clone())
+        .create("foreign", CS1, Isolation::Process)
+        .unwrap()
+        .1
+        .detach();
+    // in progress: a live process holds the lock of a creating record
+    let (_, h) = s.client.create("busy", CS1, Isolation::Process).unwrap();
+    h.detach();
+    let mut rec = s.journal.get("busy").unwrap().unwrap();
+    rec.state = RecordState::Creating;
+    s.journal.write(&rec).unwrap();
+    let held = s.journal.lock("busy", false).unwrap();
+
+    let opts = alive(&["keep", "busy", "foreign"]);
+    let plan = s.client.plan_reconcile(&opts).unwrap();
+    let action = |id: &str| plan.iter().find(|p| p.container_id == id).unwrap().action;
+    assert_eq!(action("keep"), Action::Keep);
+    assert_eq!(action("dead"), Action::RemoveNotAlive);
+    assert_eq!(action("crashed"), Action::RemoveInterrupted);
+    assert_eq!(action("half"), Action::DropStaleRecord);
+    assert_eq!(action("stale"), Action::DropStaleRecord);
+    assert_eq!(action("foreign"), Action::KeepForeign);
+    assert_eq!(action("busy"), Action::SkipInProgress);
+    assert!(
+        plan.iter()
+            .find(|p| p.container_id == "foreign")
+            .is_some_and(|p| !p.owned)
+    );
+
+    let done = s.client.reconcile(&opts).unwrap();
+    assert!(done.iter().all(|d| d.result.is_ok()));
+    let mut ids = s.ids();
+    ids.sort();
+    assert_eq!(ids, ["busy", "foreign", "keep"]);
+    assert_eq!(
+        s.entries(),
+        0,
+        "the dead container's HvSocket entry went too"
+    );
+    let mut recs: Vec<String> = s.records().into_iter().map(|r| r.0).collect();
+    recs.sort();
+    assert_eq!(recs, ["busy", "keep"]);
+
+    // Idempotent.
+    let again = s.client.reconcile(&opts).unwrap();
+    assert!(
+        again.iter().all(|d| !d.item.action.is_change()),
+        "{again:?}"
+    );
+
+    // Once the lock is free, the interrupted create is finished; foreign ones go only
+    // when asked for.
+    drop(held);
+    let opts = ReconcileOptions {
+        alive: Some(BTreeSet::from(["keep".to_owned()])),
+        include_foreign: true,
+    };
+    s.client.reconcile(&opts).unwrap();
+    assert_eq!(s.ids(), ["keep"]);
+    assert_eq!(s.records(), [("keep".to_owned(), RecordState::Active)]);
+}
+
+#[test]
+fn remove_uses_the_journal_for_the_hvsocket_entry() {
+    let s = setup();
+    s.emu.create_uvm("uvm").unwrap();
+    let (_, h) = s.hyperv("r1", "uvm").unwrap();
+    h.detach();
+    assert_eq!(s.client.remove("r1").unwrap(), Removal::Removed);
+    assert_eq!(s.entries(), 0);
+    assert!(s.records().is_empty());
+    // An absent instance with a stale record: reported absent, record dropped.
+    let (_, h) = s.client.create("r2", CS1, Isolation::Process).unwrap();
+    h.detach();
+    s.emu.reset().unwrap();
+    assert_eq!(s.client.remove("r2").unwrap(), Removal::AlreadyAbsent);
+    assert!(s.records().is_empty());
+}
+
+#[test]
+fn gmsa_disabled_policy_denies_before_anything_is_sent() {
+    let s = setup();
+    let client = s.client.clone().with_gmsa_disabled(format!(
+        "annotation {}",
+        credguard::lifecycle::GMSA_DISABLE_ANNOTATION
+    ));
+    let err = client
+        .create("denied", CS1, Isolation::Process)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Denied);
+    assert!(err.to_string().contains("operation denied"));
+    assert!(s.emu.calls().unwrap().is_empty());
+    assert!(s.records().is_empty());
+}
