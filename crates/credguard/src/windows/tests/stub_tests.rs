@@ -20,7 +20,7 @@ use super::super::ffi::local_frees_on_this_thread;
 use super::*;
 use crate::error::CcgError;
 use crate::hcs::ErrorDocument;
-use crate::lifecycle::{CCG_QUERY, CcgClient, Isolation};
+use crate::lifecycle::{CCG_QUERY, CcgClient, CreateRequest, Isolation};
 use crate::schema::{ModificationRequest, ResultError, Transport, to_wire};
 use crate::watchdog::tests::CapturedLog;
 
@@ -504,4 +504,68 @@ fn a_credential_spec_registered_under_hklm_is_read() {
             "credential spec `{name}` is not registered: registry key {key} has no value `{name}`"
         )
     );
+}
+
+#[test]
+fn a_hyperv_instance_is_hot_added_to_its_utility_vm_and_removed_on_release() {
+    let stub = stub();
+    stub.emulator.create_uvm("uvm-pod").unwrap();
+    let client = CcgClient::new(Arc::new(ComputeCore::new()));
+    let mut request = CreateRequest::new("wine-hv-pod", SPEC, Isolation::HyperV);
+    request.utility_vm = Some("uvm-pod");
+    let (instance, mut handle) = client.create_request(&request).unwrap();
+    let service_id = instance.hv_socket_config.unwrap().service_id;
+    let entries = stub.emulator.hvsocket_entries().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].0.as_str(), entries[0].1.as_str()),
+        ("uvm-pod", service_id.as_str())
+    );
+    handle.release().unwrap();
+    assert!(stub.emulator.hvsocket_entries().unwrap().is_empty());
+    assert!(stub.emulator.instances().unwrap().is_empty());
+}
+
+#[test]
+fn a_failed_hot_add_rolls_the_instance_back() {
+    let stub = stub();
+    stub.emulator.create_uvm("uvm-denied").unwrap();
+    stub.emulator
+        .inject(
+            Fault::new(
+                Api::ModifyComputeSystem,
+                FaultAction::Fail {
+                    hresult: "HCS_E_ACCESS_DENIED".parse().unwrap(),
+                    result: Some(result_error_text()),
+                },
+            )
+            .on("Update"),
+        )
+        .unwrap();
+    let client = CcgClient::new(Arc::new(ComputeCore::new()));
+    let mut request = CreateRequest::new("wine-hv-denied", SPEC, Isolation::HyperV);
+    request.utility_vm = Some("uvm-denied");
+    let err = client.create_request(&request).unwrap_err();
+    let CcgError::RolledBack { cause, .. } = &err else {
+        panic!("expected a rollback, got {err:?}");
+    };
+    let CcgError::Hcs { step, source, .. } = cause.as_ref() else {
+        panic!("expected the hot-add failure as the cause, got {cause:?}");
+    };
+    assert_eq!(*step, crate::error::Step::HvSocketAdd);
+    assert_eq!(source.operation, HcsOperation::ModifyComputeSystem);
+    assert!(source.result_error().is_some());
+    assert!(stub.emulator.instances().unwrap().is_empty());
+    assert!(stub.emulator.hvsocket_entries().unwrap().is_empty());
+}
+
+#[test]
+fn a_hot_add_to_a_utility_vm_that_is_gone_rolls_back() {
+    let stub = stub();
+    let client = CcgClient::new(Arc::new(ComputeCore::new()));
+    let mut request = CreateRequest::new("wine-hv-novm", SPEC, Isolation::HyperV);
+    request.utility_vm = Some("uvm-gone");
+    let err = client.create_request(&request).unwrap_err();
+    assert!(matches!(err, CcgError::RolledBack { .. }), "{err:?}");
+    assert!(stub.emulator.instances().unwrap().is_empty());
 }
