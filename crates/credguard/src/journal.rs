@@ -204,8 +204,7 @@ impl RecordLock {
     /// locked a removed file and opens the new one ([`Journal::lock`]). On Windows an open
     /// file cannot be removed, so the file stays there.
     pub fn remove_file(self) {
-        #[cfg(unix)]
-        {
+        if cfg!(unix) {
             let _ = fs::remove_file(&self.path);
         }
         drop(self.file);

@@ -9,6 +9,8 @@
 //! - [`journal`] and [`reconcile`]: a durable record of every instance, and the clean-up
 //!   after a crash;
 //! - [`container`]: placing an instance into the V2 (or V1) container documents;
+//! - [`credspec`]: credential specs read from every source, linted with actionable
+//!   diagnostics, and generated;
 //! - [`input`] and [`redact`]: what is checked before anything is sent, and what is hidden
 //!   before anything is shown; [`statefile`]: atomic, private, locked files;
 //! - `windows` (on Windows only): the real backend over computecore.dll and `registry://`
@@ -28,6 +30,7 @@
 //! ```
 
 pub mod container;
+pub mod credspec;
 pub mod error;
 pub mod hcs;
 pub mod hresult;

@@ -1,32 +1,358 @@
-//! `credguard credspec`: check and show credential specs.
+//! `credguard credspec validate|show|new`: check, show and write credential specs.
 //!
-//! The full linter, sources and generator land with the credential-spec work; until then
-//! `validate` checks that each source is a usable JSON object.
+//! All the work is the library's (`credguard::credspec`); this prints it. `validate` exits 0
+//! when no source has errors, 1 when one has (or warnings, with `--strict`), 2 when a source
+//! cannot be read at all. `show` redacts `PluginInput` unless `--show-secrets`. `new` writes
+//! the spec it generates as is, since it is the file asked for.
 
-use clap::Subcommand;
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use credguard::credspec::generate::write_spec_file;
+use credguard::credspec::{
+    AdditionalAccount, Diagnostic, GenerateError, HostAccount, KnownPlugin, LoadedSpec, NewSpec,
+    PluginInput, Severity, load_arg, shown_arg,
+};
+use credguard::error::chain_line;
+use serde_json::{Value, json};
 
 use crate::Context;
-use crate::credspec_input::read_credspec;
+use crate::credspec_input::{CredspecDirArg, diagnostic_text, load};
 use crate::exit::{CliError, Exit};
+use crate::output::{OutputFormat, print_json, shown};
 
 #[derive(Debug, Subcommand)]
 pub enum CredspecCommand {
-    /// Check credential specs; exit 0 when all are usable.
-    Validate {
-        /// Credential spec sources: file paths, or `-` for standard input.
-        #[arg(required = true, value_name = "SOURCE")]
-        sources: Vec<String>,
-    },
+    /// Lint credential specs: print each diagnostic with its code, the member it is about and
+    /// what to do. Exit 0 when no source has errors, 1 when one has (warnings count too with
+    /// --strict), 2 when a source cannot be read.
+    Validate(ValidateArgs),
+    /// Print a credential spec as it would be sent (normalised JSON), with PluginInput
+    /// redacted unless --show-secrets.
+    Show(ShowArgs),
+    /// Write a new credential spec as New-CredentialSpec does, offline: no Active Directory
+    /// is contacted, so the domain's SID and GUID are given (`Get-ADDomain` shows them).
+    New(Box<NewArgs>),
 }
 
-pub fn run(_ctx: &Context, cmd: CredspecCommand) -> Result<Exit, CliError> {
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Credential spec sources: paths (specs, Kubernetes manifests as PATH or PATH#NAME, OCI
+    /// bundle config.json), `-` for standard input, file://NAME, raw://JSON, registry://NAME.
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    pub strict: bool,
+
+    #[command(flatten)]
+    pub dir: CredspecDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The credential spec source (the forms `validate` takes).
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+
+    #[command(flatten)]
+    pub dir: CredspecDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The gMSA's account name, without `$` (at most 15 characters).
+    #[arg(long, value_name = "NAME")]
+    pub account: String,
+
+    /// The domain's DNS name (`(Get-ADDomain).DNSRoot`).
+    #[arg(long, value_name = "DNS")]
+    pub domain: String,
+
+    /// The domain's NetBIOS name (`(Get-ADDomain).NetBIOSName`).
+    #[arg(long, value_name = "NAME")]
+    pub netbios: String,
+
+    /// The domain's SID (`(Get-ADDomain).DomainSID.Value`), not the gMSA's.
+    #[arg(long, value_name = "SID")]
+    pub sid: String,
+
+    /// The domain's objectGUID (`(Get-ADDomain).ObjectGUID`), not the gMSA's.
+    #[arg(long, value_name = "GUID")]
+    pub guid: String,
+
+    /// The forest root's DNS name (`(Get-ADDomain).Forest`); default: --domain.
+    #[arg(long, value_name = "DNS")]
+    pub forest: Option<String>,
+
+    /// Another gMSA the container may use, as NAME@DNS (repeatable).
+    #[arg(long = "additional-account", value_name = "NAME@DNS")]
+    pub additional_accounts: Vec<AdditionalAccount>,
+
+    /// The CCG plug-in's CLSID, for hosts that are not domain joined (portable CCG).
+    /// Needs --plugin-input or --plugin-input-file.
+    #[arg(long, value_name = "GUID")]
+    pub plugin_guid: Option<String>,
+
+    /// What the plug-in reads. Visible to other users in process listings: prefer
+    /// --plugin-input-file when it holds a secret.
+    #[arg(long, value_name = "TEXT", requires = "plugin_guid")]
+    pub plugin_input: Option<String>,
+
+    /// Read the plug-in input from a file (`-` for standard input); one final newline is
+    /// dropped.
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "plugin_guid",
+        conflicts_with = "plugin_input"
+    )]
+    pub plugin_input_file: Option<PathBuf>,
+
+    /// Write the spec into the credential-spec directory as `{netbios}_{account}.json`
+    /// (lower case) instead of standard output.
+    #[arg(long)]
+    pub save: bool,
+
+    /// With --save, overwrite an existing file.
+    #[arg(long, requires = "save")]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub dir: CredspecDirArg,
+}
+
+pub fn run(ctx: &Context, cmd: CredspecCommand) -> Result<Exit, CliError> {
     match cmd {
-        CredspecCommand::Validate { sources } => {
-            for s in &sources {
-                read_credspec(s)?;
-                outln!("{s}: ok");
+        CredspecCommand::Validate(args) => validate(ctx, &args),
+        CredspecCommand::Show(args) => show(ctx, &args),
+        CredspecCommand::New(args) => new(ctx, *args),
+    }
+}
+
+/// The note naming a known plug-in, for output.
+fn plugin_of(loaded: &LoadedSpec) -> Option<(String, Option<KnownPlugin>)> {
+    let guid = loaded
+        .document
+        .root()
+        .get("ActiveDirectoryConfig")?
+        .get("HostAccountConfig")?
+        .get("PluginGUID")?
+        .as_str()?
+        .to_owned();
+    let known = KnownPlugin::by_guid(&guid);
+    Some((guid, known))
+}
+
+fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
+    let dir = args.dir.resolve(ctx);
+    let mut unreadable = false;
+    let mut failed = false;
+    let mut reports = Vec::new();
+    for source in &args.sources {
+        let loaded = match load_arg(source, &dir) {
+            Ok(l) => l,
+            Err(e) => {
+                unreadable = true;
+                let chain = chain_line(&e);
+                match ctx.output {
+                    OutputFormat::Text => eprintln!("error: {chain}"),
+                    OutputFormat::Json => {
+                        reports.push(
+                            json!({"source": shown_arg(source), "readable": false, "error": chain}),
+                        );
+                    }
+                }
+                continue;
             }
-            Ok(Exit::Ok)
+        };
+        let diagnostics = loaded.document.lint();
+        let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
+        let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+        let ok = errors == 0 && (!args.strict || warnings == 0);
+        failed |= !ok;
+        let plugin = plugin_of(&loaded);
+        match ctx.output {
+            OutputFormat::Text => {
+                for d in &diagnostics {
+                    outln!("{}", diagnostic_text(&loaded.origin, d));
+                }
+                if let Some((guid, Some(p))) = &plugin {
+                    outln!("{}: note: PluginGUID {guid} is the {}", loaded.origin, p.name);
+                }
+                outln!("{}", summary(&loaded.origin, errors, warnings, ok));
+            }
+            OutputFormat::Json => reports.push(json!({
+                "source": shown_arg(source),
+                "origin": loaded.origin,
+                "readable": true,
+                "form": loaded.form,
+                "encoding": loaded.document.encoding(),
+                "valid": ok,
+                "errors": errors,
+                "warnings": warnings,
+                "plugin": plugin.map(|(guid, known)| json!({"guid": guid, "name": known.map(|k| k.name)})),
+                "diagnostics": diagnostics,
+            })),
         }
     }
+    if ctx.output == OutputFormat::Json {
+        print_json(&Value::Array(reports));
+    }
+    Ok(if unreadable {
+        Exit::Usage
+    } else if failed {
+        Exit::CheckFailed
+    } else {
+        Exit::Ok
+    })
+}
+
+fn summary(origin: &str, errors: usize, warnings: usize, ok: bool) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings, ok) {
+        (0, 0, _) => format!("{origin}: ok"),
+        (_, _, true) => format!("{origin}: ok, {}", plural(warnings, "warning")),
+        _ => format!(
+            "{origin}: {}, {}",
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        ),
+    }
+}
+
+fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
+    let loaded = load(ctx, &args.source, &args.dir)?;
+    let spec = shown(
+        Value::Object(loaded.document.root().clone()),
+        ctx.show_secrets,
+    );
+    let diagnostics = loaded.document.lint();
+    match ctx.output {
+        OutputFormat::Json => print_json(&json!({
+            "origin": loaded.origin,
+            "form": loaded.form,
+            "encoding": loaded.document.encoding(),
+            "plugin": plugin_of(&loaded).map(|(guid, known)| json!({"guid": guid, "name": known.map(|k| k.name)})),
+            "errors": diagnostics.iter().filter(|d| d.is_error()).count(),
+            "warnings": diagnostics.iter().filter(|d| !d.is_error()).count(),
+            "spec": spec,
+        })),
+        OutputFormat::Text => {
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&spec).unwrap_or_default()
+            );
+            if !diagnostics.is_empty() {
+                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+                eprintln!(
+                    "note: `{}` has {errors} lint error(s) and {} warning(s): run `credguard credspec validate` for details",
+                    loaded.origin,
+                    diagnostics.len() - errors
+                );
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn read_plugin_input(path: &PathBuf) -> Result<String, CliError> {
+    let mut bytes = Vec::new();
+    let result = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| {
+            f.take(credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+    };
+    result.map_err(|e| {
+        CliError::usage(format!(
+            "cannot read --plugin-input-file `{}`: {e}",
+            path.display()
+        ))
+    })?;
+    if bytes.len() > credguard::input::MAX_CREDENTIAL_SPEC_BYTES {
+        return Err(CliError::usage(format!(
+            "--plugin-input-file `{}` is over 64 KiB, more than a credential spec can hold",
+            path.display()
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        CliError::usage(format!(
+            "--plugin-input-file `{}` is not UTF-8 text",
+            path.display()
+        ))
+    })?;
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(text.strip_suffix('\r').unwrap_or(text).to_owned())
+}
+
+fn new(ctx: &Context, args: NewArgs) -> Result<Exit, CliError> {
+    let plugin_input = match (&args.plugin_input, &args.plugin_input_file) {
+        (Some(text), _) => Some(text.clone()),
+        (None, Some(path)) => Some(read_plugin_input(path)?),
+        (None, None) => None,
+    };
+    let host_account = match (args.plugin_guid, plugin_input) {
+        (Some(plugin_guid), Some(input)) => Some(HostAccount {
+            plugin_guid,
+            plugin_input: PluginInput::text(input),
+        }),
+        (Some(_), None) => {
+            return Err(CliError::usage(
+                "--plugin-guid needs --plugin-input or --plugin-input-file",
+            ));
+        }
+        (None, _) => None,
+    };
+    let request = NewSpec {
+        account: args.account,
+        domain: args.domain,
+        netbios: args.netbios,
+        sid: args.sid,
+        guid: args.guid,
+        forest: args.forest,
+        additional_accounts: args.additional_accounts,
+        host_account,
+    };
+    let generated = request.build().map_err(|e| CliError::new(Exit::Usage, e))?;
+    for w in &generated.warnings {
+        eprintln!("{}", diagnostic_text("new credential spec", w));
+    }
+    let text = generated.to_json();
+    let written = if args.save {
+        let dir = args.dir.resolve(ctx);
+        let path = write_spec_file(&dir, &request.file_name(), &text, args.force).map_err(|e| {
+            let code = match e {
+                GenerateError::Exists { .. } => Exit::AlreadyExists,
+                GenerateError::UnsafeFileName { .. } | GenerateError::Invalid { .. } => Exit::Usage,
+                _ => Exit::State,
+            };
+            CliError::new(code, e)
+        })?;
+        Some(path)
+    } else {
+        None
+    };
+    let warnings: Vec<&Diagnostic> = generated.warnings.iter().collect();
+    match (ctx.output, &written) {
+        (OutputFormat::Text, Some(path)) => outln!("wrote {}", path.display()),
+        (OutputFormat::Text, None) => outln!("{}", text.strip_suffix('\n').unwrap_or(&text)),
+        (OutputFormat::Json, _) => print_json(&json!({
+            "written": written,
+            "file_name": request.file_name(),
+            "warnings": warnings,
+            "spec": if written.is_some() {
+                Value::Null
+            } else {
+                Value::Object(generated.spec.to_map())
+            },
+        })),
+    }
+    Ok(Exit::Ok)
 }

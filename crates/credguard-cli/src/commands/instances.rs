@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::Context;
 use crate::commands::reconcile::AliveArgs;
-use crate::credspec_input::read_credspec;
+use crate::credspec_input::{CredspecArgs, read_credspec};
 use crate::exit::{CliError, Exit};
 use crate::output::{OutputFormat, instance_json, print_instance_text, print_json, shown};
 
@@ -73,9 +73,8 @@ pub struct AddArgs {
     #[arg(long)]
     pub id: String,
 
-    /// The credential spec: a file path, or `-` for standard input.
-    #[arg(long, value_name = "SOURCE")]
-    pub credspec: String,
+    #[command(flatten)]
+    pub spec: CredspecArgs,
 
     /// The container's isolation: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
@@ -107,7 +106,7 @@ pub fn run(ctx: &Context, cmd: InstancesCommand) -> Result<Exit, CliError> {
 
 fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     credguard::input::validate_container_id(&args.id)?;
-    let spec = read_credspec(&args.credspec)?;
+    let spec = read_credspec(ctx, &args.spec)?;
     let isolation = Isolation::from(args.isolation);
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));

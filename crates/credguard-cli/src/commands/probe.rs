@@ -14,15 +14,14 @@ use serde_json::json;
 
 use crate::Context;
 use crate::commands::instances::IsolationArg;
-use crate::credspec_input::read_credspec;
+use crate::credspec_input::{CredspecArgs, read_credspec};
 use crate::exit::{CliError, Exit};
 use crate::output::{OutputFormat, print_json};
 
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
-    /// The credential spec to probe with: a file path, or `-` for standard input.
-    #[arg(long, value_name = "SOURCE")]
-    pub credspec: String,
+    #[command(flatten)]
+    pub spec: CredspecArgs,
 
     /// The isolation to probe: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
@@ -73,7 +72,7 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
-    let spec = read_credspec(&args.credspec)?;
+    let spec = read_credspec(ctx, &args.spec)?;
     let client = ctx.client()?;
     let id = format!("credguard-probe-{}", uuid::Uuid::new_v4());
     let mut probe = Probe { steps: Vec::new() };

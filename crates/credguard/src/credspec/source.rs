@@ -1,0 +1,958 @@
+//! Where credential specs live, and the one parser for all of them.
+//!
+//! Every command that takes `--credspec` goes through [`parse_source`] and [`load`]
+//! (or [`load_arg`], both at once). Accepted:
+//! - a path, or `-` for standard input;
+//! - `file://NAME`: relative to the credential-spec directory, as Docker reads it; absolute
+//!   names and names that could leave the directory are refused;
+//! - `raw://JSON`: the spec inline;
+//! - `registry://NAME`: a REG_SZ value under [`REGISTRY_KEY`] (Windows only);
+//! - a Kubernetes `GMSACredentialSpec` manifest (YAML, multi-document YAML, JSON, or a JSON
+//!   `List`), read from a path, `-` or `file://`; a manifest with several resources is
+//!   selected from with `PATH#NAME` (the resource's `metadata.name`);
+//! - an OCI runtime bundle's `config.json`, whose `windows.credentialSpec` is a JSON string
+//!   (what runtimes write) or an object (what the OCI schema says).
+//!
+//! Errors name the source as the user gave it, except for `raw://`, whose text is never
+//! repeated (it can hold a plug-in secret).
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::path::{JsonPath, LineMap};
+use super::read::{Encoding, ReadError, SpecDocument, decode, parse_json, read};
+use crate::input::{MAX_CREDENTIAL_SPEC_BYTES, json_kind};
+
+/// Docker's credential-spec directory on Windows, the default of `--credspec-dir` there.
+pub const DOCKER_CREDENTIAL_SPECS_DIR: &str = r"C:\ProgramData\docker\CredentialSpecs";
+
+/// The registry key whose REG_SZ values `registry://NAME` reads.
+pub const REGISTRY_KEY: &str =
+    r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs";
+
+/// The largest file read as a source: a manifest or bundle config holding a spec can be
+/// bigger than the spec's 64 KiB, but not without bound.
+pub const MAX_SOURCE_FILE_BYTES: usize = 1024 * 1024;
+
+/// The Kubernetes kind of a credential spec resource.
+pub const GMSA_CREDENTIAL_SPEC_KIND: &str = "GMSACredentialSpec";
+
+/// The accepted forms, as errors list them.
+pub const ACCEPTED_FORMS: &str = "a path (a credential spec, a Kubernetes GMSACredentialSpec manifest as PATH or PATH#NAME, or an OCI bundle config.json), `-` for standard input, file://NAME (relative to the credential-spec directory), raw://JSON, or registry://NAME";
+
+/// The credential-spec directory used when `--credspec-dir` is not given: Docker's on
+/// Windows, `<state-dir>/CredentialSpecs` elsewhere.
+#[must_use]
+pub fn default_credspec_dir(state_dir: &Path) -> PathBuf {
+    if cfg!(windows) {
+        PathBuf::from(DOCKER_CREDENTIAL_SPECS_DIR)
+    } else {
+        state_dir.join("CredentialSpecs")
+    }
+}
+
+/// Where a credential spec is to be read from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SpecSource {
+    /// Standard input (`-`, or `-#NAME` to select a manifest resource).
+    Stdin {
+        /// The `metadata.name` of the manifest resource to take.
+        select: Option<String>,
+    },
+    /// A path (`PATH`, or `PATH#NAME`).
+    Path {
+        /// The file.
+        path: PathBuf,
+        /// The `metadata.name` of the manifest resource to take.
+        select: Option<String>,
+    },
+    /// `file://NAME`: relative to the credential-spec directory.
+    File {
+        /// The name, checked to stay inside the directory.
+        name: String,
+        /// The `metadata.name` of the manifest resource to take.
+        select: Option<String>,
+    },
+    /// `raw://JSON`. Its text is never shown.
+    Raw(String),
+    /// `registry://NAME`.
+    Registry(String),
+}
+
+impl fmt::Debug for SpecSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpecSource::Raw(text) => write!(f, "Raw(<{} bytes>)", text.len()),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+impl fmt::Display for SpecSource {
+    /// The source as the user wrote it, except that `raw://` hides its text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let select = |s: &Option<String>| s.as_ref().map(|s| format!("#{s}")).unwrap_or_default();
+        match self {
+            SpecSource::Stdin { select: s } => write!(f, "<stdin>{}", select(s)),
+            SpecSource::Path { path, select: s } => write!(f, "{}{}", path.display(), select(s)),
+            SpecSource::File { name, select: s } => write!(f, "file://{name}{}", select(s)),
+            SpecSource::Raw(_) => f.write_str("raw://"),
+            SpecSource::Registry(name) => write!(f, "registry://{name}"),
+        }
+    }
+}
+
+/// How the spec was stored in its source.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "form", rename_all = "kebab-case")]
+pub enum SpecForm {
+    /// A credential spec document.
+    Spec,
+    /// The `credspec` of a Kubernetes `GMSACredentialSpec`.
+    KubernetesManifest {
+        /// The resource's `metadata.name`.
+        name: String,
+    },
+    /// The `windows.credentialSpec` of an OCI bundle's `config.json`.
+    OciBundle {
+        /// Whether it was a JSON string (as runtimes write it) rather than an object.
+        as_string: bool,
+    },
+}
+
+/// A credential spec read from its source.
+#[derive(Debug, Clone)]
+pub struct LoadedSpec {
+    /// The source, for messages (`specs/web.json`, `<stdin>`, `raw://`).
+    pub origin: String,
+    /// How it was stored.
+    pub form: SpecForm,
+    /// The spec.
+    pub document: SpecDocument,
+}
+
+/// Why a credential spec could not be had from its source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// An empty argument.
+    #[error("the credential spec source is empty; give {ACCEPTED_FORMS}")]
+    Empty,
+    /// A scheme with nothing after it.
+    #[error("`{scheme}://` needs a value after it; give {ACCEPTED_FORMS}")]
+    EmptyValue {
+        /// The scheme.
+        scheme: String,
+    },
+    /// A scheme credguard does not read.
+    #[error("unknown credential spec scheme `{scheme}://`{suggestion}; give {ACCEPTED_FORMS}")]
+    UnknownScheme {
+        /// The scheme.
+        scheme: String,
+        /// `, did you mean ...` or nothing.
+        suggestion: String,
+    },
+    /// Docker Swarm's `config://`.
+    #[error(
+        "`config://` credential specs are Docker Swarm configs, which only Swarm can read; save the spec to a file and give its path or file://NAME"
+    )]
+    SwarmConfig,
+    /// A `file://` name that is absolute or could leave the directory.
+    #[error(
+        "`file://{name}` is refused: {reason}; give a name relative to the credential-spec directory, such as file://contoso_webapp01.json"
+    )]
+    BadFileName {
+        /// The name (printable).
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A `file://` name that resolves outside the directory (through a link).
+    #[error(
+        "`{path}` resolves to `{resolved}`, which is not under the credential-spec directory `{dir}`; file:// names must stay in that directory"
+    )]
+    OutsideDirectory {
+        /// The path asked for.
+        path: PathBuf,
+        /// Where it leads.
+        resolved: PathBuf,
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A file or standard input could not be read.
+    #[error("cannot read the credential spec `{origin}` (check the path and that it is readable)")]
+    Unreadable {
+        /// The source.
+        origin: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file bigger than any source can be.
+    #[error(
+        "`{origin}` is over {MAX_SOURCE_FILE_BYTES} bytes; a credential spec is at most 64 KiB, and a manifest or bundle config holding one at most 1 MiB: check that this is the right file"
+    )]
+    FileTooLarge {
+        /// The source.
+        origin: String,
+    },
+    /// The spec (or the document holding it) is not readable.
+    #[error("the credential spec `{origin}` cannot be used")]
+    Read {
+        /// The source (and, inside a document, where in it).
+        origin: String,
+        /// Why.
+        #[source]
+        source: ReadError,
+    },
+    /// A YAML manifest that is not YAML.
+    #[error("`{origin}` is neither JSON nor valid YAML{at}: {reason}; fix the syntax there")]
+    Yaml {
+        /// The source.
+        origin: String,
+        /// ` at line L, column C`, when known.
+        at: String,
+        /// What is wrong (never the input).
+        reason: String,
+    },
+    /// A manifest without a usable GMSACredentialSpec, or an ambiguous selection.
+    #[error("`{origin}`: {reason}")]
+    Manifest {
+        /// The source.
+        origin: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// An OCI bundle config without a usable `windows.credentialSpec`.
+    #[error("OCI bundle config `{origin}`: {reason}")]
+    Bundle {
+        /// The source.
+        origin: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// `registry://` off Windows.
+    #[error(
+        "registry:// credential specs can only be read on Windows (registry://{name} is a value under {REGISTRY_KEY}); on this host, save the spec to a file and give its path or file://NAME"
+    )]
+    RegistryNotOnWindows {
+        /// The value name.
+        name: String,
+    },
+    /// `registry://` in a Windows build without registry access.
+    #[error(
+        "registry:// credential specs are not available in this build (registry://{name}); save the spec to a file and give its path or file://NAME"
+    )]
+    RegistryUnavailable {
+        /// The value name.
+        name: String,
+    },
+    /// Reading the registry value failed.
+    #[error("cannot read the credential spec registry://{name}")]
+    Registry {
+        /// The value name.
+        name: String,
+        /// Why (the registry error names the key and the value).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+}
+
+/// A `--credspec` argument fit to be shown: as given, except that the text of `raw://` is
+/// left out (it can hold a plug-in secret).
+#[must_use]
+pub fn shown_arg(arg: &str) -> String {
+    if arg.starts_with("raw://") {
+        "raw://".to_owned()
+    } else {
+        shown_name(arg)
+    }
+}
+
+/// Parses a `--credspec` argument. Checks `file://` names; reads nothing.
+///
+/// # Errors
+/// [`SourceError`] for an empty argument, an unknown scheme (listing the accepted forms), a
+/// scheme without a value, or a `file://` name that is absolute or could leave the directory.
+pub fn parse_source(arg: &str) -> Result<SpecSource, SourceError> {
+    if arg.is_empty() {
+        return Err(SourceError::Empty);
+    }
+    if arg == "-" {
+        return Ok(SpecSource::Stdin { select: None });
+    }
+    if let Some(select) = arg.strip_prefix("-#").filter(|s| is_resource_name(s)) {
+        return Ok(SpecSource::Stdin {
+            select: Some(select.to_owned()),
+        });
+    }
+    let Some((scheme, value)) = split_scheme(arg) else {
+        let (path, select) = split_selector(arg);
+        return Ok(SpecSource::Path {
+            path: PathBuf::from(path),
+            select,
+        });
+    };
+    let need_value = || {
+        if value.is_empty() {
+            Err(SourceError::EmptyValue {
+                scheme: scheme.to_owned(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    match scheme {
+        "file" => {
+            need_value()?;
+            let (name, select) = split_selector(value);
+            check_relative_name(name)?;
+            Ok(SpecSource::File {
+                name: name.to_owned(),
+                select,
+            })
+        }
+        "raw" => {
+            need_value()?;
+            Ok(SpecSource::Raw(value.to_owned()))
+        }
+        "registry" => {
+            need_value()?;
+            Ok(SpecSource::Registry(value.to_owned()))
+        }
+        "config" => Err(SourceError::SwarmConfig),
+        other => {
+            let suggestion = ["file", "raw", "registry"]
+                .iter()
+                .find(|s| s.eq_ignore_ascii_case(other))
+                .map(|s| format!(" (schemes are lower case: did you mean `{s}://`?)"))
+                .unwrap_or_default();
+            Err(SourceError::UnknownScheme {
+                scheme: shown_name(other),
+                suggestion,
+            })
+        }
+    }
+}
+
+/// `scheme://value`, where a scheme is a letter followed by letters, digits, `+`, `-`, `.`
+/// and is longer than one character (`C://x` is a Windows path).
+fn split_scheme(arg: &str) -> Option<(&str, &str)> {
+    let (scheme, value) = arg.split_once("://")?;
+    let mut chars = scheme.chars();
+    let first = chars.next()?;
+    (scheme.len() > 1
+        && first.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    .then_some((scheme, value))
+}
+
+/// Whether `s` is a Kubernetes resource name (a DNS-1123 subdomain).
+fn is_resource_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
+/// `PATH#NAME` → (`PATH`, `NAME`) when NAME is a resource name; otherwise the whole.
+fn split_selector(s: &str) -> (&str, Option<String>) {
+    match s.rsplit_once('#') {
+        Some((path, name)) if !path.is_empty() && is_resource_name(name) => {
+            (path, Some(name.to_owned()))
+        }
+        _ => (s, None),
+    }
+}
+
+fn shown_name(s: &str) -> String {
+    super::syntax::shown(s)
+}
+
+/// Refuses `file://` names that are absolute or could resolve outside the directory, on
+/// any platform (Docker on Windows is the reference).
+fn check_relative_name(name: &str) -> Result<(), SourceError> {
+    let refuse = |reason: &str| {
+        Err(SourceError::BadFileName {
+            name: shown_name(name),
+            reason: reason.to_owned(),
+        })
+    };
+    if name.chars().any(char::is_control) {
+        return refuse("it contains a control character");
+    }
+    let lower = name.to_ascii_lowercase();
+    for encoded in ["%2e", "%2f", "%5c"] {
+        if lower.contains(encoded) {
+            return refuse(
+                "it contains a percent-encoded dot or separator (`%2e`, `%2f`, `%5c`), which is not decoded: write the name plainly",
+            );
+        }
+    }
+    if name.starts_with("\\\\") || name.starts_with("//") {
+        return refuse("it is a UNC path; the path cannot be absolute");
+    }
+    if name.starts_with('/') || name.starts_with('\\') {
+        return refuse("the path cannot be absolute");
+    }
+    let bytes = name.as_bytes();
+    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        return refuse("it starts with a drive letter; the path cannot be absolute");
+    }
+    if name.contains(':') {
+        return refuse("it contains `:` (a drive or an alternate data stream)");
+    }
+    if name.contains('/') && name.contains('\\') {
+        return refuse("it mixes `/` and `\\` separators");
+    }
+    for component in name.split(['/', '\\']) {
+        // Windows drops trailing dots and spaces, so `.. ` and `...` act as `..`.
+        if component.len() > 1 && component.trim_end_matches(['.', ' ']).is_empty() {
+            return refuse(
+                "it has a `..` component; the path must be under the credential-spec directory",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Parses and loads a `--credspec` argument: the one entry point every command uses.
+///
+/// # Errors
+/// [`SourceError`] from [`parse_source`] or [`load`].
+pub fn load_arg(arg: &str, credspec_dir: &Path) -> Result<LoadedSpec, SourceError> {
+    load(&parse_source(arg)?, credspec_dir)
+}
+
+/// Loads a credential spec from its source, reading standard input for `-`.
+///
+/// # Errors
+/// [`SourceError`] saying what could not be read and why.
+pub fn load(source: &SpecSource, credspec_dir: &Path) -> Result<LoadedSpec, SourceError> {
+    load_from(source, credspec_dir, &mut std::io::stdin().lock())
+}
+
+/// [`load`] with standard input given.
+///
+/// # Errors
+/// [`SourceError`] saying what could not be read and why.
+pub fn load_from(
+    source: &SpecSource,
+    credspec_dir: &Path,
+    stdin: &mut dyn Read,
+) -> Result<LoadedSpec, SourceError> {
+    match source {
+        SpecSource::Stdin { select } => {
+            let origin = "<stdin>".to_owned();
+            let bytes = read_limited(stdin, &origin)?;
+            from_bytes(origin, &bytes, select.as_deref())
+        }
+        SpecSource::Path { path, select } => {
+            // `a#b.json` is a file with `#` in its name when `a` does not exist but it does.
+            let (path, select) = match select {
+                Some(name) if !path.exists() => {
+                    let whole = PathBuf::from(format!("{}#{name}", path.display()));
+                    if whole.exists() {
+                        (whole, None)
+                    } else {
+                        (path.clone(), Some(name.as_str()))
+                    }
+                }
+                _ => (path.clone(), select.as_deref()),
+            };
+            let origin = path.display().to_string();
+            let bytes = read_file(&path, &origin)?;
+            from_bytes(origin, &bytes, select)
+        }
+        SpecSource::File { name, select } => {
+            let mut path = credspec_dir.to_path_buf();
+            path.extend(
+                name.split(['/', '\\'])
+                    .filter(|c| !c.is_empty() && *c != "."),
+            );
+            let origin = path.display().to_string();
+            let bytes = read_file(&path, &origin)?;
+            if let (Ok(dir), Ok(resolved)) = (credspec_dir.canonicalize(), path.canonicalize())
+                && !resolved.starts_with(&dir)
+            {
+                return Err(SourceError::OutsideDirectory {
+                    path,
+                    resolved,
+                    dir,
+                });
+            }
+            from_bytes(origin, &bytes, select.as_deref())
+        }
+        SpecSource::Raw(text) => {
+            let origin = "raw://".to_owned();
+            let document = read(text.as_bytes()).map_err(|source| SourceError::Read {
+                origin: origin.clone(),
+                source,
+            })?;
+            Ok(LoadedSpec {
+                origin,
+                form: SpecForm::Spec,
+                document,
+            })
+        }
+        SpecSource::Registry(name) => {
+            let text = registry_value(name)?;
+            let origin = format!("registry://{name}");
+            let document = read(text.as_bytes()).map_err(|source| SourceError::Read {
+                origin: origin.clone(),
+                source,
+            })?;
+            Ok(LoadedSpec {
+                origin,
+                form: SpecForm::Spec,
+                document,
+            })
+        }
+    }
+}
+
+#[cfg(not(windows))]
+fn registry_value(name: &str) -> Result<String, SourceError> {
+    Err(SourceError::RegistryNotOnWindows {
+        name: shown_name(name),
+    })
+}
+
+#[cfg(windows)]
+fn registry_value(name: &str) -> Result<String, SourceError> {
+    // wired by the Windows backend: once `crate::windows` is in this build, this becomes
+    // `crate::windows::read_registry_credential_spec(name).map_err(|e| SourceError::Registry {
+    //     name: shown_name(name), source: Box::new(e) })`.
+    Err(SourceError::RegistryUnavailable {
+        name: shown_name(name),
+    })
+}
+
+fn read_file(path: &Path, origin: &str) -> Result<Vec<u8>, SourceError> {
+    let mut file = std::fs::File::open(path).map_err(|source| SourceError::Unreadable {
+        origin: origin.to_owned(),
+        source,
+    })?;
+    read_limited(&mut file, origin)
+}
+
+fn read_limited(input: &mut dyn Read, origin: &str) -> Result<Vec<u8>, SourceError> {
+    let mut bytes = Vec::new();
+    input
+        .take(MAX_SOURCE_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| SourceError::Unreadable {
+            origin: origin.to_owned(),
+            source,
+        })?;
+    if bytes.len() > MAX_SOURCE_FILE_BYTES {
+        return Err(SourceError::FileTooLarge {
+            origin: origin.to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Reads what a file or stdin holds: a spec, a manifest, or a bundle config.
+fn from_bytes(
+    origin: String,
+    bytes: &[u8],
+    select: Option<&str>,
+) -> Result<LoadedSpec, SourceError> {
+    let read_error = |origin: &str, source| SourceError::Read {
+        origin: origin.to_owned(),
+        source,
+    };
+    let (text, encoding) = decode(bytes).map_err(|e| read_error(&origin, e))?;
+    let json = parse_json(&text);
+    let value = match json {
+        Ok(value) => value,
+        // Not JSON: a YAML manifest, or a spec with a JSON syntax error. A text that starts
+        // like JSON, or that YAML does not read as a manifest, gets the JSON error.
+        Err(json_error) => {
+            if text.trim_start().starts_with(['{', '[']) {
+                return Err(read_error(&origin, json_error));
+            }
+            return match yaml_documents(&text) {
+                Ok(documents) if documents.iter().any(|d| d.get("kind").is_some()) => {
+                    select_manifest(origin, documents, encoding, select)
+                }
+                Err(e) if text.contains("kind:") || text.contains("apiVersion:") => {
+                    Err(yaml_error(&origin, &e))
+                }
+                _ => Err(read_error(&origin, json_error)),
+            };
+        }
+    };
+    if let Value::Object(map) = &value {
+        if kind_of(map).is_some_and(|k| k == GMSA_CREDENTIAL_SPEC_KIND || is_list(map)) {
+            let manifests = vec![value];
+            return select_manifest(origin, manifests, encoding, select);
+        }
+        if map.contains_key("ociVersion") || map.get("windows").is_some_and(Value::is_object) {
+            return from_bundle(origin, map, &text, encoding, select);
+        }
+    }
+    if let Some(name) = select {
+        return Err(SourceError::Manifest {
+            origin,
+            reason: format!(
+                "`#{name}` selects a Kubernetes GMSACredentialSpec by name, but this is a credential spec; give the path without `#{name}`"
+            ),
+        });
+    }
+    if bytes.len() > MAX_CREDENTIAL_SPEC_BYTES {
+        return Err(read_error(
+            &origin,
+            ReadError::TooLarge { bytes: bytes.len() },
+        ));
+    }
+    let document = SpecDocument::from_value(value, encoding, LineMap::from_json(&text))
+        .map_err(|e| read_error(&origin, e))?;
+    Ok(LoadedSpec {
+        origin,
+        form: SpecForm::Spec,
+        document,
+    })
+}
+
+fn kind_of(map: &Map<String, Value>) -> Option<&str> {
+    map.get("kind").and_then(Value::as_str)
+}
+
+fn is_list(map: &Map<String, Value>) -> bool {
+    kind_of(map).is_some_and(|k| k.ends_with("List"))
+        && map.get("items").is_some_and(Value::is_array)
+}
+
+/// The documents of a (multi-document) YAML text, as JSON values.
+fn yaml_documents(text: &str) -> Result<Vec<Value>, serde_norway::Error> {
+    serde_norway::Deserializer::from_str(text)
+        .map(Value::deserialize)
+        .collect()
+}
+
+/// serde_norway's error as our message: its position, and its text only when that text
+/// cannot carry the input (no quotes in it).
+fn yaml_error(origin: &str, e: &serde_norway::Error) -> SourceError {
+    let at = e
+        .location()
+        .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+        .unwrap_or_default();
+    let full = e.to_string();
+    let message = full.split(" at line ").next().unwrap_or_default();
+    let reason = if message.contains(['"', '\'', '`']) || message.is_empty() {
+        "the YAML cannot be read as data".to_owned()
+    } else {
+        message.to_owned()
+    };
+    SourceError::Yaml {
+        origin: origin.to_owned(),
+        at,
+        reason,
+    }
+}
+
+/// Picks the GMSACredentialSpec from manifest documents (JSON `List`s are opened).
+fn select_manifest(
+    origin: String,
+    documents: Vec<Value>,
+    encoding: Encoding,
+    select: Option<&str>,
+) -> Result<LoadedSpec, SourceError> {
+    let mut resources = Vec::new();
+    let mut push = |v: Value| {
+        if let Value::Object(m) = v
+            && kind_of(&m) == Some(GMSA_CREDENTIAL_SPEC_KIND)
+        {
+            resources.push(m);
+        }
+    };
+    for document in documents {
+        match document {
+            Value::Object(m) if is_list(&m) => {
+                if let Some(Value::Array(items)) = m.get("items") {
+                    items.iter().cloned().for_each(&mut push);
+                }
+            }
+            other => push(other),
+        }
+    }
+    let name_of = |m: &Map<String, Value>| {
+        m.get("metadata")
+            .and_then(|md| md.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("(no metadata.name)")
+            .to_owned()
+    };
+    let names: Vec<String> = resources.iter().map(name_of).collect();
+    let listed = names
+        .iter()
+        .map(|n| format!("`{}`", shown_name(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let manifest_error = |reason: String| SourceError::Manifest {
+        origin: origin.clone(),
+        reason,
+    };
+    let index = match (select, resources.len()) {
+        (_, 0) => {
+            return Err(manifest_error(format!(
+                "it holds no Kubernetes {GMSA_CREDENTIAL_SPEC_KIND} resource (kind: {GMSA_CREDENTIAL_SPEC_KIND}) and is not a JSON credential spec; give a credential spec or a manifest holding one"
+            )));
+        }
+        (Some(name), _) => names.iter().position(|n| n == name).ok_or_else(|| {
+            manifest_error(format!(
+                "no {GMSA_CREDENTIAL_SPEC_KIND} named `{}`; it has {listed}: give one of them after `#`",
+                shown_name(name)
+            ))
+        })?,
+        (None, 1) => 0,
+        (None, n) => {
+            return Err(manifest_error(format!(
+                "it holds {n} {GMSA_CREDENTIAL_SPEC_KIND} resources ({listed}); select one by name with `{origin}#NAME`"
+            )));
+        }
+    };
+    let name = names[index].clone();
+    let mut resource = resources.swap_remove(index);
+    let spec = match resource.remove("credspec") {
+        Some(spec @ Value::Object(_)) => spec,
+        None => {
+            return Err(manifest_error(format!(
+                "{GMSA_CREDENTIAL_SPEC_KIND} `{}` has no `credspec`; put the credential spec under `credspec:`",
+                shown_name(&name)
+            )));
+        }
+        Some(other) => {
+            return Err(manifest_error(format!(
+                "the `credspec` of {GMSA_CREDENTIAL_SPEC_KIND} `{}` is a {}; it must be the credential spec as a mapping (object)",
+                shown_name(&name),
+                json_kind(&other)
+            )));
+        }
+    };
+    let at = format!(
+        "{origin} ({GMSA_CREDENTIAL_SPEC_KIND} {})",
+        shown_name(&name)
+    );
+    let document = SpecDocument::from_value(spec, encoding, LineMap::none()).map_err(|source| {
+        SourceError::Read {
+            origin: at.clone(),
+            source,
+        }
+    })?;
+    Ok(LoadedSpec {
+        origin: at,
+        form: SpecForm::KubernetesManifest { name },
+        document,
+    })
+}
+
+fn from_bundle(
+    origin: String,
+    config: &Map<String, Value>,
+    text: &str,
+    encoding: Encoding,
+    select: Option<&str>,
+) -> Result<LoadedSpec, SourceError> {
+    let bundle_error = |reason: String| SourceError::Bundle {
+        origin: origin.clone(),
+        reason,
+    };
+    if let Some(name) = select {
+        return Err(bundle_error(format!(
+            "`#{name}` selects a Kubernetes GMSACredentialSpec by name, but this is an OCI bundle config; give the path without `#{name}`"
+        )));
+    }
+    let key = JsonPath::root().key("windows").key("credentialSpec");
+    let lines = LineMap::from_json(text);
+    let at = format!("{origin} (windows.credentialSpec)");
+    let spec = config.get("windows").and_then(|w| w.get("credentialSpec"));
+    let (value, lines, as_string) = match spec {
+        None | Some(Value::Null) => {
+            return Err(bundle_error(
+                "it has no `windows.credentialSpec`, so its container runs without a gMSA; give the bundle of a container that has one, or the credential spec itself".to_owned(),
+            ));
+        }
+        Some(Value::String(s)) => {
+            let value = parse_json(s).map_err(|source| SourceError::Read {
+                origin: at.clone(),
+                source,
+            })?;
+            (
+                value,
+                LineMap::single(lines.line_of(&key).unwrap_or(1)),
+                true,
+            )
+        }
+        Some(v @ Value::Object(_)) => (v.clone(), lines.subtree(&key), false),
+        Some(other) => {
+            return Err(bundle_error(format!(
+                "`windows.credentialSpec` is a JSON {}; it must be the credential spec as a JSON string or an object",
+                json_kind(other)
+            )));
+        }
+    };
+    let document =
+        SpecDocument::from_value(value, encoding, lines).map_err(|source| SourceError::Read {
+            origin: at.clone(),
+            source,
+        })?;
+    Ok(LoadedSpec {
+        origin: at,
+        form: SpecForm::OciBundle { as_string },
+        document,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!(
+            parse_source("-").unwrap(),
+            SpecSource::Stdin { select: None }
+        );
+        assert_eq!(
+            parse_source("-#web").unwrap(),
+            SpecSource::Stdin {
+                select: Some("web".into())
+            }
+        );
+        assert_eq!(
+            parse_source("specs/m.yaml#webapp1-credspec").unwrap(),
+            SpecSource::Path {
+                path: "specs/m.yaml".into(),
+                select: Some("webapp1-credspec".into())
+            }
+        );
+        assert_eq!(
+            parse_source(r"C:\specs\a.json").unwrap(),
+            SpecSource::Path {
+                path: r"C:\specs\a.json".into(),
+                select: None
+            }
+        );
+        assert_eq!(
+            parse_source("file://sub/a.json").unwrap(),
+            SpecSource::File {
+                name: "sub/a.json".into(),
+                select: None
+            }
+        );
+        assert_eq!(
+            parse_source("raw://{}").unwrap(),
+            SpecSource::Raw("{}".into())
+        );
+        assert_eq!(
+            parse_source("registry://web").unwrap(),
+            SpecSource::Registry("web".into())
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_schemes_listing_the_forms() {
+        let e = parse_source("http://x/spec.json").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown credential spec scheme `http://`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("file://NAME") && e.contains("raw://JSON") && e.contains("registry://NAME"),
+            "{e}"
+        );
+        let e = parse_source("FILE://a.json").unwrap_err().to_string();
+        assert!(e.contains("did you mean `file://`"), "{e}");
+        assert!(matches!(
+            parse_source("config://x"),
+            Err(SourceError::SwarmConfig)
+        ));
+        assert!(matches!(
+            parse_source("raw://"),
+            Err(SourceError::EmptyValue { .. })
+        ));
+        assert!(matches!(parse_source(""), Err(SourceError::Empty)));
+        let e = parse_source("raw:/{\"PluginInput\":\"s3cr3t\"}");
+        // Not a scheme: a path, which is fine to name.
+        assert!(e.is_ok());
+    }
+
+    #[test]
+    fn refuses_file_names_that_leave_the_directory() {
+        for (name, says) in [
+            ("/etc/passwd", "cannot be absolute"),
+            ("\\x.json", "cannot be absolute"),
+            (r"\\server\share\x.json", "UNC"),
+            ("//server/share/x.json", "UNC"),
+            ("C:/x.json", "drive letter"),
+            ("c:x.json", "drive letter"),
+            ("x.json:stream", "alternate data stream"),
+            ("a/b\\c.json", "mixes"),
+            ("../x.json", "`..`"),
+            ("a/../../x.json", "`..`"),
+            ("..\\x.json", "`..`"),
+            (".. /x.json", "`..`"),
+            (".../x.json", "`..`"),
+            ("%2e%2e/x.json", "percent-encoded"),
+            ("..%2Fx.json", "percent-encoded"),
+            ("a\u{0}.json", "control"),
+        ] {
+            let e = parse_source(&format!("file://{name}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{name}: {e}");
+        }
+        assert!(parse_source("file://./sub/x.json").is_ok());
+    }
+
+    #[test]
+    fn raw_text_is_never_shown() {
+        assert_eq!(shown_arg(r#"raw://{"PluginInput":"s3cr3t"}"#), "raw://");
+        assert_eq!(shown_arg("a\nb.json"), "a\\nb.json");
+        let s = parse_source(r#"raw://{"PluginInput":"s3cr3t"}"#).unwrap();
+        assert!(!format!("{s} {s:?}").contains("s3cr3t"));
+        let e = load_arg(
+            r#"raw://{"PluginInput":"s3cr3t""#,
+            Path::new("/nonexistent"),
+        )
+        .unwrap_err();
+        let chain = crate::error::chain_line(&e);
+        assert!(
+            chain.contains("raw://") && chain.contains("line 1"),
+            "{chain}"
+        );
+        assert!(!chain.contains("s3cr3t"), "{chain}");
+    }
+
+    #[cfg(not(windows))]
+    #[test]
+    fn registry_is_windows_only() {
+        let e = load_arg("registry://web", Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("registry:// credential specs can only be read on Windows"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn yaml_errors_do_not_quote_the_input() {
+        let e = load_from(
+            &SpecSource::Stdin { select: None },
+            Path::new("."),
+            &mut "kind: GMSACredentialSpec\ncredspec:\n  a: \"s3cr3t\n  b: [".as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line "), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
+    }
+}
