@@ -259,15 +259,19 @@ REG_KEY='HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Contai
 "$WINE64" reg add "$REG_KEY" /v credguard-dword /t REG_DWORD /d 7 /f >/dev/null 2>&1 ||
     die "wine64 reg add failed"
 credguard "$CLI" credspec validate registry://credguard-wine
-expect "credspec validate registry://NAME reads the registered spec" 0
+expect "credspec validate registry://NAME reads the registered spec" 0 --out "registry://credguard-wine"
+credguard "$CLI" credspec show registry://credguard-wine
+expect "credspec show registry://NAME shows it" 0 --out "webapp01" --out "contoso.com"
 credguard "$CLI" credspec validate registry://credguard-absent
-expect "registry:// of an unregistered name says so" 1 \
-    --err "credential spec \`credguard-absent\` is not registered"
+expect "registry:// of an unregistered name says so (exit 2)" 2 \
+    --err "credential spec \`credguard-absent\` is not registered: registry key HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs has no value \`credguard-absent\`"
 credguard "$CLI" credspec validate registry://credguard-dword
-expect "registry:// of a value that is not a string says so" 1 \
-    --err "is of type REG_DWORD, not a string"
+expect "registry:// of a value that is not a string says so (exit 2)" 2 \
+    --err "registry value \`credguard-dword\` under HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs is of type REG_DWORD, not a string (REG_SZ)"
 credguard "$CLI" --backend hcs instances add --id wine-cli-reg --credspec registry://credguard-wine
 expect "instances add --credspec registry://NAME" 0
+credguard "$CLI" emulator log --tail 3
+expect "the registered spec is what AddInstance carried" 0 --out "wine-cli-reg" --out "NetBiosName"
 credguard "$CLI" --backend hcs instances remove wine-cli-reg
 expect "and its removal" 0 --out "removed the CCG instance of \`wine-cli-reg\`"
 

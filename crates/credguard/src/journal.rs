@@ -191,10 +191,6 @@ pub struct Journal {
 #[derive(Debug)]
 pub struct RecordLock {
     file: File,
-    #[cfg_attr(
-        not(unix),
-        expect(dead_code, reason = "only Unix removes the lock file while it is open")
-    )]
     path: PathBuf,
 }
 
