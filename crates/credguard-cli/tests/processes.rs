@@ -1,45 +1,35 @@
 //! 8 CLI processes at once on one state directory: no duplicate or lost instance, no
 //! corrupt record or state file, exactly one winner for a contended id.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::{Env, p};
 use credguard::journal::Journal;
-use credguard_emulator::Emulator;
 
-const SPEC: &str = include_str!("../../../examples/credspecs/contoso_webapp01.json");
 const PROCESSES: usize = 8;
 
-fn credguard(state: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("credguard"));
-    c.args(args)
-        .env("CREDGUARD_STATE_DIR", state)
-        .env_remove("CREDGUARD_BACKEND")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+fn credguard(env: &Env, args: &[&str]) -> Command {
+    let mut c = env.process(args);
+    c.stderr(Stdio::piped());
     c
 }
 
 #[test]
 fn eight_processes_on_one_state_directory() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let spec = dir.path().join("spec.json");
-    std::fs::write(&spec, SPEC).unwrap();
-    let spec = spec.to_str().unwrap().to_owned();
-    Emulator::persistent(&state.join("emulator"))
-        .unwrap()
-        .create_uvm("uvm")
-        .unwrap();
+    let env = Env::new();
+    let spec_file = env.spec();
+    let spec = p(&spec_file);
+    env.emulator().create_uvm("uvm").unwrap();
 
     // Every process races for the same id: exactly one wins.
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| {
             credguard(
-                &state,
-                &["instances", "add", "--id", "contended", "--credspec", &spec],
+                &env,
+                &["instances", "add", "--id", "contended", "--credspec", spec],
             )
             .spawn()
             .unwrap()
@@ -57,25 +47,25 @@ fn eight_processes_on_one_state_directory() {
 
     // Then 8 workers, each a sequence of processes, all at once.
     let expected: BTreeSet<String> = std::thread::scope(|scope| {
+        let env = &env;
         let workers: Vec<_> = (0..PROCESSES)
             .map(|w| {
-                let (state, spec) = (state.clone(), spec.clone());
                 scope.spawn(move || {
                     let mut kept = BTreeSet::new();
                     for i in 0..4 {
                         let id = format!("w{w}-{i}");
-                        let mut args = vec!["instances", "add", "--id", &id, "--credspec", &spec];
+                        let mut args = vec!["instances", "add", "--id", &id, "--credspec", spec];
                         if (w + i) % 2 == 0 {
                             args.extend(["--isolation", "hyperv", "--uvm", "uvm"]);
                         }
-                        let out = credguard(&state, &args).output().unwrap();
+                        let out = credguard(env, &args).output().unwrap();
                         assert!(
                             out.status.success(),
                             "{id}: {}",
                             String::from_utf8_lossy(&out.stderr)
                         );
                         if i % 2 == 0 {
-                            let out = credguard(&state, &["instances", "remove", &id])
+                            let out = credguard(env, &["instances", "remove", &id])
                                 .output()
                                 .unwrap();
                             assert!(
@@ -86,7 +76,7 @@ fn eight_processes_on_one_state_directory() {
                         } else {
                             kept.insert(id);
                         }
-                        let out = credguard(&state, &["instances", "list"]).output().unwrap();
+                        let out = credguard(env, &["instances", "list"]).output().unwrap();
                         assert!(
                             out.status.success(),
                             "{}",
@@ -105,7 +95,7 @@ fn eight_processes_on_one_state_directory() {
         all
     });
 
-    let emu = Emulator::persistent(&state.join("emulator")).unwrap();
+    let emu = env.emulator();
     let listed: Vec<String> = emu.instances().unwrap().into_iter().map(|i| i.id).collect();
     assert_eq!(
         listed.len(),
@@ -117,7 +107,7 @@ fn eight_processes_on_one_state_directory() {
         expected,
         "lost or leaked instances"
     );
-    let journal_dir = state.join("journal/emulator");
+    let journal_dir = env.state().join("journal/emulator");
     let records: BTreeSet<String> = Journal::open(&journal_dir)
         .unwrap()
         .records()

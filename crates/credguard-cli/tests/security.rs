@@ -6,62 +6,30 @@
 //! - hostile container ids and oversized inputs are refused cleanly, with nothing written,
 //!   and ids that look like paths stay inside the journal.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
+use std::path::Path;
+
+use common::{Env, p};
 use serde_json::{Value, json};
 
 const SECRET: &str = "Pl4inTextS3cretPassw0rd-7f3a";
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("credguard").unwrap();
-        c.env("CREDGUARD_STATE_DIR", self.state())
-            .env_remove("CREDGUARD_BACKEND")
-            .env_remove("CREDGUARD_LOG");
-        c
-    }
-    fn run(&self, args: &[&str]) -> (i32, String) {
-        let out = self.cmd().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            format!(
-                "$ credguard {}\n{}{}",
-                // The command line itself holds raw:// secrets; it is not output.
-                args.iter()
-                    .map(|a| if a.starts_with("raw://") {
-                        "raw://..."
-                    } else {
-                        a
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    }
-    fn file(&self, name: &str, content: &[u8]) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-    fn calls(&self) -> usize {
-        let out = self.cmd().args(["emulator", "log"]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    }
+/// Runs a command and returns its exit code and a transcript (command line, stdout, stderr).
+fn transcript(env: &Env, args: &[&str]) -> (i32, String) {
+    let (code, out, err) = env.run(args);
+    // The command line itself holds raw:// secrets; it is not output.
+    let shown: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if a.starts_with("raw://") {
+                "raw://..."
+            } else {
+                a
+            }
+        })
+        .collect();
+    (code, format!("$ credguard {}\n{out}{err}", shown.join(" ")))
 }
 
 fn spec(plugin_input: Value) -> Value {
@@ -87,10 +55,6 @@ fn spec(plugin_input: Value) -> Value {
             }
         }
     })
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 #[test]
@@ -131,7 +95,7 @@ fn the_secret_never_appears_without_show_secrets() {
         .assert()
         .code(0);
 
-    let mut transcript = Vec::new();
+    let mut outputs = Vec::new();
     let mut run = |args: &[&str]| {
         for log in [
             &["--log-level", "trace"][..],
@@ -139,7 +103,7 @@ fn the_secret_never_appears_without_show_secrets() {
         ] {
             let mut full = log.to_vec();
             full.extend_from_slice(args);
-            transcript.push(env.run(&full).1);
+            outputs.push(transcript(&env, &full).1);
         }
     };
     for (i, src) in [
@@ -261,7 +225,7 @@ fn the_secret_never_appears_without_show_secrets() {
     run(&["--output", "json", "reconcile", "--alive", "s1"]);
     run(&["emulator", "log"]);
     run(&["emulator", "inject", "--list"]);
-    let all = transcript.join("\n");
+    let all = outputs.join("\n");
     assert!(
         !all.contains(SECRET),
         "the secret leaked:\n{}",
@@ -271,31 +235,37 @@ fn the_secret_never_appears_without_show_secrets() {
     assert!(all.contains("s1"));
 
     // With --show-secrets it is shown where the user asked for it.
-    let (_, out) = env.run(&[
-        "--show-secrets",
-        "--output",
-        "json",
-        "instances",
-        "show",
-        "s1",
-    ]);
+    let (_, out) = transcript(
+        &env,
+        &[
+            "--show-secrets",
+            "--output",
+            "json",
+            "instances",
+            "show",
+            "s1",
+        ],
+    );
     assert!(out.contains(SECRET));
-    let (_, out) = env.run(&["--show-secrets", "emulator", "log"]);
+    let (_, out) = transcript(&env, &["--show-secrets", "emulator", "log"]);
     assert!(out.contains(SECRET));
     // ... and never in logs.
-    let (_, out) = env.run(&[
-        "--show-secrets",
-        "--log-level",
-        "trace",
-        "instances",
-        "add",
-        "--id",
-        "s9",
-        "--credspec",
-        p(&string_form),
-        "--output",
-        "json",
-    ]);
+    let (_, out) = transcript(
+        &env,
+        &[
+            "--show-secrets",
+            "--log-level",
+            "trace",
+            "instances",
+            "add",
+            "--id",
+            "s9",
+            "--credspec",
+            p(&string_form),
+            "--output",
+            "json",
+        ],
+    );
     let logs: Vec<&str> = out
         .lines()
         .filter(|l| {
@@ -417,7 +387,7 @@ fn hostile_ids_and_oversized_inputs_are_refused_with_nothing_written() {
         ])
         .assert()
         .code(2);
-    assert_eq!(env.calls(), 0, "nothing reached the emulator");
+    assert_eq!(env.call_count(), 0, "nothing reached the emulator");
     assert!(
         !env.state().join("journal").exists(),
         "no journal was written"
