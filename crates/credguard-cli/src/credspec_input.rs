@@ -66,7 +66,17 @@ pub fn load(ctx: &Context, source: &str, dir: &CredspecDirArg) -> Result<LoadedS
 
 /// Reads, lints and returns the canonical form of the credential spec of `--credspec`.
 pub fn read_credspec(ctx: &Context, args: &CredspecArgs) -> Result<String, CliError> {
-    let loaded = load(ctx, &args.credspec, &args.dir)?;
+    read_credspec_from(ctx, &args.credspec, &args.dir, args.no_lint)
+}
+
+/// [`read_credspec`] for a source given otherwise (e.g. an OCI bundle's `config.json`).
+pub fn read_credspec_from(
+    ctx: &Context,
+    source: &str,
+    dir: &CredspecDirArg,
+    no_lint: bool,
+) -> Result<String, CliError> {
+    let loaded = load(ctx, source, dir)?;
     let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) = loaded
         .document
         .lint()
@@ -76,7 +86,7 @@ pub fn read_credspec(ctx: &Context, args: &CredspecArgs) -> Result<String, CliEr
         log_diagnostic(&loaded.origin, d);
     }
     if !errors.is_empty() {
-        if !args.no_lint {
+        if !no_lint {
             return Err(CliError::new(
                 Exit::Usage,
                 LintRefused {

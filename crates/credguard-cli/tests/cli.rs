@@ -1,105 +1,39 @@
 //! The CLI as a user runs it, against the emulator in a temporary state directory.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
+use std::path::PathBuf;
+
+use common::{Env, p};
 use predicates::prelude::*;
 use serde_json::Value;
 
 const SECRET: &str = "Sup3rS3cretPassw0rd";
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("credguard").unwrap();
-        c.env_remove("CREDGUARD_BACKEND")
-            .env_remove("CREDGUARD_LOG")
-            .env("CREDGUARD_STATE_DIR", self.state())
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    fn file(&self, name: &str, content: &[u8]) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-
-    fn spec(&self) -> PathBuf {
-        self.file(
-            "spec.json",
-            include_bytes!("../../../examples/credspecs/contoso_webapp01.json"),
-        )
-    }
-
-    fn secret_spec(&self) -> PathBuf {
-        let spec = serde_json::json!({
-            "CmsPlugins": ["ActiveDirectory"],
-            "DomainJoinConfig": {
-                "Sid": "S-1-5-21-702590844-1001920913-2680819671",
-                "MachineAccountName": "webapp01",
-                "Guid": "56d9b66c-d746-4f87-bd26-26760cfdca2e",
-                "DnsTreeName": "contoso.com",
-                "DnsName": "contoso.com",
-                "NetBiosName": "CONTOSO"
-            },
-            "ActiveDirectoryConfig": {
-                "GroupManagedServiceAccounts": [
-                    {"Name": "webapp01", "Scope": "contoso.com"},
-                    {"Name": "webapp01", "Scope": "CONTOSO"}
-                ],
-                "HostAccountConfig": {
-                    "PortableCcgVersion": "1",
-                    "PluginGUID": "{CFCA0441-511D-4B2A-862E-20348A78760B}",
-                    "PluginInput": format!("contoso.com:gmsaccg:{SECRET}")
-                }
+fn secret_spec(env: &Env) -> PathBuf {
+    let spec = serde_json::json!({
+        "CmsPlugins": ["ActiveDirectory"],
+        "DomainJoinConfig": {
+            "Sid": "S-1-5-21-702590844-1001920913-2680819671",
+            "MachineAccountName": "webapp01",
+            "Guid": "56d9b66c-d746-4f87-bd26-26760cfdca2e",
+            "DnsTreeName": "contoso.com",
+            "DnsName": "contoso.com",
+            "NetBiosName": "CONTOSO"
+        },
+        "ActiveDirectoryConfig": {
+            "GroupManagedServiceAccounts": [
+                {"Name": "webapp01", "Scope": "contoso.com"},
+                {"Name": "webapp01", "Scope": "CONTOSO"}
+            ],
+            "HostAccountConfig": {
+                "PortableCcgVersion": "1",
+                "PluginGUID": "{CFCA0441-511D-4B2A-862E-20348A78760B}",
+                "PluginInput": format!("contoso.com:gmsaccg:{SECRET}")
             }
-        });
-        self.file("secret.json", spec.to_string().as_bytes())
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ids(&self) -> Vec<String> {
-        let (code, out, err) = self.run(&["--output", "json", "instances", "list"]);
-        assert_eq!(code, 0, "{err}");
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| i["credguard"]["listed"] == true)
-            .map(|i| i["Id"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    fn call_count(&self) -> usize {
-        let (_, out, _) = self.run(&["emulator", "log"]);
-        out.lines().count()
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+        }
+    });
+    env.file("secret.json", spec.to_string().as_bytes())
 }
 
 #[test]
@@ -343,7 +277,7 @@ fn corrupt_emulator_state_is_named_and_kept() {
 #[test]
 fn dry_run_sends_nothing_and_prints_the_documents() {
     let env = Env::new();
-    let spec = env.secret_spec();
+    let spec = secret_spec(&env);
     let (code, out, err) = env.run(&[
         "--output",
         "json",
@@ -540,7 +474,7 @@ fn emulator_uvms() {
 #[test]
 fn plugin_input_never_appears_without_show_secrets() {
     let env = Env::new();
-    let spec = env.secret_spec();
+    let spec = secret_spec(&env);
     let mut outputs = Vec::new();
     let mut run = |args: &[&str]| {
         let mut full = vec!["--log-level", "trace"];
@@ -655,4 +589,208 @@ fn help_explains_every_command() {
             .code(0)
             .stdout(predicate::str::contains("Usage"));
     }
+}
+
+fn oci_bundle(env: &Env, name: &str, disable: Option<&str>, as_string: bool) -> PathBuf {
+    let dir = env.dir.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec: Value = serde_json::from_slice(include_bytes!(
+        "../../../examples/credspecs/contoso_webapp01.json"
+    ))
+    .unwrap();
+    let mut config = serde_json::json!({
+        "ociVersion": "1.1.0",
+        "windows": {"credentialSpec": if as_string { Value::String(spec.to_string()) } else { spec }},
+    });
+    if let Some(v) = disable {
+        config["annotations"] = serde_json::json!({"io.microsoft.container.wcow.gmsa.disable": v});
+    }
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn oci_bundles_and_the_gmsa_disable_annotation() {
+    let env = Env::new();
+    let ok = oci_bundle(&env, "ok", None, true);
+    let obj = oci_bundle(&env, "obj", Some("false"), false);
+    let off = oci_bundle(&env, "off", Some("true"), true);
+    env.cmd()
+        .args(["instances", "add", "--id", "b1", "--oci-bundle", p(&ok)])
+        .assert()
+        .code(0);
+    env.cmd()
+        .args(["instances", "add", "--id", "b2", "--oci-bundle", p(&obj)])
+        .assert()
+        .code(0);
+    let before = env.call_count();
+    for args in [
+        vec!["instances", "add", "--id", "b3", "--oci-bundle", p(&off)],
+        vec![
+            "instances",
+            "add",
+            "--id",
+            "b3",
+            "--credspec",
+            p(&off.join("config.json")),
+        ],
+    ] {
+        env.cmd()
+            .args(&args)
+            .assert()
+            .code(6)
+            .stderr(predicate::str::contains("operation denied"))
+            .stderr(predicate::str::contains(
+                "io.microsoft.container.wcow.gmsa.disable",
+            ));
+    }
+    env.cmd()
+        .args([
+            "instances",
+            "add",
+            "--id",
+            "b4",
+            "--credspec",
+            p(&env.spec()),
+            "--gmsa-disabled",
+        ])
+        .assert()
+        .code(6);
+    assert_eq!(env.call_count(), before, "a denied spec sends nothing");
+    env.cmd()
+        .args([
+            "instances",
+            "add",
+            "--id",
+            "b5",
+            "--oci-bundle",
+            p(&env.dir.path().join("missing")),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("config.json"));
+    env.cmd()
+        .args([
+            "instances",
+            "add",
+            "--id",
+            "b6",
+            "--oci-bundle",
+            p(&ok),
+            "--credspec",
+            p(&env.spec()),
+        ])
+        .assert()
+        .code(2);
+    assert_eq!(env.ids(), ["b1", "b2"]);
+}
+
+#[test]
+fn hyperv_with_a_utility_vm_list_orphans_and_reconcile() {
+    let env = Env::new();
+    let spec = env.spec();
+    env.cmd()
+        .args(["emulator", "uvm", "create", "uvm-1"])
+        .assert()
+        .code(0);
+    env.cmd()
+        .args([
+            "instances",
+            "add",
+            "--id",
+            "h1",
+            "--credspec",
+            p(&spec),
+            "--isolation",
+            "hyperv",
+            "--uvm",
+            "uvm-1",
+        ])
+        .assert()
+        .code(0);
+    env.cmd()
+        .args([
+            "instances",
+            "add",
+            "--id",
+            "h2",
+            "--credspec",
+            p(&spec),
+            "--uvm",
+            "uvm-1",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--uvm"));
+    env.cmd()
+        .args([
+            "instances",
+            "add",
+            "--id",
+            "h3",
+            "--credspec",
+            p(&spec),
+            "--isolation",
+            "hyperv",
+            "--uvm",
+            "no-such-vm",
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("0xC037010E"));
+    env.cmd()
+        .args(["instances", "add", "--id", "p1", "--credspec", p(&spec)])
+        .assert()
+        .code(0);
+    let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
+    let vm: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(vm["ServiceTable"].as_object().unwrap().len(), 1);
+
+    let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
+    assert_eq!(code, 0);
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["credguard"]["owned"], true);
+        assert_eq!(row["credguard"]["state"], "active");
+        assert_eq!(row["credguard"]["orphan"], false);
+    }
+    let (_, out, _) = env.run(&[
+        "--output",
+        "json",
+        "instances",
+        "list",
+        "--orphans",
+        "--alive",
+        "p1",
+    ]);
+    let orphans: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(orphans.as_array().unwrap().len(), 1);
+    assert_eq!(orphans[0]["Id"], "h1");
+
+    env.cmd()
+        .args(["reconcile", "--dry-run", "--alive", "p1"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("remove_not_alive"))
+        .stdout(predicate::str::contains("nothing was changed"));
+    assert_eq!(env.ids(), ["h1", "p1"]);
+    let alive = env.file("alive.txt", b"# running containers\np1\n");
+    env.cmd()
+        .args(["reconcile", "--alive-file", p(&alive)])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("1 changes, 0 failures"));
+    assert_eq!(env.ids(), ["p1"]);
+    let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
+    let vm: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        vm["ServiceTable"],
+        serde_json::json!({}),
+        "the HvSocket entry went with the instance"
+    );
+    env.cmd()
+        .args(["reconcile", "--alive", "p1"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("0 changes"));
 }

@@ -92,19 +92,6 @@ pub struct HostedSystem {
     pub other: Map<String, Value>,
 }
 
-fn state_of(
-    instance: &ContainerCredentialGuardInstance,
-) -> Result<crate::schema::ContainerCredentialGuardState, CcgError> {
-    instance
-        .credential_guard
-        .clone()
-        .ok_or_else(|| CcgError::Incomplete {
-            container_id: ShownId::new(&instance.id),
-            step: Step::Query,
-            missing: Missing::CredentialGuard,
-        })
-}
-
 /// Puts the instance's state into `Container.ContainerCredentialGuard` of a process-isolated
 /// container's `ComputeSystem` document (creating the `Container` object if needed).
 ///
@@ -115,11 +102,7 @@ pub fn place_in_compute_system(
     doc: &mut ComputeSystem,
     instance: &ContainerCredentialGuardInstance,
 ) -> Result<(), CcgError> {
-    let state = state_of(instance)?;
-    doc.container
-        .get_or_insert_with(Container::default)
-        .container_credential_guard = Some(state);
-    Ok(())
+    place(&mut doc.container, instance)
 }
 
 /// Puts the instance's state into `Container.ContainerCredentialGuard` of the
@@ -131,8 +114,22 @@ pub fn place_in_hosted_system(
     doc: &mut HostedSystem,
     instance: &ContainerCredentialGuardInstance,
 ) -> Result<(), CcgError> {
-    let state = state_of(instance)?;
-    doc.container
+    place(&mut doc.container, instance)
+}
+
+fn place(
+    container: &mut Option<Container>,
+    instance: &ContainerCredentialGuardInstance,
+) -> Result<(), CcgError> {
+    let state = instance
+        .credential_guard
+        .clone()
+        .ok_or_else(|| CcgError::Incomplete {
+            container_id: ShownId::new(&instance.id),
+            step: Step::Query,
+            missing: Missing::CredentialGuard,
+        })?;
+    container
         .get_or_insert_with(Container::default)
         .container_credential_guard = Some(state);
     Ok(())
@@ -178,4 +175,33 @@ pub fn place_in_v1(doc: &mut Map<String, Value>, credential_spec: &str) {
         "Credentials".to_owned(),
         Value::String(credential_spec.to_owned()),
     );
+}
+
+/// Whether an OCI runtime spec (`config.json`) disables gMSA through hcsshim's annotation
+/// `io.microsoft.container.wcow.gmsa.disable` (a boolean as Go's `strconv.ParseBool` reads
+/// it: `1`, `t`, `true`, `TRUE`, `True`). Returns the reason for the "operation denied"
+/// error when it does.
+#[must_use]
+pub fn oci_gmsa_disabled(config: &Value) -> Option<String> {
+    let key = crate::lifecycle::GMSA_DISABLE_ANNOTATION;
+    let value = config.get("annotations")?.get(key)?.as_str()?;
+    matches!(value.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+        .then(|| format!("the OCI annotation `{key}` is `{value}`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_disable_annotation_reads_like_go_parse_bool() {
+        let with = |v: &str| serde_json::json!({"annotations": {crate::lifecycle::GMSA_DISABLE_ANNOTATION: v}});
+        for yes in ["true", "1", "t", "TRUE", "True"] {
+            assert!(oci_gmsa_disabled(&with(yes)).is_some(), "{yes}");
+        }
+        for no in ["false", "0", "no", ""] {
+            assert!(oci_gmsa_disabled(&with(no)).is_none(), "{no}");
+        }
+        assert!(oci_gmsa_disabled(&serde_json::json!({})).is_none());
+    }
 }

@@ -1,6 +1,7 @@
 //! `credguard instances add|list|show|remove`.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 use credguard::reconcile::PlanItem;
@@ -12,7 +13,7 @@ use serde_json::json;
 
 use crate::Context;
 use crate::commands::reconcile::AliveArgs;
-use crate::credspec_input::{CredspecArgs, read_credspec};
+use crate::credspec_input::{CredspecDirArg, read_credspec_from};
 use crate::exit::{CliError, Exit};
 use crate::output::{OutputFormat, instance_json, print_instance_text, print_json, shown};
 
@@ -73,8 +74,30 @@ pub struct AddArgs {
     #[arg(long)]
     pub id: String,
 
+    /// The credential spec: a path (a spec, a Kubernetes GMSACredentialSpec manifest as PATH
+    /// or PATH#NAME, or an OCI bundle config.json), `-` for standard input, file://NAME
+    /// (relative to --credspec-dir), raw://JSON, or registry://NAME (Windows).
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        required_unless_present = "oci_bundle",
+        conflicts_with = "oci_bundle"
+    )]
+    pub credspec: Option<String>,
+
+    /// An OCI runtime bundle: the credential spec is its config.json's
+    /// `windows.credentialSpec`, and its annotation `io.microsoft.container.wcow.gmsa.disable`
+    /// = `true` refuses the spec ("operation denied") before anything is sent.
+    #[arg(long, value_name = "DIR")]
+    pub oci_bundle: Option<PathBuf>,
+
     #[command(flatten)]
-    pub spec: CredspecArgs,
+    pub dir: CredspecDirArg,
+
+    /// Use the credential spec even if the linter finds errors in it (they are logged as
+    /// warnings). Without this, a spec with lint errors is refused before anything is sent.
+    #[arg(long)]
+    pub no_lint: bool,
 
     /// The container's isolation: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
@@ -106,17 +129,33 @@ pub fn run(ctx: &Context, cmd: InstancesCommand) -> Result<Exit, CliError> {
 
 fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     credguard::input::validate_container_id(&args.id)?;
-    let spec = read_credspec(ctx, &args.spec)?;
+    let denied = |reason: String| -> CliError {
+        credguard::CcgError::Denied {
+            container_id: credguard::error::ShownId::new(&args.id),
+            reason,
+        }
+        .into()
+    };
+    if args.gmsa_disabled {
+        return Err(denied("--gmsa-disabled".into()));
+    }
+    let source = match (&args.credspec, &args.oci_bundle) {
+        (Some(source), _) => source.clone(),
+        (None, Some(bundle)) => bundle.join("config.json").display().to_string(),
+        (None, None) => {
+            return Err(CliError::usage(
+                "give --credspec SOURCE or --oci-bundle DIR",
+            ));
+        }
+    };
+    // The annotation policy of an OCI bundle, however it was named.
+    if let Some(reason) = oci_policy(&source)? {
+        return Err(denied(reason));
+    }
+    let spec = read_credspec_from(ctx, &source, &args.dir, args.no_lint)?;
     let isolation = Isolation::from(args.isolation);
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
-    }
-    if args.gmsa_disabled {
-        return Err(credguard::CcgError::Denied {
-            container_id: credguard::error::ShownId::new(&args.id),
-            reason: "--gmsa-disabled".into(),
-        }
-        .into());
     }
     if args.dry_run {
         return dry_run(ctx, &args.id, &spec, isolation, args.uvm.as_deref());
@@ -139,6 +178,31 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The gMSA disable policy of an OCI bundle's `config.json`, when `source` is a path to
+/// one. Anything else (other sources, unreadable files) is left to the credential-spec
+/// reader, which reports it.
+fn oci_policy(source: &str) -> Result<Option<String>, CliError> {
+    // A missing or unreadable file is reported by the credential-spec reader.
+    let path = Path::new(source.split('#').next().unwrap_or(source));
+    if source.contains("://") || source == "-" || !path.is_file() {
+        return Ok(None);
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return Ok(None);
+    };
+    let Ok(config) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Ok(None);
+    };
+    // As hcsshim: the policy concerns containers that ask for gMSA at all.
+    if config
+        .pointer("/windows/credentialSpec")
+        .is_none_or(serde_json::Value::is_null)
+    {
+        return Ok(None);
+    }
+    Ok(credguard::container::oci_gmsa_disabled(&config))
 }
 
 fn dry_run(
