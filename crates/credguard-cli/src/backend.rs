@@ -57,12 +57,16 @@ pub fn open(kind: BackendKind, state_dir: &Path) -> Result<Arc<dyn HcsService>, 
     }
 }
 
+/// The real HCS: computecore.dll, loaded now so that a host without it is told so before
+/// anything else happens (exit code 8, "backend unavailable").
 #[cfg(windows)]
 fn open_hcs() -> Result<Arc<dyn HcsService>, CliError> {
-    Err(CliError::new(
-        Exit::Unavailable,
-        "this build of credguard has no HCS backend yet; use --backend emulator",
-    ))
+    let hcs = credguard::windows::ComputeCore::new();
+    let path = hcs
+        .load()
+        .map_err(|e| CliError::new(Exit::Unavailable, e))?;
+    tracing::debug!(path = %path.display(), "HCS backend: computecore.dll loaded");
+    Ok(Arc::new(hcs))
 }
 
 #[cfg(not(windows))]

@@ -1,105 +1,39 @@
 //! The CLI as a user runs it, against the emulator in a temporary state directory.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use assert_cmd::Command;
+use std::path::PathBuf;
+
+use common::{Env, p};
 use predicates::prelude::*;
 use serde_json::Value;
 
 const SECRET: &str = "Sup3rS3cretPassw0rd";
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("credguard").unwrap();
-        c.env_remove("CREDGUARD_BACKEND")
-            .env_remove("CREDGUARD_LOG")
-            .env("CREDGUARD_STATE_DIR", self.state())
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    fn file(&self, name: &str, content: &[u8]) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-
-    fn spec(&self) -> PathBuf {
-        self.file(
-            "spec.json",
-            include_bytes!("../../../examples/credspecs/contoso_webapp01.json"),
-        )
-    }
-
-    fn secret_spec(&self) -> PathBuf {
-        let spec = serde_json::json!({
-            "CmsPlugins": ["ActiveDirectory"],
-            "DomainJoinConfig": {
-                "Sid": "S-1-5-21-702590844-1001920913-2680819671",
-                "MachineAccountName": "webapp01",
-                "Guid": "56d9b66c-d746-4f87-bd26-26760cfdca2e",
-                "DnsTreeName": "contoso.com",
-                "DnsName": "contoso.com",
-                "NetBiosName": "CONTOSO"
-            },
-            "ActiveDirectoryConfig": {
-                "GroupManagedServiceAccounts": [
-                    {"Name": "webapp01", "Scope": "contoso.com"},
-                    {"Name": "webapp01", "Scope": "CONTOSO"}
-                ],
-                "HostAccountConfig": {
-                    "PortableCcgVersion": "1",
-                    "PluginGUID": "{CFCA0441-511D-4B2A-862E-20348A78760B}",
-                    "PluginInput": format!("contoso.com:gmsaccg:{SECRET}")
-                }
+fn secret_spec(env: &Env) -> PathBuf {
+    let spec = serde_json::json!({
+        "CmsPlugins": ["ActiveDirectory"],
+        "DomainJoinConfig": {
+            "Sid": "S-1-5-21-702590844-1001920913-2680819671",
+            "MachineAccountName": "webapp01",
+            "Guid": "56d9b66c-d746-4f87-bd26-26760cfdca2e",
+            "DnsTreeName": "contoso.com",
+            "DnsName": "contoso.com",
+            "NetBiosName": "CONTOSO"
+        },
+        "ActiveDirectoryConfig": {
+            "GroupManagedServiceAccounts": [
+                {"Name": "webapp01", "Scope": "contoso.com"},
+                {"Name": "webapp01", "Scope": "CONTOSO"}
+            ],
+            "HostAccountConfig": {
+                "PortableCcgVersion": "1",
+                "PluginGUID": "{CFCA0441-511D-4B2A-862E-20348A78760B}",
+                "PluginInput": format!("contoso.com:gmsaccg:{SECRET}")
             }
-        });
-        self.file("secret.json", spec.to_string().as_bytes())
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn ids(&self) -> Vec<String> {
-        let (code, out, err) = self.run(&["--output", "json", "instances", "list"]);
-        assert_eq!(code, 0, "{err}");
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .filter(|i| i["credguard"]["listed"] == true)
-            .map(|i| i["Id"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    fn call_count(&self) -> usize {
-        let (_, out, _) = self.run(&["emulator", "log"]);
-        out.lines().count()
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+        }
+    });
+    env.file("secret.json", spec.to_string().as_bytes())
 }
 
 #[test]
@@ -343,7 +277,7 @@ fn corrupt_emulator_state_is_named_and_kept() {
 #[test]
 fn dry_run_sends_nothing_and_prints_the_documents() {
     let env = Env::new();
-    let spec = env.secret_spec();
+    let spec = secret_spec(&env);
     let (code, out, err) = env.run(&[
         "--output",
         "json",
@@ -540,7 +474,7 @@ fn emulator_uvms() {
 #[test]
 fn plugin_input_never_appears_without_show_secrets() {
     let env = Env::new();
-    let spec = env.secret_spec();
+    let spec = secret_spec(&env);
     let mut outputs = Vec::new();
     let mut run = |args: &[&str]| {
         let mut full = vec!["--log-level", "trace"];

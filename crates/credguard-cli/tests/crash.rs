@@ -7,146 +7,109 @@
 //! killed there. The emulator's state is in files, so what the killed process did survives
 //! it, as HCS's state survives a crashed client.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use credguard_emulator::{Api, Emulator, Fault, FaultAction};
+use common::{Env, p};
+use credguard_emulator::{Api, Fault, FaultAction};
 
-const SPEC: &str = include_str!("../../../examples/credspecs/contoso_webapp01.json");
-
-struct Env {
-    dir: tempfile::TempDir,
+/// Runs a command to its end; its exit code.
+fn run(env: &Env, args: &[&str]) -> i32 {
+    env.process(args).status().unwrap().code().unwrap_or(-1)
 }
 
-impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
+/// Starts `args` with a delay fault queued, waits until the CLI is inside the delayed call,
+/// and kills it there.
+fn kill_inside(env: &Env, fault: Fault, args: &[&str]) {
+    let emu = env.emulator();
+    emu.inject(fault.delay_ms(60_000)).unwrap();
+    let mut child: Child = env.process(args).spawn().unwrap();
+    let start = Instant::now();
+    while !emu.faults().unwrap().is_empty() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{args:?} ended ({status}) before reaching the delayed call");
         }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn spec(&self) -> PathBuf {
-        let p = self.dir.path().join("spec.json");
-        std::fs::write(&p, SPEC).unwrap();
-        p
-    }
-
-    fn emulator(&self) -> Emulator {
-        Emulator::persistent(&self.state().join("emulator")).unwrap()
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(assert_cmd::cargo::cargo_bin("credguard"));
-        c.args(args)
-            .env("CREDGUARD_STATE_DIR", self.state())
-            .env_remove("CREDGUARD_BACKEND")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> i32 {
-        self.command(args).status().unwrap().code().unwrap_or(-1)
-    }
-
-    /// Starts `args` with a delay fault queued, waits until the CLI is inside the delayed
-    /// call, and kills it there.
-    fn kill_inside(&self, fault: Fault, args: &[&str]) {
-        let emu = self.emulator();
-        emu.inject(fault.delay_ms(60_000)).unwrap();
-        let mut child: Child = self.command(args).spawn().unwrap();
-        let start = Instant::now();
-        while !emu.faults().unwrap().is_empty() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("{args:?} ended ({status}) before reaching the delayed call");
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "{args:?} never reached the delayed call"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-    }
-
-    fn journal_records(&self) -> Vec<PathBuf> {
-        let dir = self.state().join("journal/emulator");
-        match std::fs::read_dir(&dir) {
-            Ok(entries) => entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "json"))
-                .collect(),
-            Err(_) => Vec::new(),
-        }
-    }
-
-    /// reconcile, then nothing may be left.
-    fn reconcile_and_check_clean(&self, what: &str) {
-        assert_eq!(self.run(&["reconcile"]), 0, "{what}: reconcile failed");
-        let emu = self.emulator();
-        assert_eq!(emu.instances().unwrap(), vec![], "{what}: instances left");
-        assert_eq!(
-            emu.hvsocket_entries().unwrap(),
-            vec![],
-            "{what}: HvSocket entries left"
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{args:?} never reached the delayed call"
         );
-        assert_eq!(
-            self.journal_records(),
-            Vec::<PathBuf>::new(),
-            "{what}: journal records dangle"
-        );
-        assert_eq!(self.run(&["reconcile"]), 0, "{what}: second reconcile");
+        std::thread::sleep(Duration::from_millis(5));
     }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn journal_records(env: &Env) -> Vec<PathBuf> {
+    match std::fs::read_dir(env.state().join("journal/emulator")) {
+        Ok(entries) => entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// reconcile, then nothing may be left.
+fn reconcile_and_check_clean(env: &Env, what: &str) {
+    assert_eq!(run(env, &["reconcile"]), 0, "{what}: reconcile failed");
+    let emu = env.emulator();
+    assert_eq!(emu.instances().unwrap(), vec![], "{what}: instances left");
+    assert_eq!(
+        emu.hvsocket_entries().unwrap(),
+        vec![],
+        "{what}: HvSocket entries left"
+    );
+    assert_eq!(
+        journal_records(env),
+        Vec::<PathBuf>::new(),
+        "{what}: journal records dangle"
+    );
+    assert_eq!(run(env, &["reconcile"]), 0, "{what}: second reconcile");
 }
 
 fn delay(api: Api) -> Fault {
     Fault::new(api, FaultAction::None)
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn killed_before_add_instance() {
     let env = Env::new();
     let spec = env.spec();
-    env.kill_inside(
+    kill_inside(
+        &env,
         delay(Api::ModifyServiceSettings).on("AddInstance"),
         &["instances", "add", "--id", "k1", "--credspec", p(&spec)],
     );
     assert_eq!(
-        env.journal_records().len(),
+        journal_records(&env).len(),
         1,
         "the record is written before AddInstance"
     );
-    env.reconcile_and_check_clean("before AddInstance");
+    reconcile_and_check_clean(&env, "before AddInstance");
 }
 
 #[test]
 fn killed_during_the_check_before_add() {
     let env = Env::new();
     let spec = env.spec();
-    env.kill_inside(
+    kill_inside(
+        &env,
         delay(Api::GetServiceProperties),
         &["instances", "add", "--id", "k2", "--credspec", p(&spec)],
     );
-    env.reconcile_and_check_clean("during the existence check");
+    reconcile_and_check_clean(&env, "during the existence check");
 }
 
 #[test]
 fn killed_between_add_instance_and_the_journal_update() {
     let env = Env::new();
     let spec = env.spec();
-    env.kill_inside(
+    kill_inside(
+        &env,
         delay(Api::GetServiceProperties).skip(1),
         &["instances", "add", "--id", "k3", "--credspec", p(&spec)],
     );
@@ -155,7 +118,7 @@ fn killed_between_add_instance_and_the_journal_update() {
         1,
         "AddInstance was applied"
     );
-    env.reconcile_and_check_clean("during the query after AddInstance");
+    reconcile_and_check_clean(&env, "during the query after AddInstance");
 }
 
 #[test]
@@ -163,7 +126,8 @@ fn killed_during_the_hvsocket_hot_add() {
     let env = Env::new();
     let spec = env.spec();
     env.emulator().create_uvm("uvm-1").unwrap();
-    env.kill_inside(
+    kill_inside(
+        &env,
         delay(Api::ModifyComputeSystem).on("Update"),
         &[
             "instances",
@@ -178,7 +142,7 @@ fn killed_during_the_hvsocket_hot_add() {
             "uvm-1",
         ],
     );
-    env.reconcile_and_check_clean("during the HvSocket hot-add");
+    reconcile_and_check_clean(&env, "during the HvSocket hot-add");
 }
 
 #[test]
@@ -186,15 +150,19 @@ fn killed_during_release() {
     let env = Env::new();
     let spec = env.spec();
     assert_eq!(
-        env.run(&["instances", "add", "--id", "k5", "--credspec", p(&spec)]),
+        run(
+            &env,
+            &["instances", "add", "--id", "k5", "--credspec", p(&spec)]
+        ),
         0
     );
-    env.kill_inside(
+    kill_inside(
+        &env,
         delay(Api::ModifyServiceSettings).on("RemoveInstance"),
         &["instances", "remove", "k5"],
     );
     assert_eq!(env.emulator().instances().unwrap().len(), 1);
-    env.reconcile_and_check_clean("during RemoveInstance");
+    reconcile_and_check_clean(&env, "during RemoveInstance");
 }
 
 #[test]
@@ -203,26 +171,30 @@ fn killed_during_release_of_the_hvsocket_entry() {
     let spec = env.spec();
     env.emulator().create_uvm("uvm-1").unwrap();
     assert_eq!(
-        env.run(&[
-            "instances",
-            "add",
-            "--id",
-            "k6",
-            "--credspec",
-            p(&spec),
-            "--isolation",
-            "hyperv",
-            "--uvm",
-            "uvm-1"
-        ]),
+        run(
+            &env,
+            &[
+                "instances",
+                "add",
+                "--id",
+                "k6",
+                "--credspec",
+                p(&spec),
+                "--isolation",
+                "hyperv",
+                "--uvm",
+                "uvm-1"
+            ]
+        ),
         0
     );
     assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
-    env.kill_inside(
+    kill_inside(
+        &env,
         delay(Api::ModifyComputeSystem).on("Remove"),
         &["instances", "remove", "k6"],
     );
-    env.reconcile_and_check_clean("during the HvSocket entry removal");
+    reconcile_and_check_clean(&env, "during the HvSocket entry removal");
 }
 
 #[test]
@@ -233,21 +205,21 @@ fn a_live_operation_is_not_reconciled_away() {
     emu.inject(delay(Api::GetServiceProperties).skip(1).delay_ms(4_000))
         .unwrap();
     let mut child = env
-        .command(&["instances", "add", "--id", "live", "--credspec", p(&spec)])
+        .process(&["instances", "add", "--id", "live", "--credspec", p(&spec)])
         .spawn()
         .unwrap();
     while !emu.faults().unwrap().is_empty() {
         std::thread::sleep(Duration::from_millis(5));
     }
     // The create is in progress: reconcile must leave it alone.
-    assert_eq!(env.run(&["reconcile"]), 0);
+    assert_eq!(run(&env, &["reconcile"]), 0);
     assert_eq!(
         child.wait().unwrap().code(),
         Some(0),
         "the create completed"
     );
     assert_eq!(emu.instances().unwrap().len(), 1);
-    assert_eq!(env.journal_records().len(), 1);
-    assert_eq!(env.run(&["instances", "remove", "live"]), 0);
-    env.reconcile_and_check_clean("after a live create");
+    assert_eq!(journal_records(&env).len(), 1);
+    assert_eq!(run(&env, &["instances", "remove", "live"]), 0);
+    reconcile_and_check_clean(&env, "after a live create");
 }

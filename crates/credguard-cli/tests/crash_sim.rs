@@ -8,15 +8,15 @@
 //! `CREDGUARD_SIM_SEED=<seed> CREDGUARD_SIM_SEQUENCES=<n> cargo test -p credguard-cli --test crash_sim -- --nocapture`.
 //! The default run is 200 sequences; `docs/RELIABILITY.md` says how to run 10,000.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::Env;
 use credguard::journal::{Journal, RecordState};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
-
-const SPEC: &str = include_str!("../../../examples/credspecs/contoso_webapp01.json");
 const UVM: &str = "sim-uvm";
 
 /// splitmix64: a small, well-known generator, enough to make sequences reproducible.
@@ -39,7 +39,7 @@ impl Rng {
 }
 
 struct Sim {
-    dir: tempfile::TempDir,
+    env: Env,
     spec: PathBuf,
     emu: Emulator,
     seed: u64,
@@ -48,13 +48,12 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let spec = dir.path().join("spec.json");
-        std::fs::write(&spec, SPEC).unwrap();
-        let emu = Emulator::persistent(&dir.path().join("state/emulator")).unwrap();
+        let env = Env::new();
+        let spec = env.spec();
+        let emu = env.emulator();
         emu.create_uvm(UVM).unwrap();
         Sim {
-            dir,
+            env,
             spec,
             emu,
             seed,
@@ -63,18 +62,7 @@ impl Sim {
     }
 
     fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn command(&self, args: &[String]) -> Command {
-        let mut c = Command::new(assert_cmd::cargo::cargo_bin("credguard"));
-        c.args(args)
-            .env("CREDGUARD_STATE_DIR", self.state())
-            .env_remove("CREDGUARD_BACKEND")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        c
+        self.env.state()
     }
 
     fn fail(&self, msg: &str) -> ! {
@@ -92,7 +80,8 @@ impl Sim {
         if let Some(f) = &kill_at {
             self.emu.inject(f.clone().delay_ms(60_000)).unwrap();
         }
-        let mut child = self.command(&args).spawn().unwrap();
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child = self.env.process(&argv).spawn().unwrap();
         let start = Instant::now();
         let outcome = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -254,7 +243,7 @@ fn sequence(seed: u64) {
         }
     }
     // The runtime restarts and tells reconcile what is really running.
-    let alive_file = sim.dir.path().join("alive.txt");
+    let alive_file = sim.env.dir.path().join("alive.txt");
     std::fs::write(
         &alive_file,
         alive.iter().map(|a| format!("{a}\n")).collect::<String>(),

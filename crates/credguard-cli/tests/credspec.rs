@@ -1,9 +1,11 @@
 //! `credguard credspec validate|show|new`, and `--credspec` of `instances add` and `probe`,
 //! as a user runs them, against the emulator in a temporary state directory.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::{Env, p};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -15,72 +17,10 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
-    }
-
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("credguard").unwrap();
-        c.env_remove("CREDGUARD_BACKEND")
-            .env_remove("CREDGUARD_LOG")
-            .env_remove("CREDGUARD_CREDSPEC_DIR")
-            .env("CREDGUARD_STATE_DIR", self.state())
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn file(&self, name: &str, content: &[u8]) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p
-    }
-
-    fn spec_with(&self, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
-        let mut v = good_spec();
-        edit(&mut v);
-        self.file(name, serde_json::to_string_pretty(&v).unwrap().as_bytes())
-    }
-
-    fn call_count(&self) -> usize {
-        let (_, out, _) = self.run(&["emulator", "log"]);
-        out.lines().count()
-    }
-
-    fn ids(&self) -> Vec<String> {
-        let (code, out, err) = self.run(&["--output", "json", "instances", "list"]);
-        assert_eq!(code, 0, "{err}");
-        serde_json::from_str::<Value>(&out)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["Id"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+fn spec_with(env: &Env, name: &str, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut v = good_spec();
+    edit(&mut v);
+    env.file(name, serde_json::to_string_pretty(&v).unwrap().as_bytes())
 }
 
 fn good_spec() -> Value {
@@ -370,7 +310,7 @@ fn sources_are_refused_with_what_to_do() {
 #[test]
 fn instances_add_and_probe_refuse_lint_errors_unless_no_lint() {
     let env = Env::new();
-    let bad = env.spec_with("bad.json", |v| {
+    let bad = spec_with(&env, "bad.json", |v| {
         v["DomainJoinConfig"]["MachineAccountName"] = "WebApp01$".into();
         v["DomainJoinConfig"]["Sid"] = "S-1-5-21-1-2-3-1105".into();
     });
@@ -412,7 +352,7 @@ fn instances_add_and_probe_refuse_lint_errors_unless_no_lint() {
         .code(0);
 
     // Warnings alone do not stop it, and are logged.
-    let warned = env.spec_with("warned.json", |v| {
+    let warned = spec_with(&env, "warned.json", |v| {
         v["DomainJoinConfig"]["Guid"] = "{244818AE-87CA-4FCD-92EC-E79E5252348A}".into();
     });
     let (code, _, err) = env.run(&[
@@ -431,7 +371,7 @@ fn instances_add_and_probe_refuse_lint_errors_unless_no_lint() {
 #[test]
 fn show_prints_the_normalised_spec_with_plugin_input_redacted() {
     let env = Env::new();
-    let spec = env.spec_with("secret.json", |v| {
+    let spec = spec_with(&env, "secret.json", |v| {
         v["Extra"] = json!({"kept": [1, 2.5]});
         with_plugin(v, "{CFCA0441-511D-4B2A-862E-20348A78760B}");
     });
@@ -467,7 +407,7 @@ fn show_prints_the_normalised_spec_with_plugin_input_redacted() {
 fn plugin_input_never_appears_in_diagnostics_errors_or_logs() {
     let env = Env::new();
     // Lint errors in and around HostAccountConfig, with the secret next to them.
-    let spec = env.spec_with("secret.json", |v| {
+    let spec = spec_with(&env, "secret.json", |v| {
         with_plugin(v, "{GDMA0342-266A-4D1P-831J-20990E82944F}");
         v["ActiveDirectoryConfig"]["HostAccountConfig"]["PortableCcgVersion"] = 1.into();
         v["ActiveDirectoryConfig"]["HostAccountConfig"]["pluginInput"] = SECRET.into();

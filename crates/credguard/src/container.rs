@@ -92,19 +92,6 @@ pub struct HostedSystem {
     pub other: Map<String, Value>,
 }
 
-fn state_of(
-    instance: &ContainerCredentialGuardInstance,
-) -> Result<crate::schema::ContainerCredentialGuardState, CcgError> {
-    instance
-        .credential_guard
-        .clone()
-        .ok_or_else(|| CcgError::Incomplete {
-            container_id: ShownId::new(&instance.id),
-            step: Step::Query,
-            missing: Missing::CredentialGuard,
-        })
-}
-
 /// Puts the instance's state into `Container.ContainerCredentialGuard` of a process-isolated
 /// container's `ComputeSystem` document (creating the `Container` object if needed).
 ///
@@ -115,11 +102,7 @@ pub fn place_in_compute_system(
     doc: &mut ComputeSystem,
     instance: &ContainerCredentialGuardInstance,
 ) -> Result<(), CcgError> {
-    let state = state_of(instance)?;
-    doc.container
-        .get_or_insert_with(Container::default)
-        .container_credential_guard = Some(state);
-    Ok(())
+    place(&mut doc.container, instance)
 }
 
 /// Puts the instance's state into `Container.ContainerCredentialGuard` of the
@@ -131,8 +114,22 @@ pub fn place_in_hosted_system(
     doc: &mut HostedSystem,
     instance: &ContainerCredentialGuardInstance,
 ) -> Result<(), CcgError> {
-    let state = state_of(instance)?;
-    doc.container
+    place(&mut doc.container, instance)
+}
+
+fn place(
+    container: &mut Option<Container>,
+    instance: &ContainerCredentialGuardInstance,
+) -> Result<(), CcgError> {
+    let state = instance
+        .credential_guard
+        .clone()
+        .ok_or_else(|| CcgError::Incomplete {
+            container_id: ShownId::new(&instance.id),
+            step: Step::Query,
+            missing: Missing::CredentialGuard,
+        })?;
+    container
         .get_or_insert_with(Container::default)
         .container_credential_guard = Some(state);
     Ok(())

@@ -66,6 +66,16 @@ impl HResult {
     /// `HCS_E_SERVICE_DISCONNECT`.
     pub const HCS_E_SERVICE_DISCONNECT: HResult = hr(0x8037_011E);
 
+    /// `HRESULT_FROM_WIN32`: the HRESULT of a Win32 error code (`0x8007xxxx`).
+    #[must_use]
+    pub const fn from_win32(code: u32) -> HResult {
+        if code == 0 {
+            HResult::S_OK
+        } else {
+            hr(0x8007_0000 | (code & 0xFFFF))
+        }
+    }
+
     /// Whether this is a failure code (negative).
     #[must_use]
     pub const fn is_failure(self) -> bool {
@@ -269,6 +279,13 @@ mod tests {
         assert!("8037011G".parse::<HResult>().is_err());
         assert!("0x1FFFFFFFF".parse::<HResult>().is_err());
         assert!("".parse::<HResult>().is_err());
+    }
+
+    #[test]
+    fn win32_codes_map_like_hresult_from_win32() {
+        assert_eq!(HResult::from_win32(126), HResult::ERROR_MOD_NOT_FOUND);
+        assert_eq!(HResult::from_win32(127), HResult::ERROR_PROC_NOT_FOUND);
+        assert_eq!(HResult::from_win32(0), HResult::S_OK);
     }
 
     #[test]

@@ -207,6 +207,20 @@ impl RecordLock {
     }
 }
 
+/// Makes a file owner-only (a record moved aside may have been written by someone else).
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
 /// Whether `file` is still the file at `path` (and not one removed meanwhile).
 #[cfg(unix)]
 fn same_file(file: &File, path: &Path) -> bool {
@@ -401,7 +415,8 @@ impl Journal {
         let target = corrupt.join(format!("{name}.{}", now_ms()));
         let moved = ensure_private_dir(&corrupt)
             .map_err(|e| e.to_string())
-            .and_then(|()| fs::rename(path, &target).map_err(|e| e.to_string()));
+            .and_then(|()| fs::rename(path, &target).map_err(|e| e.to_string()))
+            .and_then(|()| make_private(&target).map_err(|e| e.to_string()));
         match moved {
             Ok(()) => warn!(
                 file = %path.display(),

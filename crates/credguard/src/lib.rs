@@ -12,7 +12,9 @@
 //! - [`credspec`]: credential specs read from every source, linted with actionable
 //!   diagnostics, and generated;
 //! - [`input`] and [`redact`]: what is checked before anything is sent, and what is hidden
-//!   before anything is shown; [`statefile`]: atomic, private, locked files.
+//!   before anything is shown; [`statefile`]: atomic, private, locked files;
+//! - `windows` (on Windows only): the real backend over computecore.dll and `registry://`
+//!   credential specs.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -39,6 +41,10 @@ pub mod reconcile;
 pub mod redact;
 pub mod schema;
 pub mod statefile;
+#[cfg(any(windows, test))]
+mod watchdog;
+#[cfg(windows)]
+pub mod windows;
 
 pub use error::{CcgError, ErrorKind, Step};
 pub use hcs::{HcsError, HcsService};

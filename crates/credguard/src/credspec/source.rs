@@ -243,14 +243,6 @@ pub enum SourceError {
         /// The value name.
         name: String,
     },
-    /// `registry://` in a Windows build without registry access.
-    #[error(
-        "registry:// credential specs are not available in this build (registry://{name}); save the spec to a file and give its path or file://NAME"
-    )]
-    RegistryUnavailable {
-        /// The value name.
-        name: String,
-    },
     /// Reading the registry value failed.
     #[error("cannot read the credential spec registry://{name}")]
     Registry {
@@ -524,11 +516,9 @@ fn registry_value(name: &str) -> Result<String, SourceError> {
 
 #[cfg(windows)]
 fn registry_value(name: &str) -> Result<String, SourceError> {
-    // wired by the Windows backend: once `crate::windows` is in this build, this becomes
-    // `crate::windows::read_registry_credential_spec(name).map_err(|e| SourceError::Registry {
-    //     name: shown_name(name), source: Box::new(e) })`.
-    Err(SourceError::RegistryUnavailable {
+    crate::windows::read_registry_credential_spec(name).map_err(|e| SourceError::Registry {
         name: shown_name(name),
+        source: Box::new(e),
     })
 }
 

@@ -173,23 +173,11 @@ fn describe_char(c: char) -> String {
     }
 }
 
-/// A value made fit for a message: control characters escaped, long values cut.
+/// A value made fit for a message: control characters escaped, long values cut (the same
+/// rule as container ids in errors, [`crate::error::ShownId`]).
 #[must_use]
 pub fn shown(value: &str) -> String {
-    const MAX: usize = 80;
-    let mut out = String::new();
-    for (n, c) in value.chars().enumerate() {
-        if n == MAX {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::error::ShownId::new(value).to_string()
 }
 
 #[cfg(test)]

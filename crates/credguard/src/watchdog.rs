@@ -1,0 +1,164 @@
+//! The slow-call watchdog: an HCS call that runs longer than a threshold is logged, and
+//! waited for.
+//!
+//! HCS calls are synchronous and can hang (vmcompute.exe busy or wedged). hcsshim logs such
+//! calls and keeps waiting; so does credguard, because abandoning a call does not stop it:
+//! an AddInstance given up on can still complete, leaving an instance nobody will remove.
+//! The call runs on the caller's thread; a watcher thread logs a warning once the threshold
+//! has passed, and again when the call finally returns.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tracing::{Dispatch, Span, dispatcher, warn};
+
+use crate::hcs::HcsOperation;
+
+/// Runs `call` on this thread; logs a warning if it is still running after `threshold`.
+///
+/// The warning is written to the caller's tracing subscriber, inside the caller's span. If
+/// no watcher thread can be started the call runs unwatched (and a warning says so).
+pub(crate) fn watch<T>(
+    operation: HcsOperation,
+    threshold: Duration,
+    call: impl FnOnce() -> T,
+) -> T {
+    let (done, finished) = mpsc::channel::<()>();
+    let span = Span::current();
+    let dispatch = dispatcher::get_default(Dispatch::clone);
+    let started = Instant::now();
+    thread::scope(|scope| {
+        let watcher = thread::Builder::new()
+            .name("hcs-watchdog".to_owned())
+            .spawn_scoped(scope, move || {
+                // Disconnected (the sender dropped) means the call returned.
+                if finished.recv_timeout(threshold) != Err(RecvTimeoutError::Timeout) {
+                    return;
+                }
+                dispatcher::with_default(&dispatch, || {
+                    span.in_scope(|| {
+                        warn!(
+                            operation = %operation,
+                            threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX),
+                            "{} is still running after {threshold:?}; waiting for it (an abandoned call can still complete)",
+                            operation.api_name()
+                        );
+                    });
+                });
+                let _ = finished.recv();
+                let elapsed = started.elapsed();
+                dispatcher::with_default(&dispatch, || {
+                    span.in_scope(|| {
+                        warn!(
+                            operation = %operation,
+                            elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+                            "{} returned after {elapsed:?}",
+                            operation.api_name()
+                        );
+                    });
+                });
+            });
+        if let Err(error) = watcher {
+            warn!(operation = %operation, error = %error, "cannot start the slow-call watchdog; the call runs unwatched");
+        }
+        let result = call();
+        drop(done);
+        result
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A tracing writer that keeps everything written, for tests that look at the log.
+    #[derive(Clone, Default)]
+    pub(crate) struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+    impl CapturedLog {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+
+        /// A subscriber writing plain lines (no colours) into this log.
+        pub(crate) fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
+            let log = self.clone();
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::DEBUG)
+                .with_writer(move || log.clone())
+                .finish()
+        }
+    }
+
+    impl Write for CapturedLog {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_call_is_logged_and_waited_for() {
+        let log = CapturedLog::default();
+        let value = tracing::subscriber::with_default(log.subscriber(), || {
+            let _span = tracing::info_span!("outer", container_id = "c1").entered();
+            watch(
+                HcsOperation::ModifyServiceSettings,
+                Duration::from_millis(5),
+                || {
+                    thread::sleep(Duration::from_millis(300));
+                    42
+                },
+            )
+        });
+        assert_eq!(value, 42, "the call's own result comes back");
+        let text = log.text();
+        assert!(
+            text.contains("HcsModifyServiceSettings is still running after 5ms"),
+            "{text}"
+        );
+        assert!(
+            text.contains("HcsModifyServiceSettings returned after"),
+            "{text}"
+        );
+        assert!(
+            text.contains("container_id=\"c1\""),
+            "the caller's span: {text}"
+        );
+        assert!(text.contains("WARN"), "{text}");
+    }
+
+    #[test]
+    fn a_quick_call_logs_nothing() {
+        let log = CapturedLog::default();
+        let value = tracing::subscriber::with_default(log.subscriber(), || {
+            watch(
+                HcsOperation::GetServiceProperties,
+                Duration::from_secs(60),
+                || "done",
+            )
+        });
+        assert_eq!(value, "done");
+        assert_eq!(log.text(), "");
+    }
+
+    #[test]
+    fn a_panicking_call_does_not_hang_the_watchdog() {
+        let outcome = std::panic::catch_unwind(|| {
+            watch(
+                HcsOperation::GetServiceProperties,
+                Duration::from_secs(3600),
+                || panic!("boom"),
+            )
+        });
+        assert!(outcome.is_err());
+    }
+}
