@@ -5,11 +5,13 @@
 #   scripts/fuzz.sh --long SECONDS       SECONDS per target (e.g. --long 600 for a real run)
 #   scripts/fuzz.sh ... TARGET...        only these targets
 #
-# Needs a nightly toolchain (libFuzzer needs -Zsanitizer) and cargo-fuzz; installs
-# cargo-fuzz from crates.io when it is missing. Anything it cannot have is an error, never a
-# silent skip. Seeds (fuzz/seeds/<target>/) are copied into the working corpus
-# (fuzz/corpus/<target>/, git-ignored) before each run, so a corpus grows across runs; a
-# crash leaves its input in fuzz/artifacts/<target>/.
+# Needs a nightly toolchain (libFuzzer needs -Zsanitizer) and cargo-fuzz; installs what is
+# missing (rustup for nightly, crates.io for cargo-fuzz). Anything it cannot have is an
+# error, in CI (CI=true) and elsewhere, never a silent skip.
+#
+# Seeds (fuzz/seeds/<target>/) are copied into the working corpus (fuzz/corpus/<target>/,
+# git-ignored) before each run, so a corpus grows across runs; each target also gets a
+# dictionary (fuzz/dicts/). A crash leaves its input in fuzz/artifacts/<target>/.
 #
 # Prints one `fuzz result: <target> ok|FAILED ...` line per target, which test-all.sh counts,
 # and exits non-zero when any target crashed or could not run.
@@ -17,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -39,7 +41,10 @@ die() {
 }
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
-    die "no nightly toolchain (cargo-fuzz needs one): install it with \`rustup toolchain install nightly\`${CI:+ (CI=$CI)}"
+    echo "== installing a nightly toolchain (libFuzzer needs -Zsanitizer)"
+    rustup toolchain install nightly --profile minimal ||
+        die "no nightly toolchain, and \`rustup toolchain install nightly\` failed${CI:+ (CI=$CI)}"
+    cargo +nightly --version >/dev/null 2>&1 || die "the nightly toolchain was installed but does not run"
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "== installing cargo-fuzz (crates.io)"
@@ -73,9 +78,11 @@ failed=0
 for t in $targets; do
     corpus=fuzz/corpus/$t
     mkdir -p "$corpus"
-    if [[ -d fuzz/seeds/$t ]]; then
-        cp -n fuzz/seeds/"$t"/* "$corpus"/ 2>/dev/null || true
-    fi
+    for seed in fuzz/seeds/"$t"/*; do
+        if [[ -e $seed && ! -e $corpus/${seed##*/} ]]; then
+            cp "$seed" "$corpus"/
+        fi
+    done
     # A dictionary per target: JSON tokens plus the keys the target's documents use.
     dict=$(mktemp)
     cat fuzz/dicts/json.dict $(dict_for "$t") >"$dict"
