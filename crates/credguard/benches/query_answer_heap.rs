@@ -138,7 +138,7 @@ fn main() {
 fn bytes(n: usize) -> String {
     match n {
         0..10_000 => format!("{n} B"),
-        10_000..10_000_000 => format!("{:.1} KB", n as f64 / 1024.0),
-        _ => format!("{:.1} MB", n as f64 / (1024.0 * 1024.0)),
+        10_000..10_000_000 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
     }
 }
