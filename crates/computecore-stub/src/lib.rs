@@ -1,5 +1,5 @@
 //! **Test infrastructure, never shipped**: a stand-in `computecore.dll` whose HCS functions
-//! are answered by [`credguard_emulator::Emulator`].
+//! are answered by `credguard_emulator::Emulator`.
 //!
 //! Windows (and Wine) has no HCS we can drive in tests, so this DLL exports the eight
 //! functions credguard's Windows backend calls, with the signatures of `computecore.h`:
@@ -11,7 +11,7 @@
 //!
 //! # Where the state lives
 //! If the environment variable `CREDGUARD_STUB_STATE_DIR` is set when the DLL is first
-//! called, the emulator is [`Emulator::persistent`] in that directory: a test process (or
+//! called, the emulator is `Emulator::persistent` in that directory: a test process (or
 //! `credguard emulator inject` under Wine) opens the same directory to inject faults,
 //! read the call log and check the instances. Otherwise the state is in memory, private to
 //! the process.

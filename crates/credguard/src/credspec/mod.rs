@@ -5,9 +5,9 @@
 //! diagnostics that say what to do, and writes new ones:
 //! - [`model`]: the typed spec, which round-trips (unknown members and order kept,
 //!   `PluginInput` opaque);
-//! - [`read`]: bytes to a [`SpecDocument`] (UTF-8 with or without BOM, UTF-16 with BOM,
+//! - [`read()`]: bytes to a [`SpecDocument`] (UTF-8 with or without BOM, UTF-16 with BOM,
 //!   64 KiB at most, syntax errors with line and column), and its canonical form for HCS;
-//! - [`lint`]: the [`Diagnostic`]s, each with a stable [`Code`];
+//! - [`lint()`]: the [`Diagnostic`]s, each with a stable [`Code`];
 //! - [`source`]: the one parser of `--credspec` arguments (paths, `-`, `file://`, `raw://`,
 //!   `registry://`, Kubernetes manifests, OCI bundle configs);
 //! - [`generate`]: new specs, offline, as New-CredentialSpec writes them;

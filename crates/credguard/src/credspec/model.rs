@@ -6,7 +6,7 @@
 //! any JSON value) and is never shown by `Debug`.
 //!
 //! The model is strict about types (a `Sid` that is a number cannot be held); the linter
-//! ([`super::lint`]) works on the JSON itself and reports such a spec with a diagnostic.
+//! ([`super::lint()`]) works on the JSON itself and reports such a spec with a diagnostic.
 
 use std::fmt;
 
