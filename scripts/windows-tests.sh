@@ -12,7 +12,8 @@
 #    credguard's `stub-tests` feature: the FFI layer, the lifecycle and its rollbacks against
 #    the stand-in, the registry reader, the missing-DLL messages.
 # 4. Runs credguard.exe under Wine: `probe` and `instances add/list/show/remove` with
-#    `--backend hcs` through the stand-in DLL, faults injected through the same state,
+#    `--backend hcs` through the stand-in DLL, the state directories it creates closed to
+#    others, faults injected through the same state,
 #    `registry://` credential specs after `wine64 reg add`, and the missing-DLL message of
 #    an exe without the DLL beside it.
 #
@@ -240,6 +241,24 @@ credguard "$CLI" --backend hcs instances remove wine-cli-1
 expect "instances remove" 0 --out "removed the CCG instance of \`wine-cli-1\`"
 credguard "$CLI" --backend hcs instances list
 expect "instances list no longer shows it" 0 --no-out "wine-cli-1"
+
+# The state directories credguard.exe and the DLL created (docs/WINDOWS.md, "Owner-only
+# state"): Wine keeps no DACL but turns the one it is given into the Unix mode, so an
+# owner-only DACL shows as no access for others (Wine's own default would be 0755).
+code=0
+out=""
+err=""
+for dir in "$STATE/journal" "$STATE/journal/hcs" "$STATE/emulator"; do
+    mode=$(stat -c '%a' "$dir" 2>/dev/null) || mode=missing
+    if [[ $mode == missing ]] || (((8#$mode & 8#007) != 0)); then
+        err+="$dir: mode $mode"$'\n'
+    fi
+done
+if [[ -z $err ]]; then
+    ok "the state directories credguard created are closed to others (owner-only DACL)"
+else
+    not_ok "the state directories credguard created are closed to others (owner-only DACL)"
+fi
 
 # HCS applies an AddInstance and still reports failure: the CLI rolls back and reports it.
 credguard "$CLI" emulator inject --api HcsModifyServiceSettings --operation AddInstance \

@@ -207,14 +207,19 @@ impl RecordLock {
     }
 }
 
-/// Makes a file owner-only (a record moved aside may have been written by someone else).
+/// Makes a file owner-only (a record moved aside may have been written by someone else; on
+/// Windows a moved file keeps its own DACL rather than inheriting the new directory's).
 fn make_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(path, fs::Permissions::from_mode(0o600))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        crate::windows::acl::make_file_private(path)
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = path;
         Ok(())

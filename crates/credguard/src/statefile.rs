@@ -5,6 +5,12 @@
 //! old file, `fsync` of the directory; readers therefore see the old or the new content,
 //! never a torn one, even across a crash. Files and directories are owner-only. Processes
 //! that may race take an exclusive lock on a lock file beside the state.
+//!
+//! Owner-only means mode 0700 for directories and 0600 for files on Unix. On Windows a
+//! file takes its permissions from its directory, so [`ensure_private_dir`] gives the
+//! directory a protected DACL that grants the current user, SYSTEM and Administrators
+//! alone, inherited by everything created inside; an existing directory open to others is
+//! restricted if the current user owns it and refused otherwise (`docs/WINDOWS.md`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -24,7 +30,7 @@ pub struct StateFileError {
 }
 
 impl StateFileError {
-    fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
+    pub(crate) fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
         StateFileError {
             action,
             path: path.to_owned(),
@@ -35,21 +41,35 @@ impl StateFileError {
 
 /// Creates a directory (and its parents) readable by its owner only.
 ///
+/// On Unix the directories created are mode 0700 and an existing directory is used as it is
+/// (the files credguard writes are 0600 whatever the directory's mode). On Windows the
+/// directories created get an owner-only DACL inherited by what is created inside, and an
+/// existing directory is checked: used if private, restricted if open to others and owned
+/// by the current user, refused if open to others and owned by someone else.
+///
 /// # Errors
-/// The directory cannot be created or its permissions set.
+/// The directory cannot be created or its permissions set; on Windows, it is open to other
+/// users and owned by someone else.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), StateFileError> {
-    let err = |e| StateFileError::new("creating the directory", dir, e);
-    if !dir.is_dir() {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder.create(dir).map_err(err)?;
+    #[cfg(windows)]
+    {
+        crate::windows::acl::ensure_private_dir(dir)
     }
-    Ok(())
+    #[cfg(not(windows))]
+    {
+        let err = |e| StateFileError::new("creating the directory", dir, e);
+        if !dir.is_dir() {
+            let mut builder = fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(dir).map_err(err)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync of the directory),
@@ -63,7 +83,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateFileError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let err = |action, e| StateFileError::new(action, path, e);
-    // tempfile creates the file with mode 0600 on Unix.
+    // tempfile creates the file with mode 0600 on Unix; on Windows it inherits the
+    // directory's DACL, which a private directory makes owner-only (and the rename keeps).
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)

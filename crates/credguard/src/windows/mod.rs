@@ -13,9 +13,13 @@
 //! running longer than the slow-call threshold (4 minutes unless configured) is logged as a
 //! warning and waited for, never abandoned.
 //!
-//! All unsafe code is in the private `ffi` module; this module and `registry` use only its
-//! safe wrappers.
+//! State directories are made owner-only by the crate-private `acl` module (used by
+//! [`crate::statefile::ensure_private_dir`]).
+//!
+//! All unsafe code is in the private `ffi` module; this module, `registry` and `acl` use
+//! only its safe wrappers.
 
+pub(crate) mod acl;
 mod ffi;
 mod registry;
 
