@@ -6,8 +6,9 @@
 //! whatever the number of instances (only the match is materialised). That is a property of
 //! the code, not a timing, so it holds on any machine; `cargo test` runs this once.
 
-// The one place in the workspace that opts into unsafe code: a `GlobalAlloc` implementation
-// must be an `unsafe impl`. It only forwards to the system allocator and counts.
+// This benchmark binary opts into unsafe code because a `GlobalAlloc` implementation must be
+// an `unsafe impl`; it only forwards to the system allocator and counts. (The library's
+// unsafe code is all in `windows/ffi.rs`; the stand-in DLL is the other test-only exception.)
 #![allow(unsafe_code)]
 
 #[path = "support/answer.rs"]
