@@ -233,6 +233,12 @@ impl CcgClient {
             }
             done.push(Done { item, result });
         }
+        // Lock files a crash left behind (the records' own went with their locks above).
+        if let Some(j) = self.journal()
+            && let Err(e) = j.remove_orphaned_lock_files()
+        {
+            warn!(error = %chain_line(&e), "could not remove orphaned lock files");
+        }
         Ok(done)
     }
 
