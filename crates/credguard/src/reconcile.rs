@@ -244,6 +244,7 @@ impl CcgClient {
 
     fn carry_out(&self, item: &PlanItem) -> Result<(), CcgError> {
         let id = item.container_id.as_str();
+        let _calls = crate::watchdog::calls_for(id);
         let hcs = self.backend().as_ref();
         let journal: Option<&Journal> = self.journal().map(AsRef::as_ref);
         match item.action {
