@@ -11,7 +11,9 @@
 //! record's lock file; the operating system drops the lock when the process dies. A record
 //! in `creating` or `releasing` whose lock can be taken was therefore left by a crash, which
 //! is how [`crate::reconcile`] tells an interrupted operation from one in progress, with no
-//! process-id guessing.
+//! process-id guessing. A lock file is removed when its lock is released (on Windows by the
+//! last process that had it open), and reconcile removes those a crash left
+//! ([`Journal::remove_orphaned_lock_files`]), so lock files do not pile up.
 //!
 //! A record that cannot be read is moved aside into `corrupt/` (kept for inspection) with a
 //! warning; it never stops a listing or a reconciliation.
@@ -286,8 +288,9 @@ fn open_lock_file(path: &Path, create: bool) -> std::io::Result<File> {
     {
         use std::os::windows::fs::OpenOptionsExt;
         use std::time::{Duration, Instant};
-        // FILE_SHARE_READ | FILE_SHARE_WRITE, and not FILE_SHARE_DELETE.
-        options.share_mode(0x1 | 0x2);
+        use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_READ, FILE_SHARE_WRITE};
+        // Not FILE_SHARE_DELETE.
+        options.share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE);
         const ERROR_ACCESS_DENIED: i32 = 5;
         const ERROR_SHARING_VIOLATION: i32 = 32;
         let deadline = Instant::now() + Duration::from_secs(5);
