@@ -243,6 +243,14 @@ credguard "$CLI" --backend hcs instances remove wine-cli-1
 expect "instances remove" 0 --out "removed the CCG instance of \`wine-cli-1\`"
 credguard "$CLI" --backend hcs instances list
 expect "instances list no longer shows it" 0 --no-out "wine-cli-1"
+# no_lock_files NAME: the journal directory holds no *.lock file (issue 9, point 14).
+no_lock_files() {
+    code=0
+    out=$(find "$STATE/journal/hcs" -maxdepth 1 -name '*.lock' 2>&1)
+    err=""
+    if [[ -z $out ]]; then ok "$1"; else not_ok "$1"; fi
+}
+no_lock_files "add, refused add and remove leave no lock file in the journal"
 
 # The state directories credguard.exe and the DLL created (docs/WINDOWS.md, "Owner-only
 # state"): Wine keeps no DACL but turns the one it is given into the Unix mode, so an
@@ -272,6 +280,7 @@ expect "an AddInstance applied despite its failure is rolled back and reported (
     --err "service disconnected" --err "HCS_E_SERVICE_DISCONNECT"
 credguard "$CLI" --backend hcs instances list
 expect "nothing is left behind after the rollback" 0 --no-out "wine-cli-2"
+no_lock_files "a rolled-back add leaves no lock file in the journal"
 
 # registry:// credential specs, written with Wine's reg.exe.
 REG_KEY='HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs'

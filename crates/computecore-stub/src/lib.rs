@@ -1,11 +1,12 @@
 //! **Test infrastructure, never shipped**: a stand-in `computecore.dll` whose HCS functions
 //! are answered by `credguard_emulator::Emulator`.
 //!
-//! Windows (and Wine) has no HCS we can drive in tests, so this DLL exports the eight
+//! Windows (and Wine) has no HCS we can drive in tests, so this DLL exports the ten
 //! functions credguard's Windows backend calls, with the signatures of `computecore.h`:
 //! `HcsModifyServiceSettings`, `HcsGetServiceProperties`, `HcsOpenComputeSystem`,
 //! `HcsCreateOperation`, `HcsModifyComputeSystem`, `HcsWaitForOperationResult`,
-//! `HcsCloseOperation` and `HcsCloseComputeSystem`. Placed next to an executable that has
+//! `HcsGetOperationResult`, `HcsCancelOperation`, `HcsCloseOperation` and
+//! `HcsCloseComputeSystem`. Placed next to an executable that has
 //! no computecore.dll in System32 (a Wine prefix), it is what that executable loads, so
 //! every line of the backend's FFI layer runs against it.
 //!
@@ -26,7 +27,14 @@
 //!   emulator; `HcsModifyComputeSystem` runs the modification on a thread of its own, and
 //!   `HcsWaitForOperationResult` waits for it with the given timeout
 //!   (`HCS_E_OPERATION_TIMEOUT` when it runs out), so delays injected in the emulator
-//!   exercise the caller's timeout.
+//!   exercise the caller's timeout. A configuration that is not JSON fails at once: the
+//!   call returns the failure itself (`HCS_E_INVALID_JSON`) and the operation holds the
+//!   ResultError document, for `HcsGetOperationResult`.
+//! - `HcsCancelOperation` is honoured until the modification is applied: a cancelled
+//!   modification stops (cutting an injected delay short), changes nothing, and ends with
+//!   `ERROR_CANCELLED`, which the emulator's call log records. A cancel after it was
+//!   applied changes nothing. `HcsGetOperationResult` answers `HCS_E_OPERATION_PENDING`
+//!   while the operation runs.
 //! - Only waited operations are supported: `HcsCreateOperation` with a completion callback
 //!   returns NULL.
 //!
@@ -40,6 +48,7 @@ use std::ffi::c_void;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -59,6 +68,8 @@ const INFINITE: u32 = u32::MAX;
 const E_POINTER: HResult = HResult(0x8000_4003_u32.cast_signed());
 const HCS_E_OPERATION_NOT_STARTED: HResult = HResult(0x8037_0115_u32.cast_signed());
 const HCS_E_OPERATION_ALREADY_STARTED: HResult = HResult(0x8037_0116_u32.cast_signed());
+const HCS_E_OPERATION_PENDING: HResult = HResult(0x8037_0117_u32.cast_signed());
+const HCS_E_OPERATION_ALREADY_CANCELLED: HResult = HResult(0x8037_0121_u32.cast_signed());
 
 /// The emulator behind every export of this process.
 fn emulator() -> Result<&'static Emulator, String> {
@@ -308,6 +319,7 @@ enum OperationState {
 struct StubOperation {
     state: Mutex<OperationState>,
     done: Condvar,
+    cancelled: AtomicBool,
 }
 
 impl StubOperation {
@@ -344,6 +356,7 @@ pub unsafe extern "system" fn HcsCreateOperation(
     let operation = Arc::new(StubOperation {
         state: Mutex::new(OperationState::Created),
         done: Condvar::new(),
+        cancelled: AtomicBool::new(false),
     });
     Arc::into_raw(operation).cast_mut().cast()
 }
@@ -402,9 +415,21 @@ pub unsafe extern "system" fn HcsModifyComputeSystem(
         }
         *state = OperationState::Running;
     }
+    if serde_json::from_str::<serde_json::Value>(&settings).is_err() {
+        // Refused at once: the call fails itself, and the operation keeps the emulator's
+        // answer (logged in its call log) for HcsGetOperationResult.
+        let (hresult, text) = match emulator.modify_compute_system(&id, &settings) {
+            Ok(()) => (HResult::S_OK, None),
+            Err(error) => error_answer(&error),
+        };
+        *shared.lock() = OperationState::Done(hresult, text);
+        shared.done.notify_all();
+        return hresult.0;
+    }
     std::thread::spawn(move || {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            emulator.modify_compute_system(&id, &settings)
+            let cancelled = || shared.cancelled.load(Ordering::SeqCst);
+            emulator.modify_compute_system_cancellable(&id, &settings, &cancelled)
         }))
         .unwrap_or_else(|_| {
             Err(HcsError::local(
@@ -474,4 +499,61 @@ pub unsafe extern "system" fn HcsWaitForOperationResult(
         }
         _ => HResult::HCS_E_OPERATION_TIMEOUT.0,
     }
+}
+
+/// `HRESULT HcsGetOperationResult(HCS_OPERATION operation, PWSTR* resultDocument)`: the
+/// result of an operation that ended, with its document; `HCS_E_OPERATION_PENDING` while
+/// it runs, `HCS_E_OPERATION_NOT_STARTED` before it started.
+///
+/// # Safety
+/// `operation` is an open handle of this DLL (or null); `result_document` is null or valid
+/// for one `PWSTR` write. A string stored there is the caller's, to free with `LocalFree`.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn HcsGetOperationResult(
+    operation: *mut c_void,
+    result_document: *mut PWSTR,
+) -> HRESULT {
+    // SAFETY: `result_document` is null or writable (this function's contract).
+    if let Err(hr) = unsafe { put_result(result_document, None) } {
+        return hr.0;
+    }
+    if operation.is_null() {
+        return HResult::E_INVALIDARG.0;
+    }
+    // SAFETY: an open handle from HcsCreateOperation (this function's contract).
+    let shared = unsafe { operation_ref(operation) };
+    let state = shared.lock();
+    match &*state {
+        OperationState::Created => HCS_E_OPERATION_NOT_STARTED.0,
+        OperationState::Running => HCS_E_OPERATION_PENDING.0,
+        OperationState::Done(hresult, text) => {
+            // SAFETY: as above.
+            match unsafe { put_result(result_document, text.as_deref()) } {
+                Ok(()) => hresult.0,
+                Err(hr) => hr.0,
+            }
+        }
+    }
+}
+
+/// `HRESULT HcsCancelOperation(HCS_OPERATION operation)`: a running modification stops
+/// before it is applied (see the crate documentation); one that ended is left as it is.
+///
+/// # Safety
+/// `operation` is an open handle of this DLL (or null).
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn HcsCancelOperation(operation: *mut c_void) -> HRESULT {
+    if operation.is_null() {
+        return HResult::E_INVALIDARG.0;
+    }
+    // SAFETY: an open handle from HcsCreateOperation (this function's contract).
+    let shared = unsafe { operation_ref(operation) };
+    let state = shared.lock();
+    if matches!(*state, OperationState::Created) {
+        return HCS_E_OPERATION_NOT_STARTED.0;
+    }
+    if shared.cancelled.swap(true, Ordering::SeqCst) {
+        return HCS_E_OPERATION_ALREADY_CANCELLED.0;
+    }
+    HResult::S_OK.0
 }

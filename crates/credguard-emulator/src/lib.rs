@@ -216,6 +216,31 @@ impl Emulator {
         })
     }
 
+    /// `HcsModifyComputeSystem` as an operation that can be cancelled (the stand-in
+    /// computecore.dll runs it so, for `HcsCancelOperation`): `cancelled` is asked during an
+    /// injected delay and, under the state lock, right before the modification is applied.
+    /// Once it answers yes the call stops, changes nothing, and is logged (and fails) with
+    /// `0x800704C7` (`ERROR_CANCELLED`; what HCS answers for a cancelled operation is not
+    /// documented, this is the emulator's choice).
+    ///
+    /// # Errors
+    /// As [`HcsService::modify_compute_system`], and `ERROR_CANCELLED` once cancelled.
+    pub fn modify_compute_system_cancellable(
+        &self,
+        id: &str,
+        settings: &str,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(), HcsError> {
+        self.call_cancellable(
+            Api::ModifyComputeSystem,
+            Some(id),
+            settings,
+            Some(cancelled),
+        )
+        .map(|_| ())
+        .map_err(|e| e.on_compute_system(id))
+    }
+
     /// One call: take a matching fault, wait out its delay without holding the lock, then
     /// apply the call (or the fault) and log it, all under the lock.
     fn call(
@@ -224,6 +249,18 @@ impl Emulator {
         target: Option<&str>,
         document: &str,
     ) -> Result<Option<String>, HcsError> {
+        self.call_cancellable(api, target, document, None)
+    }
+
+    /// [`Emulator::call`], stopped without effect once `cancelled` says so.
+    fn call_cancellable(
+        &self,
+        api: Api,
+        target: Option<&str>,
+        document: &str,
+        cancelled: Option<&dyn Fn() -> bool>,
+    ) -> Result<Option<String>, HcsError> {
+        let is_cancelled = || cancelled.is_some_and(|c| c());
         let op = api.operation();
         let operation = fault::operation_of(api, document);
         let local = |e: EmulatorError| {
@@ -241,12 +278,26 @@ impl Emulator {
             .take_fault(api, operation.as_deref())
             .map_err(local)?;
         if let Some(delay) = fault.as_ref().map(|f| f.delay_ms).filter(|&d| d > 0) {
-            thread::sleep(Duration::from_millis(delay));
+            // In slices, so that a cancellation ends the wait early.
+            let until = std::time::Instant::now() + Duration::from_millis(delay);
+            loop {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() || is_cancelled() {
+                    break;
+                }
+                thread::sleep(left.min(Duration::from_millis(10)));
+            }
         }
         let outcome: Outcome = self
             .store
             .call(
-                |s| s.apply(api, target, document, fault.as_ref()),
+                |s| {
+                    if is_cancelled() {
+                        Outcome::error(HResult::ERROR_CANCELLED, "the operation was cancelled")
+                    } else {
+                        s.apply(api, target, document, fault.as_ref())
+                    }
+                },
                 api,
                 target,
                 document,
@@ -273,6 +324,7 @@ impl HcsService for Emulator {
     fn modify_compute_system(&self, id: &str, settings: &str) -> Result<(), HcsError> {
         self.call(Api::ModifyComputeSystem, Some(id), settings)
             .map(|_| ())
+            .map_err(|e| e.on_compute_system(id))
     }
 }
 

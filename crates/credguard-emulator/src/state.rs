@@ -105,7 +105,7 @@ impl Outcome {
     }
 
     /// A failure with a ResultError document, as HCS sends them.
-    fn error(hresult: HResult, message: impl Into<String>) -> Self {
+    pub(crate) fn error(hresult: HResult, message: impl Into<String>) -> Self {
         let message = message.into();
         let doc = ResultError {
             error: hresult.0,

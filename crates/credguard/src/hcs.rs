@@ -61,8 +61,9 @@ impl fmt::Display for HcsOperation {
 pub enum ErrorDocument {
     /// Nothing (a null result string).
     None,
-    /// A ResultError document.
-    Parsed(ResultError),
+    /// A ResultError document (boxed, to keep the error and every `Result` carrying it
+    /// small).
+    Parsed(Box<ResultError>),
     /// Text that is not a ResultError document, kept as it came.
     Raw(String),
 }
@@ -78,6 +79,10 @@ pub struct HcsError {
     pub document: ErrorDocument,
     /// A message from the backend itself when HCS sent none (e.g. a DLL that is missing).
     pub context: Option<String>,
+    /// The compute system the call was made on (`HcsOpenComputeSystem`,
+    /// `HcsModifyComputeSystem`: the utility VM), shown after the operation as hcsshim
+    /// shows the id of a system error.
+    pub compute_system: Option<String>,
 }
 
 impl HcsError {
@@ -88,7 +93,7 @@ impl HcsError {
             None => ErrorDocument::None,
             Some(text) if text.trim().is_empty() => ErrorDocument::None,
             Some(text) => match ResultError::parse(text) {
-                Some(doc) => ErrorDocument::Parsed(doc),
+                Some(doc) => ErrorDocument::Parsed(Box::new(doc)),
                 None => ErrorDocument::Raw(text.to_owned()),
             },
         };
@@ -97,6 +102,7 @@ impl HcsError {
             hresult,
             document,
             context: None,
+            compute_system: None,
         }
     }
 
@@ -108,22 +114,33 @@ impl HcsError {
             hresult,
             document: ErrorDocument::None,
             context: Some(message.into()),
+            compute_system: None,
         }
+    }
+
+    /// The same error, naming the compute system it was made on.
+    #[must_use]
+    pub fn on_compute_system(mut self, id: &str) -> Self {
+        self.compute_system = Some(id.to_owned());
+        self
     }
 
     /// The parsed ResultError document, if one came back.
     #[must_use]
     pub fn result_error(&self) -> Option<&ResultError> {
         match &self.document {
-            ErrorDocument::Parsed(doc) => Some(doc),
+            ErrorDocument::Parsed(doc) => Some(doc.as_ref()),
             _ => None,
         }
     }
 }
 
 impl fmt::Display for HcsError {
-    /// `hcs::ModifyServiceSettings: <ErrorMessage> (0x8037011B HCS_E_ACCESS_DENIED)`, then
-    /// one `[Event Detail: ...]` line per error event, as hcsshim prints it.
+    /// `hcs::ModifyServiceSettings: <ErrorMessage> (0x8037011B HCS_E_ACCESS_DENIED)`
+    /// (`hcs::ModifyComputeSystem <id>: ...` on a compute system), then one
+    /// `[Event Detail: <Message> Stack Trace: <StackTrace> Provider: <Provider> EventID: <EventId>
+    /// flags: <Flags> Source: <Source>]` line per error event, each part only when set, as
+    /// hcsshim prints them (`internal/hcs/errors.go`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let message = match (&self.document, &self.context) {
             (ErrorDocument::Parsed(doc), _) if !doc.error_message.is_empty() => {
@@ -138,7 +155,11 @@ impl fmt::Display for HcsError {
             }
             _ => "the call failed".to_owned(),
         };
-        write!(f, "{}: {message} ({}", self.operation, self.hresult)?;
+        write!(f, "{}", self.operation)?;
+        if let Some(id) = &self.compute_system {
+            write!(f, " {}", id.escape_debug())?;
+        }
+        write!(f, ": {message} ({}", self.hresult)?;
         if let Some(name) = self.hresult.name() {
             write!(f, " {name}")?;
         }
@@ -153,10 +174,10 @@ impl fmt::Display for HcsError {
                     write!(f, " Provider: {}", ev.provider)?;
                 }
                 if ev.event_id != 0 {
-                    write!(f, " EventId: {}", ev.event_id)?;
+                    write!(f, " EventID: {}", ev.event_id)?;
                 }
                 if ev.flags != 0 {
-                    write!(f, " Flags: {}", ev.flags)?;
+                    write!(f, " flags: {}", ev.flags)?;
                 }
                 if !ev.source.is_empty() {
                     write!(f, " Source: {}", ev.source)?;
@@ -249,6 +270,25 @@ mod tests {
             e.to_string(),
             "hcs::ModifyServiceSettings: Access is denied. (0x8037011B HCS_E_ACCESS_DENIED)\n\
              [Event Detail: first]\n[Event Detail: second Source: vmcompute]"
+        );
+    }
+
+    /// Every part of an event, in hcsshim's order and spelling (`EventID`, `flags`), and
+    /// the compute system after the operation as in hcsshim's system errors.
+    #[test]
+    fn events_and_compute_systems_are_shown_as_hcsshim_shows_them() {
+        let e = HcsError::new(
+            HcsOperation::ModifyComputeSystem,
+            HResult::HCS_E_INVALID_STATE,
+            Some(
+                r#"{"Error":-2143354619,"ErrorMessage":"The virtual machine is not running.","ErrorEvents":[{"Message":"m","StackTrace":"at vm","Provider":"17103e3f-3c6e-4677-bb17-3b267eb5be57","EventId":11,"Flags":3,"Source":"vmcompute"}]}"#,
+            ),
+        )
+        .on_compute_system("uvm-1");
+        assert_eq!(
+            e.to_string(),
+            "hcs::ModifyComputeSystem uvm-1: The virtual machine is not running. (0x80370105 HCS_E_INVALID_STATE)\n\
+             [Event Detail: m Stack Trace: at vm Provider: 17103e3f-3c6e-4677-bb17-3b267eb5be57 EventID: 11 flags: 3 Source: vmcompute]"
         );
     }
 

@@ -41,6 +41,8 @@ impl HResult {
     pub const ERROR_ALREADY_EXISTS: HResult = hr(0x8007_00B7);
     /// `HRESULT_FROM_WIN32(ERROR_TIMEOUT)`.
     pub const ERROR_TIMEOUT: HResult = hr(0x8007_05B4);
+    /// `HRESULT_FROM_WIN32(ERROR_CANCELLED)`: the operation was cancelled.
+    pub const ERROR_CANCELLED: HResult = hr(0x8007_04C7);
     /// `HRESULT_FROM_WIN32(ERROR_MOD_NOT_FOUND)`: a DLL could not be loaded.
     pub const ERROR_MOD_NOT_FOUND: HResult = hr(0x8007_007E);
     /// `HRESULT_FROM_WIN32(ERROR_PROC_NOT_FOUND)`: a DLL lacks an export.
@@ -110,6 +112,7 @@ impl HResult {
             0x8007_0490 => "ERROR_NOT_FOUND",
             0x8007_00B7 => "ERROR_ALREADY_EXISTS",
             0x8007_05B4 => "ERROR_TIMEOUT",
+            0x8007_04C7 => "ERROR_CANCELLED",
             0x8007_007E => "ERROR_MOD_NOT_FOUND",
             0x8007_007F => "ERROR_PROC_NOT_FOUND",
             0x8037_0100 => "HCS_E_TERMINATED_DURING_START",

@@ -11,7 +11,9 @@
 //! record's lock file; the operating system drops the lock when the process dies. A record
 //! in `creating` or `releasing` whose lock can be taken was therefore left by a crash, which
 //! is how [`crate::reconcile`] tells an interrupted operation from one in progress, with no
-//! process-id guessing.
+//! process-id guessing. A lock file is removed when its lock is released (on Windows by the
+//! last process that had it open), and reconcile removes those a crash left
+//! ([`Journal::remove_orphaned_lock_files`]), so lock files do not pile up.
 //!
 //! A record that cannot be read is moved aside into `corrupt/` (kept for inspection) with a
 //! warning; it never stops a listing or a reconciliation.
@@ -188,22 +190,127 @@ pub struct Journal {
 }
 
 /// The exclusive lock on one record, held while its instance is created or released.
+///
+/// Dropping it releases the lock and removes the lock file, so lock files do not pile up
+/// (see [`Journal::lock`] for why removing a lock file is safe).
 #[derive(Debug)]
 pub struct RecordLock {
-    file: File,
+    file: Option<File>,
     path: PathBuf,
 }
 
 impl RecordLock {
-    /// Removes the lock file while the lock is held (once the record is gone), so lock
-    /// files do not pile up. A process that opened the old file meanwhile notices that it
-    /// locked a removed file and opens the new one ([`Journal::lock`]). On Windows an open
-    /// file cannot be removed, so the file stays there.
+    /// Releases the lock and removes the lock file: the same as dropping it.
     pub fn remove_file(self) {
-        if cfg!(unix) {
-            let _ = fs::remove_file(&self.path);
+        drop(self);
+    }
+}
+
+impl Drop for RecordLock {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            release_and_remove(file, &self.path);
         }
-        drop(self.file);
+    }
+}
+
+/// Unix: the lock file is removed while the lock is still held. Nobody else can hold it
+/// then, and a process that opened the file meanwhile and waits for its lock finds, once it
+/// has it, that the path no longer names the file it locked ([`same_file`]) and opens anew.
+#[cfg(unix)]
+fn release_and_remove(file: File, path: &Path) {
+    let _ = fs::remove_file(path);
+    drop(file);
+}
+
+/// Windows: lock files are opened without `FILE_SHARE_DELETE`, so a lock file cannot be
+/// removed (nor renamed) while any process has it open: holding its lock, waiting for it,
+/// or about to. The handle is closed first (releasing the lock), then the file removed;
+/// the removal fails with a sharing violation when another process has it open, and that
+/// process removes it when it is done.
+#[cfg(not(unix))]
+fn release_and_remove(file: File, path: &Path) {
+    drop(file);
+    let _ = fs::remove_file(path);
+}
+
+/// Why a lock file could not be locked.
+enum LockFailure {
+    /// Another process holds it.
+    Busy,
+    /// The file could not be opened or locked.
+    Io(&'static str, std::io::Error),
+}
+
+/// Opens the lock file at `path` (created owner-only when `create`; `None` when not and
+/// there is no file) and locks it, waiting for the lock or not. The lock is on the file
+/// `path` names once it is held: a file removed by its holder meanwhile is opened anew.
+fn lock_file(path: &Path, wait: bool, create: bool) -> Result<Option<File>, LockFailure> {
+    loop {
+        let file = match open_lock_file(path, create) {
+            Ok(file) => file,
+            Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(LockFailure::Io("opening the lock file", e)),
+        };
+        if wait {
+            file.lock().map_err(|e| LockFailure::Io("locking", e))?;
+        } else {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => return Err(LockFailure::Busy),
+                Err(fs::TryLockError::Error(e)) => return Err(LockFailure::Io("locking", e)),
+            }
+        }
+        // The holder before us may have removed the file it locked; then lock anew.
+        if same_file(&file, path) {
+            return Ok(Some(file));
+        }
+    }
+}
+
+/// Opens a lock file: read-write and created owner-only when `create`, read-only
+/// otherwise (a lock needs no write access). On Windows without `FILE_SHARE_DELETE` (see
+/// [`release_and_remove`]); an open that meets a removal in progress (a sharing violation,
+/// or access denied while the file is marked for deletion) is retried for a while.
+fn open_lock_file(path: &Path, create: bool) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    if create {
+        options.write(true).create(true).truncate(false);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+        options.open(path)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        use std::time::{Duration, Instant};
+        use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_READ, FILE_SHARE_WRITE};
+        // Not FILE_SHARE_DELETE.
+        options.share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE);
+        const ERROR_ACCESS_DENIED: i32 = 5;
+        const ERROR_SHARING_VIOLATION: i32 = 32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match options.open(path) {
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(ERROR_SHARING_VIOLATION | ERROR_ACCESS_DENIED)
+                    ) && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                other => return other,
+            }
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        options.open(path)
     }
 }
 
@@ -236,6 +343,8 @@ fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
+/// Always: a lock file opened without `FILE_SHARE_DELETE` cannot be removed or renamed
+/// while this handle is open, so `path` still names it.
 #[cfg(not(unix))]
 fn same_file(_file: &File, _path: &Path) -> bool {
     true
@@ -274,59 +383,96 @@ impl Journal {
     /// Takes the record's lock: without waiting (`wait == false`, failing with
     /// [`JournalError::Busy`]) or waiting for it.
     ///
+    /// The lock is `flock`/`LockFileEx` on the record's lock file, created if needed; the
+    /// [`RecordLock`] removes the file again when dropped. On Unix a waiter that finds the
+    /// file it locked removed meanwhile opens the new one; on Windows a lock file cannot be
+    /// removed while anyone has it open. Either way two processes never both hold the
+    /// lock of one record.
+    ///
     /// # Errors
     /// The lock is held elsewhere (without waiting), or the lock file cannot be opened.
     pub fn lock(&self, container_id: &str, wait: bool) -> Result<RecordLock, JournalError> {
         let path = self.lock_path(container_id);
-        let io = |action, e| -> JournalError {
-            StateFileError {
+        match lock_file(&path, wait, true) {
+            Ok(Some(file)) => Ok(RecordLock {
+                file: Some(file),
+                path,
+            }),
+            Ok(None) => unreachable!("a lock file opened with create exists"),
+            Err(LockFailure::Busy) => Err(JournalError::Busy {
+                container_id: container_id.to_owned(),
+            }),
+            Err(LockFailure::Io(action, source)) => Err(StateFileError {
                 action,
-                path: path.clone(),
-                source: e,
+                path,
+                source,
             }
-            .into()
-        };
-        loop {
-            let mut options = OpenOptions::new();
-            options.read(true).write(true).create(true).truncate(false);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let file = options
-                .open(&path)
-                .map_err(|e| io("opening the lock file", e))?;
-            if wait {
-                file.lock().map_err(|e| io("locking", e))?;
-            } else {
-                match file.try_lock() {
-                    Ok(()) => {}
-                    Err(fs::TryLockError::WouldBlock) => {
-                        return Err(JournalError::Busy {
-                            container_id: container_id.to_owned(),
-                        });
-                    }
-                    Err(fs::TryLockError::Error(e)) => return Err(io("locking", e)),
-                }
-            }
-            // The holder before us may have removed the file it locked; then lock anew.
-            if same_file(&file, &path) {
-                return Ok(RecordLock { file, path });
-            }
+            .into()),
         }
     }
 
     /// Whether a process holds the record's lock now (an operation is in progress).
+    /// Creates and removes nothing: no lock file means nobody holds the lock.
     ///
     /// # Errors
-    /// The lock file cannot be opened.
+    /// The lock file exists but cannot be opened or locked.
     pub fn in_progress(&self, container_id: &str) -> Result<bool, JournalError> {
-        match self.lock(container_id, false) {
-            Ok(_lock) => Ok(false),
-            Err(JournalError::Busy { .. }) => Ok(true),
-            Err(e) => Err(e),
+        let path = self.lock_path(container_id);
+        match lock_file(&path, false, false) {
+            Ok(_) => Ok(false),
+            Err(LockFailure::Busy) => Ok(true),
+            Err(LockFailure::Io(action, source)) => Err(StateFileError {
+                action,
+                path,
+                source,
+            }
+            .into()),
         }
+    }
+
+    /// Removes the lock files no record needs: those without a record beside them whose
+    /// lock can be taken (left by a crash, or by a removal that met a process opening the
+    /// file). A lock held by a live process is left alone. Returns how many were removed.
+    ///
+    /// # Errors
+    /// The directory cannot be listed. A lock file that cannot be opened is skipped with a
+    /// warning.
+    pub fn remove_orphaned_lock_files(&self) -> Result<usize, JournalError> {
+        let entries = fs::read_dir(&self.dir).map_err(|e| StateFileError {
+            action: "listing",
+            path: self.dir.clone(),
+            source: e,
+        })?;
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "lock") || !path.is_file() {
+                continue;
+            }
+            if path.with_extension("json").exists() {
+                continue;
+            }
+            match lock_file(&path, false, false) {
+                Ok(Some(file)) => {
+                    // Re-checked under the lock: a record written meanwhile keeps its file.
+                    if path.with_extension("json").exists() {
+                        continue;
+                    }
+                    drop(RecordLock {
+                        file: Some(file),
+                        path: path.clone(),
+                    });
+                    if !path.exists() {
+                        removed += 1;
+                    }
+                }
+                Ok(None) | Err(LockFailure::Busy) => {}
+                Err(LockFailure::Io(action, e)) => {
+                    warn!(file = %path.display(), error = %e, "{action}: cannot check an orphaned lock file; leaving it");
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Writes a record (atomically).

@@ -41,7 +41,6 @@ pub mod reconcile;
 pub mod redact;
 pub mod schema;
 pub mod statefile;
-#[cfg(any(windows, test))]
 mod watchdog;
 #[cfg(windows)]
 pub mod windows;

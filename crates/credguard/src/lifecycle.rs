@@ -26,6 +26,7 @@ use crate::schema::{
     ContainerCredentialGuardInstance, FindError, ModificationRequest, ModifySettingRequest,
     Transport, find_instance, list_instances, to_wire,
 };
+use crate::watchdog::calls_for;
 
 /// The query for every CCG instance on the host, as hcsshim writes it.
 pub const CCG_QUERY: &str = r#"{"PropertyTypes":["ContainerCredentialGuard"]}"#;
@@ -223,6 +224,7 @@ impl CcgClient {
         let transport = req.isolation.transport();
         let span = info_span!("ccg.create", container_id = %id, transport = %transport);
         let _enter = span.enter();
+        let _calls = calls_for(id);
 
         let lock = self.lock_record(id, false)?;
         let stale = self.stale_record(id)?;
@@ -332,6 +334,7 @@ impl CcgClient {
         container_id: &str,
     ) -> Result<Option<ContainerCredentialGuardInstance>, CcgError> {
         validate_container_id(container_id)?;
+        let _calls = calls_for(container_id);
         self.lookup(container_id)
             .map_err(|e| e.at(container_id, Step::List))
     }
@@ -347,6 +350,7 @@ impl CcgClient {
     pub fn remove(&self, container_id: &str) -> Result<Removal, CcgError> {
         validate_container_id(container_id)?;
         let _enter = info_span!("ccg.remove", container_id = %container_id).entered();
+        let _calls = calls_for(container_id);
         let record = self.journal_get(container_id)?;
         let entry = record
             .as_ref()
@@ -717,6 +721,7 @@ impl CcgResource {
             return Ok(());
         }
         let _enter = info_span!("ccg.release", container_id = %self.container_id).entered();
+        let _calls = calls_for(&self.container_id);
         release(
             self.hcs.as_ref(),
             self.journal.as_deref(),

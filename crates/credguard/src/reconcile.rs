@@ -233,11 +233,18 @@ impl CcgClient {
             }
             done.push(Done { item, result });
         }
+        // Lock files a crash left behind (the records' own went with their locks above).
+        if let Some(j) = self.journal()
+            && let Err(e) = j.remove_orphaned_lock_files()
+        {
+            warn!(error = %chain_line(&e), "could not remove orphaned lock files");
+        }
         Ok(done)
     }
 
     fn carry_out(&self, item: &PlanItem) -> Result<(), CcgError> {
         let id = item.container_id.as_str();
+        let _calls = crate::watchdog::calls_for(id);
         let hcs = self.backend().as_ref();
         let journal: Option<&Journal> = self.journal().map(AsRef::as_ref);
         match item.action {

@@ -6,7 +6,13 @@
 //! an AddInstance given up on can still complete, leaving an instance nobody will remove.
 //! The call runs on the caller's thread; a watcher thread logs a warning once the threshold
 //! has passed, and again when the call finally returns.
+//!
+//! The warnings name the container the call is made for in their own fields (not only in
+//! the caller's span, which an `info` span hides under the default `warn` level): the
+//! library marks the HCS calls it makes for a container with [`calls_for`].
 
+use std::cell::RefCell;
+use std::marker::PhantomData;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,15 +21,56 @@ use tracing::{Dispatch, Span, dispatcher, warn};
 
 use crate::hcs::HcsOperation;
 
+thread_local! {
+    /// The container the HCS calls of this thread are made for, if any.
+    static CONTAINER: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Marks the HCS calls this thread makes as made for `container_id`, until dropped (the
+/// previous mark, if any, comes back then).
+#[must_use = "the mark lasts as long as the guard"]
+pub(crate) struct CallsFor {
+    previous: Option<String>,
+    /// Thread-bound: the mark belongs to the thread that made it.
+    _thread: PhantomData<*const ()>,
+}
+
+/// The HCS calls this thread makes, until the guard is dropped, are for `container_id`;
+/// the slow-call warnings name it.
+pub(crate) fn calls_for(container_id: &str) -> CallsFor {
+    let previous = CONTAINER.with(|c| c.replace(Some(container_id.to_owned())));
+    CallsFor {
+        previous,
+        _thread: PhantomData,
+    }
+}
+
+impl Drop for CallsFor {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CONTAINER.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
 /// Runs `call` on this thread; logs a warning if it is still running after `threshold`.
 ///
-/// The warning is written to the caller's tracing subscriber, inside the caller's span. If
-/// no watcher thread can be started the call runs unwatched (and a warning says so).
+/// The warning is written to the caller's tracing subscriber, inside the caller's span,
+/// and carries in its own fields the call (`operation`), the container it is made for
+/// (`container_id`, see [`calls_for`]) and the compute system it modifies
+/// (`compute_system`), so that it names them at any log level. If no watcher thread can be
+/// started the call runs unwatched (and a warning says so).
+///
+/// Used by the Windows backend (computecore.dll); the marks of [`calls_for`] are set on
+/// every platform by the lifecycle.
+#[cfg_attr(not(any(windows, test)), allow(dead_code))]
 pub(crate) fn watch<T>(
     operation: HcsOperation,
+    compute_system: Option<&str>,
     threshold: Duration,
     call: impl FnOnce() -> T,
 ) -> T {
+    let container = CONTAINER.with(|c| c.borrow().clone());
+    let container_id = container.as_deref();
     let (done, finished) = mpsc::channel::<()>();
     let span = Span::current();
     let dispatch = dispatcher::get_default(Dispatch::clone);
@@ -40,6 +87,8 @@ pub(crate) fn watch<T>(
                     span.in_scope(|| {
                         warn!(
                             operation = %operation,
+                            container_id,
+                            compute_system,
                             threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX),
                             "{} is still running after {threshold:?}; waiting for it (an abandoned call can still complete)",
                             operation.api_name()
@@ -52,6 +101,8 @@ pub(crate) fn watch<T>(
                     span.in_scope(|| {
                         warn!(
                             operation = %operation,
+                            container_id,
+                            compute_system,
                             elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
                             "{} returned after {elapsed:?}",
                             operation.api_name()
@@ -60,7 +111,7 @@ pub(crate) fn watch<T>(
                 });
             });
         if let Err(error) = watcher {
-            warn!(operation = %operation, error = %error, "cannot start the slow-call watchdog; the call runs unwatched");
+            warn!(operation = %operation, container_id, compute_system, error = %error, "cannot start the slow-call watchdog; the call runs unwatched");
         }
         let result = call();
         drop(done);
@@ -112,6 +163,7 @@ pub(crate) mod tests {
             let _span = tracing::info_span!("outer", container_id = "c1").entered();
             watch(
                 HcsOperation::ModifyServiceSettings,
+                None,
                 Duration::from_millis(5),
                 || {
                     thread::sleep(Duration::from_millis(300));
@@ -136,12 +188,74 @@ pub(crate) mod tests {
         assert!(text.contains("WARN"), "{text}");
     }
 
+    /// Under the default `warn` level the caller's `info` span is not recorded: the
+    /// warning itself names the container, the call and the compute system.
+    #[test]
+    fn the_warning_names_the_container_at_the_warn_level() {
+        let log = CapturedLog::default();
+        let subscriber = {
+            let log = log.clone();
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::WARN)
+                .with_writer(move || log.clone())
+                .finish()
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = tracing::info_span!("ccg.create", container_id = "c-span").entered();
+            let _for = calls_for("c-warn");
+            watch(
+                HcsOperation::ModifyComputeSystem,
+                Some("uvm-1"),
+                Duration::from_millis(5),
+                || thread::sleep(Duration::from_millis(300)),
+            );
+        });
+        let text = log.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in lines {
+            assert!(line.contains("WARN"), "{line}");
+            assert!(line.contains("container_id=\"c-warn\""), "{line}");
+            assert!(line.contains("compute_system=\"uvm-1\""), "{line}");
+            assert!(
+                line.contains("operation=hcs::ModifyComputeSystem"),
+                "{line}"
+            );
+            assert!(
+                !line.contains("c-span"),
+                "the info span is not recorded: {line}"
+            );
+        }
+        // The mark ends with its guard.
+        assert_eq!(CONTAINER.with(|c| c.borrow().clone()), None);
+    }
+
+    #[test]
+    fn marks_nest_and_restore() {
+        let outer = calls_for("outer");
+        {
+            let _inner = calls_for("inner");
+            assert_eq!(
+                CONTAINER.with(|c| c.borrow().clone()).as_deref(),
+                Some("inner")
+            );
+        }
+        assert_eq!(
+            CONTAINER.with(|c| c.borrow().clone()).as_deref(),
+            Some("outer")
+        );
+        drop(outer);
+        assert_eq!(CONTAINER.with(|c| c.borrow().clone()), None);
+    }
+
     #[test]
     fn a_quick_call_logs_nothing() {
         let log = CapturedLog::default();
         let value = tracing::subscriber::with_default(log.subscriber(), || {
             watch(
                 HcsOperation::GetServiceProperties,
+                None,
                 Duration::from_secs(60),
                 || "done",
             )
@@ -155,6 +269,7 @@ pub(crate) mod tests {
         let outcome = std::panic::catch_unwind(|| {
             watch(
                 HcsOperation::GetServiceProperties,
+                None,
                 Duration::from_secs(3600),
                 || panic!("boom"),
             )

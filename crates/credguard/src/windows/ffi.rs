@@ -87,6 +87,11 @@ type HcsWaitForOperationResultFn = unsafe extern "system" fn(
     timeout_ms: u32,
     result_document: *mut PWSTR,
 ) -> HRESULT;
+type HcsGetOperationResultFn = unsafe extern "system" fn(
+    operation: HcsOperationHandle,
+    result_document: *mut PWSTR,
+) -> HRESULT;
+type HcsCancelOperationFn = unsafe extern "system" fn(operation: HcsOperationHandle) -> HRESULT;
 type HcsCloseOperationFn = unsafe extern "system" fn(operation: HcsOperationHandle);
 type HcsCloseComputeSystemFn = unsafe extern "system" fn(compute_system: HcsSystem);
 
@@ -266,6 +271,8 @@ pub(crate) struct Api {
     create_operation: HcsCreateOperationFn,
     modify_compute_system: HcsModifyComputeSystemFn,
     wait_for_operation_result: HcsWaitForOperationResultFn,
+    get_operation_result: HcsGetOperationResultFn,
+    cancel_operation: HcsCancelOperationFn,
     close_operation: HcsCloseOperationFn,
     close_compute_system: HcsCloseComputeSystemFn,
 }
@@ -378,6 +385,13 @@ impl Api {
                 "HcsWaitForOperationResult",
                 HcsWaitForOperationResultFn
             ),
+            get_operation_result: export!(
+                module.0,
+                path,
+                "HcsGetOperationResult",
+                HcsGetOperationResultFn
+            ),
+            cancel_operation: export!(module.0, path, "HcsCancelOperation", HcsCancelOperationFn),
             close_operation: export!(module.0, path, "HcsCloseOperation", HcsCloseOperationFn),
             close_compute_system: export!(
                 module.0,
@@ -524,6 +538,32 @@ impl Operation<'_> {
             // that the caller owns; it is taken exactly once, here.
             document: unsafe { take_hcs_string(result) },
         }
+    }
+}
+
+impl Operation<'_> {
+    /// `HcsGetOperationResult(operation, &result)`: the result of an operation that ended
+    /// (or failed to start), with its result document; `HCS_E_OPERATION_PENDING` while it
+    /// runs.
+    pub(crate) fn result(&self) -> CallOutcome {
+        let mut result: PWSTR = ptr::null_mut();
+        // SAFETY: the operation handle is open (closed only on drop); result is a valid
+        // out-pointer, initialised to null.
+        let hresult = unsafe { (self.api.get_operation_result)(self.handle, &mut result) };
+        CallOutcome {
+            hresult,
+            // SAFETY: HCS sets result to null or to a LocalAlloc'd NUL-terminated string
+            // that the caller owns; it is taken exactly once, here.
+            document: unsafe { take_hcs_string(result) },
+        }
+    }
+
+    /// `HcsCancelOperation(operation)`: asks HCS to stop the operation. It may still
+    /// complete; [`Operation::wait`] tells how it ended.
+    pub(crate) fn cancel(&self) -> HRESULT {
+        // SAFETY: the operation handle is open (closed only on drop); the call takes
+        // nothing else.
+        unsafe { (self.api.cancel_operation)(self.handle) }
     }
 }
 

@@ -243,7 +243,7 @@ impl HcsService for ComputeCore {
         let op = HcsOperation::ModifyServiceSettings;
         let settings = wide(op, "settings document", settings)?;
         let api = self.api()?;
-        let outcome = watch(op, self.slow_call_threshold, || {
+        let outcome = watch(op, None, self.slow_call_threshold, || {
             api.modify_service_settings(&settings)
         });
         if outcome.hresult < 0 {
@@ -260,7 +260,7 @@ impl HcsService for ComputeCore {
         let op = HcsOperation::GetServiceProperties;
         let query = wide(op, "property query", query)?;
         let api = self.api()?;
-        let outcome = watch(op, self.slow_call_threshold, || {
+        let outcome = watch(op, None, self.slow_call_threshold, || {
             api.get_service_properties(&query)
         });
         if outcome.hresult < 0 {
@@ -281,18 +281,18 @@ impl HcsService for ComputeCore {
 
     fn modify_compute_system(&self, id: &str, settings: &str) -> Result<(), HcsError> {
         let op = HcsOperation::ModifyComputeSystem;
-        let wide_id = wide(HcsOperation::OpenComputeSystem, "compute system id", id)?;
-        let settings = wide(op, "modify request", settings)?;
+        let on_system = |error: HcsError| error.on_compute_system(id);
+        let wide_id =
+            wide(HcsOperation::OpenComputeSystem, "compute system id", id).map_err(on_system)?;
+        let settings = wide(op, "modify request", settings).map_err(on_system)?;
         let api = self.api()?;
         let timeout = self.operation_timeout;
-        watch(op, self.slow_call_threshold, || {
+        watch(op, Some(id), self.slow_call_threshold, || {
             let system = api.open_compute_system(&wide_id).map_err(|hresult| {
                 let mut error =
-                    HcsError::new(HcsOperation::OpenComputeSystem, HResult(hresult), None);
-                error.context = Some(format!(
-                    "cannot open compute system `{}`",
-                    id.escape_debug()
-                ));
+                    HcsError::new(HcsOperation::OpenComputeSystem, HResult(hresult), None)
+                        .on_compute_system(id);
+                error.context = Some("cannot open the compute system".to_owned());
                 error
             })?;
             let operation = api.create_operation().ok_or_else(|| {
@@ -301,28 +301,76 @@ impl HcsService for ComputeCore {
                     HResult::E_FAIL,
                     "HcsCreateOperation returned no operation handle",
                 )
+                .on_compute_system(id)
             })?;
             let started = system.modify(&operation, &settings);
             if started < 0 {
-                return Err(HcsError::new(op, HResult(started), None));
+                // The call itself failed; the operation's result holds HCS's document.
+                let result = operation.result();
+                return Err(
+                    HcsError::new(op, HResult(started), result.document.as_deref())
+                        .on_compute_system(id),
+                );
             }
             let outcome = operation.wait(timeout_ms(timeout));
+            if HResult(outcome.hresult) == HResult::HCS_E_OPERATION_TIMEOUT {
+                return Err(cancel_timed_out(&operation, timeout).on_compute_system(id));
+            }
             if outcome.hresult < 0 {
-                let mut error =
-                    HcsError::new(op, HResult(outcome.hresult), outcome.document.as_deref());
-                if HResult(outcome.hresult) == HResult::HCS_E_OPERATION_TIMEOUT
-                    && error.context.is_none()
-                {
-                    error.context = Some(format!(
-                        "the modification of compute system `{}` did not complete within {timeout:?} (it may still be applied)",
-                        id.escape_debug()
-                    ));
-                }
-                return Err(error);
+                return Err(HcsError::new(
+                    op,
+                    HResult(outcome.hresult),
+                    outcome.document.as_deref(),
+                )
+                .on_compute_system(id));
             }
             Ok(())
         })
     }
+}
+
+/// `0x800704C7 ERROR_CANCELLED`: a code with its name, when it has one.
+fn shown(hresult: HResult) -> String {
+    match hresult.name() {
+        Some(name) => format!("{hresult} {name}"),
+        None => hresult.to_string(),
+    }
+}
+
+/// How long an operation given up on is waited for once it has been cancelled.
+pub const CANCEL_WAIT: Duration = Duration::from_secs(30);
+
+/// A modification that did not complete in time: it is cancelled (`HcsCancelOperation`)
+/// and waited for again (up to [`CANCEL_WAIT`]) before its handle is closed, so that it
+/// cannot land after the caller has moved on (a hot-add after its rollback). The error
+/// (`HCS_E_OPERATION_TIMEOUT`) says how the operation ended.
+fn cancel_timed_out(operation: &ffi::Operation<'_>, timeout: Duration) -> HcsError {
+    let cancel = HResult(operation.cancel());
+    let after = operation.wait(timeout_ms(CANCEL_WAIT));
+    let after = HResult(after.hresult);
+    let asked = if cancel.is_failure() {
+        format!(
+            "cancelling it (HcsCancelOperation) failed with {}",
+            shown(cancel)
+        )
+    } else {
+        "it was cancelled (HcsCancelOperation)".to_owned()
+    };
+    let ended = if after == HResult::HCS_E_OPERATION_TIMEOUT {
+        format!("it did not stop within {CANCEL_WAIT:?} (it may still be applied)")
+    } else if after.is_failure() {
+        format!(
+            "it stopped with {}: the change was not applied",
+            shown(after)
+        )
+    } else {
+        "it completed all the same: the change is applied".to_owned()
+    };
+    HcsError::local(
+        HcsOperation::ModifyComputeSystem,
+        HResult::HCS_E_OPERATION_TIMEOUT,
+        format!("the modification did not complete within {timeout:?}; {asked}, and {ended}"),
+    )
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
@@ -138,7 +138,7 @@ fn a_failure_carries_the_result_error_document() {
     assert_eq!(
         err.to_string(),
         "hcs::ModifyServiceSettings: Zugriff verweigert: Container « ü » 拒否 (0x8037011B HCS_E_ACCESS_DENIED)\n\
-         [Event Detail: Première Provider: 17103e3f-3c6e-4677-bb17-3b267eb5be57 EventId: 11 Source: vmcompute]\n\
+         [Event Detail: Première Provider: 17103e3f-3c6e-4677-bb17-3b267eb5be57 EventID: 11 Source: vmcompute]\n\
          [Event Detail: second Stack Trace: at ccg]"
     );
     assert!(stub.emulator.instances().unwrap().is_empty());
@@ -372,8 +372,41 @@ fn an_unknown_compute_system_fails_at_open() {
     assert!(err.hresult.is_system_not_found(), "{err}");
     assert_eq!(
         err.to_string(),
-        "hcs::OpenComputeSystem: cannot open compute system `uvm-nowhere` (0xC037010E HCS_E_SYSTEM_NOT_FOUND)"
+        "hcs::OpenComputeSystem uvm-nowhere: cannot open the compute system (0xC037010E HCS_E_SYSTEM_NOT_FOUND)"
     );
+    assert_eq!(err.compute_system.as_deref(), Some("uvm-nowhere"));
+}
+
+/// HcsModifyComputeSystem itself returns a failure: the error carries the ResultError
+/// document of the operation (HcsGetOperationResult), freed like every result string.
+#[test]
+fn a_modification_refused_at_once_carries_the_operation_result_document() {
+    let stub = stub();
+    stub.emulator.create_uvm("uvm-sync").unwrap();
+    let before = local_frees_on_this_thread();
+    let err = ComputeCore::new()
+        .modify_compute_system("uvm-sync", "{not json")
+        .unwrap_err();
+    assert_eq!(err.operation, HcsOperation::ModifyComputeSystem);
+    assert_eq!(err.hresult.name(), Some("HCS_E_INVALID_JSON"), "{err}");
+    let doc = err
+        .result_error()
+        .unwrap_or_else(|| panic!("no ResultError document: {err:?}"));
+    assert!(!doc.error_message.is_empty(), "{doc:?}");
+    assert_eq!(err.compute_system.as_deref(), Some("uvm-sync"));
+    assert!(
+        err.to_string()
+            .starts_with("hcs::ModifyComputeSystem uvm-sync: "),
+        "{err}"
+    );
+    assert_eq!(
+        local_frees_on_this_thread(),
+        before + 1,
+        "the document was freed"
+    );
+    let calls = stub.emulator.calls().unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(stub.emulator.hvsocket_entries().unwrap().is_empty());
 }
 
 #[test]
@@ -400,36 +433,96 @@ fn a_failed_modification_returns_the_operation_result_document() {
     assert!(stub.emulator.hvsocket_entries().unwrap().is_empty());
 }
 
+/// The wait times out: the operation is cancelled (HcsCancelOperation) and waited for
+/// before its handle is closed, so the modification never lands afterwards. The stand-in
+/// honours the cancel: the emulator's call log records the modification as cancelled, and
+/// nothing was added. (Before, the call returned at once and the entry appeared later.)
 #[test]
-fn a_modification_that_outlasts_the_timeout_fails_with_operation_timeout() {
+fn a_modification_that_outlasts_the_timeout_is_cancelled_and_never_lands() {
     let stub = stub();
     stub.emulator.create_uvm("uvm-slow").unwrap();
+    // Far longer than the test: only the cancel ends it early.
     stub.emulator
-        .inject(Fault::new(Api::ModifyComputeSystem, FaultAction::None).delay_ms(1500))
+        .inject(Fault::new(Api::ModifyComputeSystem, FaultAction::None).delay_ms(120_000))
         .unwrap();
-    let started = Instant::now();
     let err = ComputeCore::new()
         .with_operation_timeout(Duration::from_millis(100))
         .modify_compute_system("uvm-slow", UPDATE)
         .unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_millis(1400),
-        "did not wait for the call"
-    );
     assert_eq!(err.hresult, HResult::HCS_E_OPERATION_TIMEOUT);
     assert_eq!(
         err.to_string(),
-        "hcs::ModifyComputeSystem: the modification of compute system `uvm-slow` did not complete within 100ms (it may still be applied) (0x80370118 HCS_E_OPERATION_TIMEOUT)"
+        "hcs::ModifyComputeSystem uvm-slow: the modification did not complete within 100ms; \
+         it was cancelled (HcsCancelOperation), and it stopped with 0x800704C7 ERROR_CANCELLED: \
+         the change was not applied (0x80370118 HCS_E_OPERATION_TIMEOUT)"
     );
-    // It does complete later, as the message says; wait for it before the next test resets.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while stub.emulator.hvsocket_entries().unwrap().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the modification never completed"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The operation ended before the call returned: its record is in the log already.
+    let calls = stub.emulator.calls().unwrap();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].api, Api::ModifyComputeSystem);
+    assert_eq!(calls[0].hresult.to_string(), "0x800704C7", "{calls:?}");
+    assert!(stub.emulator.hvsocket_entries().unwrap().is_empty());
+    assert!(
+        stub.emulator.faults().unwrap().is_empty(),
+        "the delay was taken"
+    );
+}
+
+/// A hot-add that times out is rolled back; being cancelled first, it cannot land after
+/// the rollback removed what it would have added.
+#[test]
+fn a_timed_out_hot_add_cannot_land_after_its_rollback() {
+    let stub = stub();
+    stub.emulator.create_uvm("uvm-late").unwrap();
+    stub.emulator
+        .inject(
+            Fault::new(Api::ModifyComputeSystem, FaultAction::None)
+                .on("Update")
+                .delay_ms(120_000),
+        )
+        .unwrap();
+    let hcs = ComputeCore::new().with_operation_timeout(Duration::from_millis(100));
+    let client = CcgClient::new(Arc::new(hcs));
+    let mut request = CreateRequest::new("wine-hv-late", SPEC, Isolation::HyperV);
+    request.utility_vm = Some("uvm-late");
+    let err = client.create_request(&request).unwrap_err();
+    let CcgError::RolledBack { cause, .. } = &err else {
+        panic!("expected a rollback, got {err:?}");
+    };
+    let CcgError::Hcs { step, source, .. } = cause.as_ref() else {
+        panic!("expected the hot-add failure as the cause, got {cause:?}");
+    };
+    assert_eq!(*step, crate::error::Step::HvSocketAdd);
+    assert_eq!(source.hresult, HResult::HCS_E_OPERATION_TIMEOUT);
+    assert_eq!(source.compute_system.as_deref(), Some("uvm-late"));
+    // The Update ended (cancelled, unapplied) before the rollback's Remove was sent.
+    let calls = stub.emulator.calls().unwrap();
+    let modifications: Vec<(String, String)> = calls
+        .iter()
+        .filter(|c| c.api == Api::ModifyComputeSystem)
+        .map(|c| {
+            let kind = if c.document.contains("\"Update\"") {
+                "Update"
+            } else {
+                "Remove"
+            };
+            (kind.to_owned(), c.hresult.to_string())
+        })
+        .collect();
+    assert_eq!(
+        modifications.first(),
+        Some(&("Update".to_owned(), "0x800704C7".to_owned())),
+        "{modifications:?}"
+    );
+    assert!(
+        modifications
+            .iter()
+            .skip(1)
+            .all(|(kind, _)| kind == "Remove"),
+        "{modifications:?}"
+    );
+    assert!(stub.emulator.instances().unwrap().is_empty());
+    assert!(stub.emulator.hvsocket_entries().unwrap().is_empty());
 }
 
 #[test]
@@ -568,4 +661,61 @@ fn a_hot_add_to_a_utility_vm_that_is_gone_rolls_back() {
     let err = client.create_request(&request).unwrap_err();
     assert!(matches!(err, CcgError::RolledBack { .. }), "{err:?}");
     assert!(stub.emulator.instances().unwrap().is_empty());
+}
+
+/// A slow call made for a container names the container in the watchdog's warnings at the
+/// default `warn` level (the `info` span that also names it is not recorded there), and
+/// the credential spec's PluginInput never appears.
+#[test]
+fn a_slow_call_warning_names_the_container_at_the_warn_level() {
+    let stub = stub();
+    stub.emulator
+        .inject(
+            Fault::new(Api::ModifyServiceSettings, FaultAction::None)
+                .on("AddInstance")
+                .delay_ms(400),
+        )
+        .unwrap();
+    let secret = "S3cretPluginInput";
+    let spec = SPEC.replace(
+        r#""GroupManagedServiceAccounts""#,
+        &format!(
+            r#""HostAccountConfig":{{"PortableCcgVersion":"1","PluginGUID":"{{CFCA0441-511D-4B2A-862E-20348A78760B}}","PluginInput":"{secret}"}},"GroupManagedServiceAccounts""#
+        ),
+    );
+    let hcs = ComputeCore::new().with_slow_call_threshold(Duration::from_millis(20));
+    let client = CcgClient::new(Arc::new(hcs));
+    let log = CapturedLog::default();
+    let subscriber = {
+        let log = log.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || log.clone())
+            .finish()
+    };
+    let (_, mut handle) = tracing::subscriber::with_default(subscriber, || {
+        client.create("wine-slow-named", &spec, Isolation::Process)
+    })
+    .expect("the slow create completes");
+    handle.release().unwrap();
+    let text = log.text();
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("HcsModifyServiceSettings"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{text}");
+    for line in warnings {
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("container_id=\"wine-slow-named\""), "{line}");
+        assert!(
+            line.contains("operation=hcs::ModifyServiceSettings"),
+            "{line}"
+        );
+    }
+    assert!(
+        !text.contains(secret) && !text.contains("PluginInput"),
+        "{text}"
+    );
+    drop(stub);
 }
