@@ -116,13 +116,16 @@ fn main() -> ExitCode {
         CliError::usage(e).print();
         return Exit::Usage.into();
     }
-    match run(cli) {
-        Ok(code) => code.into(),
+    // The exit status is the command's own, whatever became of standard output: a reader
+    // that went away (`| head -1`) loses the output, not the result.
+    let code = match run(cli) {
+        Ok(code) => code,
         Err(e) => {
             e.print();
-            e.code.into()
+            e.code
         }
-    }
+    };
+    output::finish(code).into()
 }
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
