@@ -153,10 +153,11 @@ impl Emulator {
     /// A system with this id exists already, or the state cannot be written.
     pub fn create_uvm(&self, id: &str) -> Result<(), EmulatorError> {
         self.store.try_update(|s| {
-            if id.is_empty() {
-                return Err(EmulatorError::Invalid(
-                    "a utility VM id cannot be empty".into(),
-                ));
+            if let Some(problem) = credguard::input::id_problem(id) {
+                return Err(EmulatorError::Invalid(format!(
+                    "utility VM `{}` cannot be created: {problem}",
+                    credguard::error::ShownId::new(id)
+                )));
             }
             if s.uvms.contains_key(id) {
                 return Err(EmulatorError::Invalid(format!(

@@ -404,7 +404,10 @@ impl Journal {
     /// Parses a record; a corrupt one is moved aside.
     fn parse(&self, path: &Path, bytes: &[u8]) -> Option<Record> {
         let reason = match serde_json::from_slice::<Record>(bytes) {
-            Ok(r) if r.format == RECORD_FORMAT => return Some(r),
+            Ok(r) if r.format == RECORD_FORMAT => match crate::input::id_problem(&r.container_id) {
+                None => return Some(r),
+                Some(problem) => format!("its container id is not valid: {problem}"),
+            },
             Ok(r) => format!("unknown format `{}`", r.format),
             Err(e) => e.to_string(),
         };
