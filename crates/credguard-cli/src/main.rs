@@ -168,8 +168,22 @@ impl Context {
     /// Opens the chosen HCS backend and a client over it, with the journal under the
     /// state directory.
     pub fn client(&self) -> Result<credguard::CcgClient, CliError> {
-        let hcs = backend::open(self.backend, &self.state_dir)?;
+        backend::prepare_state_dir(&self.state_dir)?;
+        backend::prepare_state_dir(&self.state_dir.join("journal"))?;
+        let hcs = backend::open(self.backend, &self.state_dir, false)?;
         let journal = credguard::Journal::open(&self.journal_dir())
+            .map_err(|e| CliError::new(Exit::State, e))?;
+        Ok(credguard::CcgClient::new(hcs).with_journal(std::sync::Arc::new(journal)))
+    }
+
+    /// [`Context::client`] for commands that only read (`instances list`/`show`,
+    /// `reconcile --dry-run`): nothing is created, locked, moved or written in the state
+    /// directory, which may be read-only; a missing one reads as empty.
+    pub fn client_read_only(&self) -> Result<credguard::CcgClient, CliError> {
+        backend::check_state_dir(&self.state_dir)?;
+        backend::check_state_dir(&self.state_dir.join("journal"))?;
+        let hcs = backend::open(self.backend, &self.state_dir, true)?;
+        let journal = credguard::Journal::open_read_only(&self.journal_dir())
             .map_err(|e| CliError::new(Exit::State, e))?;
         Ok(credguard::CcgClient::new(hcs).with_journal(std::sync::Arc::new(journal)))
     }

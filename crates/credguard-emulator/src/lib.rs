@@ -84,6 +84,18 @@ impl Emulator {
         })
     }
 
+    /// The persistent state in `dir`, for reading only (listings, the call log): nothing is
+    /// created or written. Calls are answered from the saved state and leave no trace: they
+    /// are not logged, and an injected fault that matches applies without being used up.
+    ///
+    /// # Errors
+    /// The directory is refused, or its state file is corrupt or not an emulator state file.
+    pub fn persistent_read_only(dir: &Path) -> Result<Self, EmulatorError> {
+        Ok(Emulator {
+            store: Store::files_read_only(dir)?,
+        })
+    }
+
     /// Queues a fault for the next matching calls.
     ///
     /// # Errors

@@ -25,7 +25,8 @@ use tracing::warn;
 
 use crate::lifecycle::Isolation;
 use crate::statefile::{
-    StateFileError, ensure_private_dir, read_if_exists, remove_durably, write_atomic,
+    StateFileError, check_private_dir, ensure_private_dir, ensure_regular, no_follow, open_error,
+    open_regular, read_if_exists, remove_durably, write_atomic,
 };
 
 /// The marker of a journal record.
@@ -185,6 +186,8 @@ pub enum JournalError {
 #[derive(Debug, Clone)]
 pub struct Journal {
     dir: PathBuf,
+    /// Opened by [`Journal::open_read_only`]: nothing is created, moved or written.
+    read_only: bool,
 }
 
 /// The exclusive lock on one record, held while its instance is created or released.
@@ -213,7 +216,12 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        // Through the opened file, never through a link planted in its place.
+        match open_regular(path) {
+            Ok(Some(file)) => file.set_permissions(fs::Permissions::from_mode(0o600)),
+            Ok(None) => Err(std::io::ErrorKind::NotFound.into()),
+            Err(e) => Err(std::io::Error::other(crate::error::chain_line(&e))),
+        }
     }
     #[cfg(windows)]
     {
@@ -250,7 +258,38 @@ impl Journal {
         ensure_private_dir(dir)?;
         Ok(Journal {
             dir: dir.to_owned(),
+            read_only: false,
         })
+    }
+
+    /// Opens the journal in `dir` for reading only (listings, dry runs): nothing is created
+    /// (not the directory, not a lock file), a corrupt record is reported but left where it
+    /// is (moving it aside is `reconcile`'s job), and writes fail. A missing directory
+    /// reads as an empty journal.
+    ///
+    /// # Errors
+    /// The directory is refused ([`check_private_dir`]).
+    pub fn open_read_only(dir: &Path) -> Result<Self, JournalError> {
+        check_private_dir(dir)?;
+        Ok(Journal {
+            dir: dir.to_owned(),
+            read_only: true,
+        })
+    }
+
+    fn refuse_if_read_only(&self) -> Result<(), JournalError> {
+        if self.read_only {
+            return Err(StateFileError::new(
+                "writing the journal",
+                &self.dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::ReadOnlyFilesystem,
+                    "the journal was opened read-only",
+                ),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     /// The journal directory.
@@ -277,6 +316,7 @@ impl Journal {
     /// # Errors
     /// The lock is held elsewhere (without waiting), or the lock file cannot be opened.
     pub fn lock(&self, container_id: &str, wait: bool) -> Result<RecordLock, JournalError> {
+        self.refuse_if_read_only()?;
         let path = self.lock_path(container_id);
         let io = |action, e| -> JournalError {
             StateFileError {
@@ -294,9 +334,11 @@ impl Journal {
                 use std::os::unix::fs::OpenOptionsExt;
                 options.mode(0o600);
             }
+            no_follow(&mut options);
             let file = options
                 .open(&path)
-                .map_err(|e| io("opening the lock file", e))?;
+                .map_err(|e| JournalError::from(open_error("opening the lock file", &path, e)))?;
+            ensure_regular(&file, &path)?;
             if wait {
                 file.lock().map_err(|e| io("locking", e))?;
             } else {
@@ -322,10 +364,26 @@ impl Journal {
     /// # Errors
     /// The lock file cannot be opened.
     pub fn in_progress(&self, container_id: &str) -> Result<bool, JournalError> {
+        if self.read_only {
+            return self.in_progress_read_only(container_id);
+        }
         match self.lock(container_id, false) {
             Ok(_lock) => Ok(false),
             Err(JournalError::Busy { .. }) => Ok(true),
             Err(e) => Err(e),
+        }
+    }
+
+    /// [`Journal::in_progress`] without creating the lock file: no lock file, no holder.
+    fn in_progress_read_only(&self, container_id: &str) -> Result<bool, JournalError> {
+        let path = self.lock_path(container_id);
+        let Some(file) = open_regular(&path)? else {
+            return Ok(false);
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(fs::TryLockError::WouldBlock) => Ok(true),
+            Err(fs::TryLockError::Error(e)) => Err(StateFileError::new("locking", &path, e).into()),
         }
     }
 
@@ -334,6 +392,7 @@ impl Journal {
     /// # Errors
     /// The file cannot be written; the previous record, if any, is then intact.
     pub fn write(&self, record: &Record) -> Result<(), JournalError> {
+        self.refuse_if_read_only()?;
         let mut record = record.clone();
         record.updated_unix_ms = now_ms();
         let path = self.record_path(&record.container_id);
@@ -351,6 +410,7 @@ impl Journal {
     /// # Errors
     /// The file exists but cannot be removed.
     pub fn delete(&self, container_id: &str) -> Result<(), JournalError> {
+        self.refuse_if_read_only()?;
         remove_durably(&self.record_path(container_id))?;
         Ok(())
     }
@@ -374,15 +434,28 @@ impl Journal {
     /// # Errors
     /// The directory cannot be listed.
     pub fn records(&self) -> Result<Vec<Record>, JournalError> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| StateFileError {
-            action: "listing",
-            path: self.dir.clone(),
-            source: e,
-        })?;
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if self.read_only && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                return Err(StateFileError {
+                    action: "listing",
+                    path: self.dir.clone(),
+                    source: e,
+                }
+                .into());
+            }
+        };
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
+            // Directories (`corrupt/`) are skipped; links and other non-regular files are
+            // refused, with a warning, by the read below.
+            if path.extension().is_none_or(|e| e != "json")
+                || entry.file_type().is_ok_and(|t| t.is_dir())
+            {
                 continue;
             }
             match read_if_exists(&path) {
@@ -416,13 +489,21 @@ impl Journal {
     }
 
     fn move_aside(&self, path: &Path, reason: &str) {
+        if self.read_only {
+            warn!(
+                file = %path.display(),
+                reason,
+                "corrupt journal record left in place; `credguard reconcile` moves it aside"
+            );
+            return;
+        }
         let corrupt = self.dir.join("corrupt");
         let name = path
             .file_name()
             .map_or_else(|| "record".into(), |n| n.to_string_lossy().into_owned());
         let target = corrupt.join(format!("{name}.{}", now_ms()));
         let moved = ensure_private_dir(&corrupt)
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::error::chain_line(&e))
             .and_then(|()| fs::rename(path, &target).map_err(|e| e.to_string()))
             .and_then(|()| make_private(&target).map_err(|e| e.to_string()));
         match moved {
@@ -472,6 +553,59 @@ mod tests {
         assert!(!dir.path().join("bad.json").exists());
         let kept: Vec<_> = fs::read_dir(dir.path().join("corrupt")).unwrap().collect();
         assert_eq!(kept.len(), 1, "kept for inspection");
+    }
+
+    #[test]
+    fn read_only_journal_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = Journal::open_read_only(&dir.path().join("missing")).unwrap();
+        assert!(missing.records().unwrap().is_empty());
+        assert!(!missing.in_progress("x").unwrap());
+        assert!(!dir.path().join("missing").exists(), "not created");
+
+        let j = Journal::open(&dir.path().join("j")).unwrap();
+        j.write(&Record::creating("good", Isolation::Process, None))
+            .unwrap();
+        fs::write(j.dir().join("bad.json"), b"{").unwrap();
+        let ro = Journal::open_read_only(j.dir()).unwrap();
+        let names = |d: &Path| {
+            let mut v: Vec<_> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = names(j.dir());
+        assert_eq!(ro.records().unwrap().len(), 1);
+        assert!(!ro.in_progress("good").unwrap());
+        assert!(ro.get("good").unwrap().is_some());
+        assert_eq!(names(j.dir()), before, "no lock file, nothing moved aside");
+        assert!(
+            ro.write(&Record::creating("x", Isolation::Process, None))
+                .is_err()
+        );
+        assert!(ro.delete("good").is_err());
+        assert!(ro.lock("good", false).is_err());
+        // A live holder is still seen.
+        let held = j.lock("good", false).unwrap();
+        assert!(ro.in_progress("good").unwrap());
+        drop(held);
+    }
+
+    #[test]
+    fn a_record_with_an_invalid_id_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let mut r = Record::creating("a", Isolation::Process, None);
+        r.container_id = "a\u{202E}b".to_owned();
+        fs::write(
+            dir.path().join("planted.json"),
+            serde_json::to_vec(&r).unwrap(),
+        )
+        .unwrap();
+        assert!(j.records().unwrap().is_empty());
+        assert!(dir.path().join("corrupt").is_dir());
     }
 
     #[test]

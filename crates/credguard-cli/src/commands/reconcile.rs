@@ -98,7 +98,11 @@ pub struct ReconcileArgs {
 
 pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
     let opts = args.alive.options()?;
-    let client = ctx.client()?;
+    let client = if args.dry_run {
+        ctx.client_read_only()?
+    } else {
+        ctx.client()?
+    };
     if args.dry_run {
         let plan = client.plan_reconcile(&opts)?;
         match ctx.output {
