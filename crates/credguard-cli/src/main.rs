@@ -62,7 +62,8 @@ pub struct GlobalArgs {
 
     /// Directory of credguard's own state (the emulator's state, the journal). Default:
     /// `%ProgramData%\credguard` on Windows, `$XDG_STATE_HOME/credguard` or
-    /// `~/.local/state/credguard` elsewhere.
+    /// `~/.local/state/credguard` elsewhere. It must be private: a symbolic link, a
+    /// directory owned by another user or writable by others is refused (exit 7).
     #[arg(long, global = true, env = "CREDGUARD_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 

@@ -139,8 +139,9 @@ fn refused(action: &'static str, path: &Path, why: String) -> StateFileError {
 /// Checks an existing state directory without changing anything: `Ok(false)` when it does
 /// not exist. On Unix it must not be a symbolic link, must be owned by the effective user
 /// (root included: a directory owned by another user, who could swap what is inside, is
-/// refused even for root), and must not be writable by group or others. On Windows only
-/// symbolic links (reparse points) are refused here; [`ensure_private_dir`] checks the DACL.
+/// refused even for root), and must not be writable by group or others. On Windows its
+/// DACL gets the verdict of [`ensure_private_dir`] without being changed: open to others
+/// and owned by someone else is refused, open and the current user's is used with a warning.
 ///
 /// # Errors
 /// The directory is refused (the error names its owner and mode), or cannot be examined.
@@ -161,6 +162,8 @@ pub fn check_private_dir(dir: &Path) -> Result<bool, StateFileError> {
     if !meta.is_dir() {
         return Err(refused(ACTION, dir, "it is not a directory".to_owned()));
     }
+    #[cfg(windows)]
+    crate::windows::acl::check_private_dir(dir)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
