@@ -13,8 +13,11 @@
 //! is how [`crate::reconcile`] tells an interrupted operation from one in progress, with no
 //! process-id guessing.
 //!
-//! A record that cannot be read is moved aside into `corrupt/` (kept for inspection) with a
-//! warning; it never stops a listing or a reconciliation.
+//! A record that cannot be read (or names an id [`crate::input::validate_container_id`]
+//! refuses) is moved aside into `corrupt/` (kept for inspection) with a warning; it never
+//! stops a listing or a reconciliation. A journal opened read-only
+//! ([`Journal::open_read_only`], for listings and dry runs) only reports it: moving it is
+//! left to `reconcile`. Records and lock files are never opened through a symbolic link.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
