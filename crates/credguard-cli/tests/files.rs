@@ -711,11 +711,15 @@ fn read_only_commands_work_on_a_read_only_state_dir_as_its_unprivileged_owner() 
         .status()
         .unwrap();
     assert!(status.success());
+    // The build directory may be out of that user's reach (a clone under /root): run a copy.
+    let exe = env.dir.path().join("credguard");
+    fs::copy(bin(), &exe).unwrap();
+    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
     let before = snapshot(&env.state());
     for args in read_only_commands(&spec) {
         let out = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(bin())
+            .arg(&exe)
             .args(&args)
             .env_remove("CREDGUARD_BACKEND")
             .env_remove("CREDGUARD_LOG")
@@ -735,7 +739,7 @@ fn read_only_commands_work_on_a_read_only_state_dir_as_its_unprivileged_owner() 
     // Writing commands say clearly that they cannot write.
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(bin())
+        .arg(&exe)
         .args(["instances", "remove", "a"])
         .env("CREDGUARD_STATE_DIR", env.state())
         .output()
