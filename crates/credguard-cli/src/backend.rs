@@ -44,14 +44,40 @@ pub fn emulator_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("emulator")
 }
 
+/// Creates the state directory if needed (owner-only) and checks it: on Unix it must be a
+/// real directory (not a link) owned by the user running credguard and not writable by
+/// group or others; on Windows its DACL must be private (see `statefile`).
+pub fn prepare_state_dir(state_dir: &Path) -> Result<(), CliError> {
+    credguard::statefile::ensure_private_dir(state_dir).map_err(|e| CliError::new(Exit::State, e))
+}
+
+/// Checks the state directory, if it exists, without creating or changing anything.
+pub fn check_state_dir(state_dir: &Path) -> Result<(), CliError> {
+    credguard::statefile::check_private_dir(state_dir)
+        .map(|_| ())
+        .map_err(|e| CliError::new(Exit::State, e))
+}
+
 /// Opens the emulator's persistent state.
 pub fn open_emulator(state_dir: &Path) -> Result<Emulator, CliError> {
+    prepare_state_dir(state_dir)?;
     Ok(Emulator::persistent(&emulator_dir(state_dir))?)
 }
 
-/// Opens the chosen backend.
-pub fn open(kind: BackendKind, state_dir: &Path) -> Result<Arc<dyn HcsService>, CliError> {
+/// Opens the emulator's persistent state for reading only: nothing is created or written.
+pub fn open_emulator_read_only(state_dir: &Path) -> Result<Emulator, CliError> {
+    check_state_dir(state_dir)?;
+    Ok(Emulator::persistent_read_only(&emulator_dir(state_dir))?)
+}
+
+/// Opens the chosen backend (`read_only`: an emulator that changes nothing on disk).
+pub fn open(
+    kind: BackendKind,
+    state_dir: &Path,
+    read_only: bool,
+) -> Result<Arc<dyn HcsService>, CliError> {
     match kind.resolve() {
+        BackendKind::Emulator if read_only => Ok(Arc::new(open_emulator_read_only(state_dir)?)),
         BackendKind::Emulator => Ok(Arc::new(open_emulator(state_dir)?)),
         _ => open_hcs(),
     }

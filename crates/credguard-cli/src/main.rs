@@ -62,7 +62,8 @@ pub struct GlobalArgs {
 
     /// Directory of credguard's own state (the emulator's state, the journal). Default:
     /// `%ProgramData%\credguard` on Windows, `$XDG_STATE_HOME/credguard` or
-    /// `~/.local/state/credguard` elsewhere.
+    /// `~/.local/state/credguard` elsewhere. It must be private: a symbolic link, a
+    /// directory owned by another user or writable by others is refused (exit 7).
     #[arg(long, global = true, env = "CREDGUARD_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
@@ -116,13 +117,16 @@ fn main() -> ExitCode {
         CliError::usage(e).print();
         return Exit::Usage.into();
     }
-    match run(cli) {
-        Ok(code) => code.into(),
+    // The exit status is the command's own, whatever became of standard output: a reader
+    // that went away (`| head -1`) loses the output, not the result.
+    let code = match run(cli) {
+        Ok(code) => code,
         Err(e) => {
             e.print();
-            e.code.into()
+            e.code
         }
-    }
+    };
+    output::finish(code).into()
 }
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
@@ -165,8 +169,22 @@ impl Context {
     /// Opens the chosen HCS backend and a client over it, with the journal under the
     /// state directory.
     pub fn client(&self) -> Result<credguard::CcgClient, CliError> {
-        let hcs = backend::open(self.backend, &self.state_dir)?;
+        backend::prepare_state_dir(&self.state_dir)?;
+        backend::prepare_state_dir(&self.state_dir.join("journal"))?;
+        let hcs = backend::open(self.backend, &self.state_dir, false)?;
         let journal = credguard::Journal::open(&self.journal_dir())
+            .map_err(|e| CliError::new(Exit::State, e))?;
+        Ok(credguard::CcgClient::new(hcs).with_journal(std::sync::Arc::new(journal)))
+    }
+
+    /// [`Context::client`] for commands that only read (`instances list`/`show`,
+    /// `reconcile --dry-run`): nothing is created, locked, moved or written in the state
+    /// directory, which may be read-only; a missing one reads as empty.
+    pub fn client_read_only(&self) -> Result<credguard::CcgClient, CliError> {
+        backend::check_state_dir(&self.state_dir)?;
+        backend::check_state_dir(&self.state_dir.join("journal"))?;
+        let hcs = backend::open(self.backend, &self.state_dir, true)?;
+        let journal = credguard::Journal::open_read_only(&self.journal_dir())
             .map_err(|e| CliError::new(Exit::State, e))?;
         Ok(credguard::CcgClient::new(hcs).with_journal(std::sync::Arc::new(journal)))
     }

@@ -2,28 +2,54 @@
 //! Every credential spec shown goes through redaction unless `--show-secrets`.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::exit::Exit;
 
 use clap::ValueEnum;
 use credguard::redact::redact_value;
 use credguard::schema::ContainerCredentialGuardInstance;
 use serde_json::Value;
 
-/// `println!` for results: a reader that closed the pipe (`credguard ... | head`) ends
-/// the process quietly instead of with a panic.
+/// `println!` for results that never panics and never ends the process: once standard
+/// output fails (a reader that closed the pipe, `credguard ... | head -1`), later lines are
+/// dropped and the command runs to its own result, which is its exit status
+/// ([`finish`]).
 macro_rules! outln {
     () => { $crate::output::write_line(format_args!("")) };
     ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
 }
 
+/// No failure yet; the reader went away; another write failure.
+const OUT_OK: u8 = 0;
+const OUT_CLOSED: u8 = 1;
+const OUT_FAILED: u8 = 2;
+
+static OUT_STATE: AtomicU8 = AtomicU8::new(OUT_OK);
+
 /// Writes one line to standard output (see [`outln!`]).
 pub fn write_line(args: std::fmt::Arguments<'_>) {
+    if OUT_STATE.load(Ordering::Relaxed) != OUT_OK {
+        return;
+    }
     let mut out = io::stdout().lock();
-    if let Err(e) = writeln!(out, "{args}") {
+    if let Err(e) = writeln!(out, "{args}").and_then(|()| out.flush()) {
         if e.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            OUT_STATE.store(OUT_CLOSED, Ordering::Relaxed);
+        } else {
+            OUT_STATE.store(OUT_FAILED, Ordering::Relaxed);
+            eprintln!("error: cannot write to standard output: {e}");
         }
-        eprintln!("error: cannot write to standard output: {e}");
-        std::process::exit(7);
+    }
+}
+
+/// The exit status of a command that ended with `code`: its own, except that a command
+/// that succeeded but could not write its output (other than to a reader that went away)
+/// fails with 7.
+pub fn finish(code: Exit) -> Exit {
+    match OUT_STATE.load(Ordering::Relaxed) {
+        OUT_FAILED if code == Exit::Ok => Exit::State,
+        _ => code,
     }
 }
 

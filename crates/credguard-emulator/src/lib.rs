@@ -84,6 +84,18 @@ impl Emulator {
         })
     }
 
+    /// The persistent state in `dir`, for reading only (listings, the call log): nothing is
+    /// created or written. Calls are answered from the saved state and leave no trace: they
+    /// are not logged, and an injected fault that matches applies without being used up.
+    ///
+    /// # Errors
+    /// The directory is refused, or its state file is corrupt or not an emulator state file.
+    pub fn persistent_read_only(dir: &Path) -> Result<Self, EmulatorError> {
+        Ok(Emulator {
+            store: Store::files_read_only(dir)?,
+        })
+    }
+
     /// Queues a fault for the next matching calls.
     ///
     /// # Errors
@@ -153,10 +165,11 @@ impl Emulator {
     /// A system with this id exists already, or the state cannot be written.
     pub fn create_uvm(&self, id: &str) -> Result<(), EmulatorError> {
         self.store.try_update(|s| {
-            if id.is_empty() {
-                return Err(EmulatorError::Invalid(
-                    "a utility VM id cannot be empty".into(),
-                ));
+            if let Some(problem) = credguard::input::id_problem(id) {
+                return Err(EmulatorError::Invalid(format!(
+                    "utility VM `{}` cannot be created: {problem}",
+                    credguard::error::ShownId::new(id)
+                )));
             }
             if s.uvms.contains_key(id) {
                 return Err(EmulatorError::Invalid(format!(

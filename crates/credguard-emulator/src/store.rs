@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use credguard::statefile::{
-    FileLock, StateFileError, ensure_private_dir, read_if_exists, write_atomic,
+    FileLock, StateFileError, check_private_dir, ensure_private_dir, ensure_regular, no_follow,
+    open_error, read_if_exists, write_atomic,
 };
 
 use crate::fault::Api;
@@ -52,6 +53,9 @@ pub(crate) struct Files {
     state: PathBuf,
     lock: PathBuf,
     calls: PathBuf,
+    /// Opened by [`Store::files_read_only`]: calls are answered from the saved state, and
+    /// nothing is written (no lock file, no call log line, no fault used up).
+    read_only: bool,
 }
 
 impl Store {
@@ -65,9 +69,25 @@ impl Store {
             state: dir.join("state.json"),
             lock: dir.join("state.lock"),
             calls: dir.join("calls.jsonl"),
+            read_only: false,
         };
         // Refuse a corrupt or foreign state file now, with its name, not at the first call.
         let _lock = FileLock::acquire(&files.lock)?;
+        files.load()?;
+        Ok(Store::Files(files))
+    }
+
+    /// The state in `dir` for reading only: the directory is checked, not created (a missing
+    /// one reads as an empty emulator), no lock is taken (every state write is an atomic
+    /// rename, and a torn call-log line is skipped), and calls change nothing.
+    pub fn files_read_only(dir: &Path) -> Result<Self, EmulatorError> {
+        check_private_dir(dir)?;
+        let files = Files {
+            state: dir.join("state.json"),
+            lock: dir.join("state.lock"),
+            calls: dir.join("calls.jsonl"),
+            read_only: true,
+        };
         files.load()?;
         Ok(Store::Files(files))
     }
@@ -80,6 +100,7 @@ impl Store {
         match self {
             Store::Memory(m) => f(&mut lock_memory(m).0),
             Store::Files(files) => {
+                files.refuse_if_read_only()?;
                 let _lock = FileLock::acquire(&files.lock)?;
                 let mut state = files.load()?;
                 let out = f(&mut state)?;
@@ -97,6 +118,10 @@ impl Store {
     ) -> Result<Option<crate::Fault>, EmulatorError> {
         match self {
             Store::Memory(m) => Ok(lock_memory(m).0.take_fault(api, operation)),
+            Store::Files(files) if files.read_only => {
+                // The fault applies as if it were the next call; it is not used up.
+                Ok(files.load()?.take_fault(api, operation))
+            }
             Store::Files(files) => {
                 let _lock = FileLock::acquire(&files.lock)?;
                 let mut state = files.load()?;
@@ -120,6 +145,7 @@ impl Store {
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, EmulatorError> {
         match self {
             Store::Memory(m) => Ok(f(&lock_memory(m).0)),
+            Store::Files(files) if files.read_only => Ok(f(&files.load()?)),
             Store::Files(files) => {
                 let _lock = FileLock::acquire(&files.lock)?;
                 Ok(f(&files.load()?))
@@ -154,6 +180,11 @@ impl Store {
                 calls.push(record(state, &outcome));
                 Ok(outcome)
             }
+            Store::Files(files) if files.read_only => {
+                // Answered from the saved state; neither the state nor the log changes.
+                let mut state = files.load()?;
+                Ok(f(&mut state))
+            }
             Store::Files(files) => {
                 let _lock = FileLock::acquire(&files.lock)?;
                 let mut state = files.load()?;
@@ -169,6 +200,7 @@ impl Store {
     pub fn calls(&self) -> Result<Vec<CallRecord>, EmulatorError> {
         match self {
             Store::Memory(m) => Ok(lock_memory(m).1.clone()),
+            Store::Files(files) if files.read_only => files.load_calls(),
             Store::Files(files) => {
                 let _lock = FileLock::acquire(&files.lock)?;
                 files.load_calls()
@@ -183,6 +215,7 @@ impl Store {
                 Ok(())
             }
             Store::Files(files) => {
+                files.refuse_if_read_only()?;
                 let _lock = FileLock::acquire(&files.lock)?;
                 Ok(write_atomic(&files.calls, b"")?)
             }
@@ -199,6 +232,15 @@ fn lock_memory(
 }
 
 impl Files {
+    fn refuse_if_read_only(&self) -> Result<(), EmulatorError> {
+        if self.read_only {
+            return Err(EmulatorError::Invalid(
+                "the emulator state was opened read-only".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     fn load(&self) -> Result<State, EmulatorError> {
         let Some(bytes) = read_if_exists(&self.state)? else {
             return Ok(State::default());
@@ -240,7 +282,18 @@ impl Files {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(&self.calls).map_err(err)?;
+        no_follow(&mut options);
+        let mut file = options
+            .open(&self.calls)
+            .map_err(|e| open_error("appending to", &self.calls, e))?;
+        ensure_regular(&file, &self.calls)?;
+        // Owner-only even if an older file was not (the mode at creation is less the umask).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(err)?;
+        }
         // Start on a fresh line if a killed process left a torn one.
         if file.metadata().map_err(err)?.len() > 0 {
             let mut last = [0u8; 1];

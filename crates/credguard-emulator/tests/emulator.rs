@@ -391,3 +391,67 @@ fn a_delayed_call_does_not_hold_the_lock() {
         .collect();
     assert_eq!(ids, ["fast", "slow"]);
 }
+
+#[test]
+fn read_only_state_answers_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = Emulator::persistent_read_only(&dir.path().join("missing")).unwrap();
+    assert!(missing.get_service_properties(QUERY).is_ok());
+    assert!(!dir.path().join("missing").exists(), "not created");
+
+    let emu = Emulator::persistent(dir.path()).unwrap();
+    emu.modify_service_settings(&add("a", Transport::Lrpc))
+        .unwrap();
+    emu.inject(Fault::fail(Api::GetServiceProperties, HResult::E_FAIL))
+        .unwrap();
+    std::fs::remove_file(dir.path().join("state.lock")).unwrap();
+    let snapshot = || {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = snapshot();
+    let ro = Emulator::persistent_read_only(dir.path()).unwrap();
+    // The queued fault applies, and is not used up; the call is not logged.
+    assert!(ro.get_service_properties(QUERY).is_err());
+    assert!(ro.get_service_properties(QUERY).is_err());
+    assert_eq!(ro.calls().unwrap().len(), 1, "only the add of the writer");
+    assert!(
+        ro.modify_service_settings(&add("b", Transport::Lrpc))
+            .is_ok()
+    );
+    assert!(
+        ro.inject(Fault::fail(Api::GetServiceProperties, HResult::E_FAIL))
+            .is_err()
+    );
+    assert_eq!(snapshot(), before, "nothing written, no lock file");
+    emu.clear_faults().unwrap();
+    let answer = ro.get_service_properties(QUERY).unwrap();
+    assert!(
+        answer.contains("\"a\"") && !answer.contains("\"b\""),
+        "{answer}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_planted_call_log_link_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let emu = Emulator::persistent(&state).unwrap();
+    let outside = dir.path().join("outside.jsonl");
+    std::fs::write(&outside, "").unwrap();
+    std::os::unix::fs::symlink(&outside, state.join("calls.jsonl")).unwrap();
+    let e = emu.get_service_properties(QUERY).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "");
+}

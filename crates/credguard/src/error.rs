@@ -24,7 +24,7 @@ impl ShownId {
                 out.push_str("...");
                 break;
             }
-            if c.is_control() {
+            if c.is_control() || crate::input::is_format_char(c) {
                 out.extend(c.escape_default());
             } else {
                 out.push(c);

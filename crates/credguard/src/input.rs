@@ -12,37 +12,65 @@ pub const MAX_CONTAINER_ID_CHARS: usize = 256;
 /// The largest credential spec accepted, in bytes (Kubernetes' limit too).
 pub const MAX_CREDENTIAL_SPEC_BYTES: usize = 64 * 1024;
 
-/// Checks a container id: not empty, at most 256 characters, no control characters.
+/// Checks a container id: not empty, at most 256 characters, no control characters, no
+/// invisible or bidirectional format characters (Unicode category Cf), no white space at
+/// either end.
 ///
 /// # Errors
 /// [`CcgError::InvalidContainerId`] saying which rule the id breaks.
 pub fn validate_container_id(id: &str) -> Result<(), CcgError> {
-    let fail = |reason: String| {
-        Err(CcgError::InvalidContainerId {
+    match id_problem(id) {
+        None => Ok(()),
+        Some(reason) => Err(CcgError::InvalidContainerId {
             id: ShownId::new(id),
             reason,
-        })
-    };
+        }),
+    }
+}
+
+/// Whether a character is of Unicode general category Cf (format): invisible characters
+/// that change how text around them is shown or compared, such as U+202E RIGHT-TO-LEFT
+/// OVERRIDE, U+200B ZERO WIDTH SPACE, U+FEFF ZERO WIDTH NO-BREAK SPACE, U+2066..U+2069 the
+/// bidirectional isolates and U+00AD SOFT HYPHEN. The category comes from the Unicode
+/// Character Database through the `unicode-properties` crate, not from a partial list.
+#[must_use]
+pub fn is_format_char(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.general_category() == GeneralCategory::Format
+}
+
+/// What makes an id (a container id, a utility VM id, an id of the alive set) unusable, or
+/// `None` when it is usable. The reason shows an offending character escaped (`U+202E`)
+/// with its position (from 1, in characters), never raw.
+#[must_use]
+pub fn id_problem(id: &str) -> Option<String> {
     if id.is_empty() {
-        return fail("the id is empty; give the container's id".to_owned());
+        return Some("the id is empty; give the container's id".to_owned());
     }
     let chars = id.chars().count();
     if chars > MAX_CONTAINER_ID_CHARS {
-        return fail(format!(
+        return Some(format!(
             "the id is {chars} characters long; at most {MAX_CONTAINER_ID_CHARS} are accepted"
         ));
     }
     if let Some((pos, c)) = id.chars().enumerate().find(|(_, c)| c.is_control()) {
-        return fail(format!(
-            "the id contains the control character {:?} at position {}; ids must be printable",
-            c,
+        return Some(format!(
+            "the id contains the control character U+{:04X} at position {}; ids must be printable",
+            u32::from(c),
+            pos + 1
+        ));
+    }
+    if let Some((pos, c)) = id.chars().enumerate().find(|(_, c)| is_format_char(*c)) {
+        return Some(format!(
+            "the id contains the invisible format character U+{:04X} at position {}; ids must be printable, without bidirectional or zero-width characters",
+            u32::from(c),
             pos + 1
         ));
     }
     if id.trim() != id {
-        return fail("the id starts or ends with white space".to_owned());
+        return Some("the id starts or ends with white space".to_owned());
     }
-    Ok(())
+    None
 }
 
 /// Checks that a credential spec is a JSON object of at most 64 KiB.
@@ -106,6 +134,30 @@ mod tests {
         assert!(validate_container_id(&"x".repeat(256)).is_ok());
         for bad in ["", " a", "a\n", "a\u{0}b", "a\u{7f}"] {
             assert!(validate_container_id(bad).is_err(), "{bad:?}");
+        }
+        // Invisible and bidirectional format characters (Cf), anywhere in the id.
+        for (bad, shown, pos) in [
+            ("ab\u{202E}cd", "U+202E", 3),
+            ("\u{200B}", "U+200B", 1),
+            ("\u{FEFF}ab", "U+FEFF", 1),
+            ("a\u{2066}b\u{2069}", "U+2066", 2),
+            ("a\u{2067}", "U+2067", 2),
+            ("a\u{2068}", "U+2068", 2),
+            ("a\u{00AD}b", "U+00AD", 2),
+            ("a\u{200E}", "U+200E", 2),
+            ("a\u{061C}", "U+061C", 2),
+            ("a\u{E0001}", "U+E0001", 2),
+        ] {
+            let e = validate_container_id(bad).unwrap_err().to_string();
+            assert!(
+                e.contains(shown) && e.contains(&format!("position {pos}")),
+                "{bad:?}: {e}"
+            );
+            assert!(!e.contains(bad), "shown escaped: {e}");
+        }
+        // Letters of other scripts and combining marks are fine.
+        for good in ["café", "контейнер", "a\u{0301}", "容器-1"] {
+            assert!(validate_container_id(good).is_ok(), "{good:?}");
         }
         let e = validate_container_id(&"x".repeat(257))
             .unwrap_err()

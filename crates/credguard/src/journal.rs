@@ -15,8 +15,11 @@
 //! last process that had it open), and reconcile removes those a crash left
 //! ([`Journal::remove_orphaned_lock_files`]), so lock files do not pile up.
 //!
-//! A record that cannot be read is moved aside into `corrupt/` (kept for inspection) with a
-//! warning; it never stops a listing or a reconciliation.
+//! A record that cannot be read (or names an id [`crate::input::validate_container_id`]
+//! refuses) is moved aside into `corrupt/` (kept for inspection) with a warning; it never
+//! stops a listing or a reconciliation. A journal opened read-only
+//! ([`Journal::open_read_only`], for listings and dry runs) only reports it: moving it is
+//! left to `reconcile`. Records and lock files are never opened through a symbolic link.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -27,7 +30,8 @@ use tracing::warn;
 
 use crate::lifecycle::Isolation;
 use crate::statefile::{
-    StateFileError, ensure_private_dir, read_if_exists, remove_durably, write_atomic,
+    StateFileError, check_private_dir, ensure_private_dir, ensure_regular, no_follow, open_error,
+    open_regular, read_if_exists, remove_durably, write_atomic,
 };
 
 /// The marker of a journal record.
@@ -187,6 +191,8 @@ pub enum JournalError {
 #[derive(Debug, Clone)]
 pub struct Journal {
     dir: PathBuf,
+    /// Opened by [`Journal::open_read_only`]: nothing is created, moved or written.
+    read_only: bool,
 }
 
 /// The exclusive lock on one record, held while its instance is created or released.
@@ -240,6 +246,8 @@ enum LockFailure {
     Busy,
     /// The file could not be opened or locked.
     Io(&'static str, std::io::Error),
+    /// The file is not one to lock (a link, not a regular file), or could not be opened.
+    State(StateFileError),
 }
 
 /// Opens the lock file at `path` (created owner-only when `create`; `None` when not and
@@ -250,8 +258,16 @@ fn lock_file(path: &Path, wait: bool, create: bool) -> Result<Option<File>, Lock
         let file = match open_lock_file(path, create) {
             Ok(file) => file,
             Err(e) if !create && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(LockFailure::Io("opening the lock file", e)),
+            Err(e) => {
+                return Err(LockFailure::State(open_error(
+                    "opening the lock file",
+                    path,
+                    e,
+                )));
+            }
         };
+        // A planted link is refused by the open itself; a FIFO or directory here.
+        ensure_regular(&file, path).map_err(LockFailure::State)?;
         if wait {
             file.lock().map_err(|e| LockFailure::Io("locking", e))?;
         } else {
@@ -278,6 +294,8 @@ fn open_lock_file(path: &Path, create: bool) -> std::io::Result<File> {
     if create {
         options.write(true).create(true).truncate(false);
     }
+    // Never through a link planted in the journal.
+    no_follow(&mut options);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -320,7 +338,12 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        // Through the opened file, never through a link planted in its place.
+        match open_regular(path) {
+            Ok(Some(file)) => file.set_permissions(fs::Permissions::from_mode(0o600)),
+            Ok(None) => Err(std::io::ErrorKind::NotFound.into()),
+            Err(e) => Err(std::io::Error::other(crate::error::chain_line(&e))),
+        }
     }
     #[cfg(windows)]
     {
@@ -359,7 +382,38 @@ impl Journal {
         ensure_private_dir(dir)?;
         Ok(Journal {
             dir: dir.to_owned(),
+            read_only: false,
         })
+    }
+
+    /// Opens the journal in `dir` for reading only (listings, dry runs): nothing is created
+    /// (not the directory, not a lock file), a corrupt record is reported but left where it
+    /// is (moving it aside is `reconcile`'s job), and writes fail. A missing directory
+    /// reads as an empty journal.
+    ///
+    /// # Errors
+    /// The directory is refused ([`check_private_dir`]).
+    pub fn open_read_only(dir: &Path) -> Result<Self, JournalError> {
+        check_private_dir(dir)?;
+        Ok(Journal {
+            dir: dir.to_owned(),
+            read_only: true,
+        })
+    }
+
+    fn refuse_if_read_only(&self) -> Result<(), JournalError> {
+        if self.read_only {
+            return Err(StateFileError::new(
+                "writing the journal",
+                &self.dir,
+                std::io::Error::new(
+                    std::io::ErrorKind::ReadOnlyFilesystem,
+                    "the journal was opened read-only",
+                ),
+            )
+            .into());
+        }
+        Ok(())
     }
 
     /// The journal directory.
@@ -392,6 +446,7 @@ impl Journal {
     /// # Errors
     /// The lock is held elsewhere (without waiting), or the lock file cannot be opened.
     pub fn lock(&self, container_id: &str, wait: bool) -> Result<RecordLock, JournalError> {
+        self.refuse_if_read_only()?;
         let path = self.lock_path(container_id);
         match lock_file(&path, wait, true) {
             Ok(Some(file)) => Ok(RecordLock {
@@ -408,6 +463,7 @@ impl Journal {
                 source,
             }
             .into()),
+            Err(LockFailure::State(e)) => Err(e.into()),
         }
     }
 
@@ -427,6 +483,7 @@ impl Journal {
                 source,
             }
             .into()),
+            Err(LockFailure::State(e)) => Err(e.into()),
         }
     }
 
@@ -438,6 +495,9 @@ impl Journal {
     /// The directory cannot be listed. A lock file that cannot be opened is skipped with a
     /// warning.
     pub fn remove_orphaned_lock_files(&self) -> Result<usize, JournalError> {
+        if self.read_only {
+            return Ok(0);
+        }
         let entries = fs::read_dir(&self.dir).map_err(|e| StateFileError {
             action: "listing",
             path: self.dir.clone(),
@@ -470,6 +530,9 @@ impl Journal {
                 Err(LockFailure::Io(action, e)) => {
                     warn!(file = %path.display(), error = %e, "{action}: cannot check an orphaned lock file; leaving it");
                 }
+                Err(LockFailure::State(e)) => {
+                    warn!(file = %path.display(), error = %crate::error::chain_line(&e), "cannot check an orphaned lock file; leaving it");
+                }
             }
         }
         Ok(removed)
@@ -480,6 +543,7 @@ impl Journal {
     /// # Errors
     /// The file cannot be written; the previous record, if any, is then intact.
     pub fn write(&self, record: &Record) -> Result<(), JournalError> {
+        self.refuse_if_read_only()?;
         let mut record = record.clone();
         record.updated_unix_ms = now_ms();
         let path = self.record_path(&record.container_id);
@@ -497,6 +561,7 @@ impl Journal {
     /// # Errors
     /// The file exists but cannot be removed.
     pub fn delete(&self, container_id: &str) -> Result<(), JournalError> {
+        self.refuse_if_read_only()?;
         remove_durably(&self.record_path(container_id))?;
         Ok(())
     }
@@ -520,15 +585,28 @@ impl Journal {
     /// # Errors
     /// The directory cannot be listed.
     pub fn records(&self) -> Result<Vec<Record>, JournalError> {
-        let entries = fs::read_dir(&self.dir).map_err(|e| StateFileError {
-            action: "listing",
-            path: self.dir.clone(),
-            source: e,
-        })?;
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if self.read_only && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new());
+            }
+            Err(e) => {
+                return Err(StateFileError {
+                    action: "listing",
+                    path: self.dir.clone(),
+                    source: e,
+                }
+                .into());
+            }
+        };
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.extension().is_none_or(|e| e != "json") || !path.is_file() {
+            // Directories (`corrupt/`) are skipped; links and other non-regular files are
+            // refused, with a warning, by the read below.
+            if path.extension().is_none_or(|e| e != "json")
+                || entry.file_type().is_ok_and(|t| t.is_dir())
+            {
                 continue;
             }
             match read_if_exists(&path) {
@@ -550,7 +628,10 @@ impl Journal {
     /// Parses a record; a corrupt one is moved aside.
     fn parse(&self, path: &Path, bytes: &[u8]) -> Option<Record> {
         let reason = match serde_json::from_slice::<Record>(bytes) {
-            Ok(r) if r.format == RECORD_FORMAT => return Some(r),
+            Ok(r) if r.format == RECORD_FORMAT => match crate::input::id_problem(&r.container_id) {
+                None => return Some(r),
+                Some(problem) => format!("its container id is not valid: {problem}"),
+            },
             Ok(r) => format!("unknown format `{}`", r.format),
             Err(e) => e.to_string(),
         };
@@ -559,13 +640,21 @@ impl Journal {
     }
 
     fn move_aside(&self, path: &Path, reason: &str) {
+        if self.read_only {
+            warn!(
+                file = %path.display(),
+                reason,
+                "corrupt journal record left in place; `credguard reconcile` moves it aside"
+            );
+            return;
+        }
         let corrupt = self.dir.join("corrupt");
         let name = path
             .file_name()
             .map_or_else(|| "record".into(), |n| n.to_string_lossy().into_owned());
         let target = corrupt.join(format!("{name}.{}", now_ms()));
         let moved = ensure_private_dir(&corrupt)
-            .map_err(|e| e.to_string())
+            .map_err(|e| crate::error::chain_line(&e))
             .and_then(|()| fs::rename(path, &target).map_err(|e| e.to_string()))
             .and_then(|()| make_private(&target).map_err(|e| e.to_string()));
         match moved {
@@ -615,6 +704,59 @@ mod tests {
         assert!(!dir.path().join("bad.json").exists());
         let kept: Vec<_> = fs::read_dir(dir.path().join("corrupt")).unwrap().collect();
         assert_eq!(kept.len(), 1, "kept for inspection");
+    }
+
+    #[test]
+    fn read_only_journal_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = Journal::open_read_only(&dir.path().join("missing")).unwrap();
+        assert!(missing.records().unwrap().is_empty());
+        assert!(!missing.in_progress("x").unwrap());
+        assert!(!dir.path().join("missing").exists(), "not created");
+
+        let j = Journal::open(&dir.path().join("j")).unwrap();
+        j.write(&Record::creating("good", Isolation::Process, None))
+            .unwrap();
+        fs::write(j.dir().join("bad.json"), b"{").unwrap();
+        let ro = Journal::open_read_only(j.dir()).unwrap();
+        let names = |d: &Path| {
+            let mut v: Vec<_> = fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = names(j.dir());
+        assert_eq!(ro.records().unwrap().len(), 1);
+        assert!(!ro.in_progress("good").unwrap());
+        assert!(ro.get("good").unwrap().is_some());
+        assert_eq!(names(j.dir()), before, "no lock file, nothing moved aside");
+        assert!(
+            ro.write(&Record::creating("x", Isolation::Process, None))
+                .is_err()
+        );
+        assert!(ro.delete("good").is_err());
+        assert!(ro.lock("good", false).is_err());
+        // A live holder is still seen.
+        let held = j.lock("good", false).unwrap();
+        assert!(ro.in_progress("good").unwrap());
+        drop(held);
+    }
+
+    #[test]
+    fn a_record_with_an_invalid_id_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        let mut r = Record::creating("a", Isolation::Process, None);
+        r.container_id = "a\u{202E}b".to_owned();
+        fs::write(
+            dir.path().join("planted.json"),
+            serde_json::to_vec(&r).unwrap(),
+        )
+        .unwrap();
+        assert!(j.records().unwrap().is_empty());
+        assert!(dir.path().join("corrupt").is_dir());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! restricted if the current user owns it and refused otherwise (`docs/WINDOWS.md`).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// An I/O failure on a named path.
@@ -39,17 +39,19 @@ impl StateFileError {
     }
 }
 
-/// Creates a directory (and its parents) readable by its owner only.
+/// Creates a directory (and its parents) readable by its owner only, and checks it.
 ///
-/// On Unix the directories created are mode 0700 and an existing directory is used as it is
-/// (the files credguard writes are 0600 whatever the directory's mode). On Windows the
-/// directories created get an owner-only DACL inherited by what is created inside, and an
-/// existing directory is checked: used if private, restricted if open to others and owned
-/// by the current user, refused if open to others and owned by someone else.
+/// On Unix every directory created is mode 0700 whatever the umask, and the directory is
+/// then checked ([`check_private_dir`]): not a symbolic link, owned by the effective user,
+/// not writable by group or others. On Windows the directories created get an owner-only
+/// DACL inherited by what is created inside, and an existing directory is checked: used if
+/// private, restricted if open to others and owned by the current user, refused if open to
+/// others and owned by someone else.
 ///
 /// # Errors
-/// The directory cannot be created or its permissions set; on Windows, it is open to other
-/// users and owned by someone else.
+/// The directory cannot be created or its permissions set; it is a symbolic link, owned by
+/// another user or writable by others (Unix); it is open to other users and owned by
+/// someone else (Windows).
 pub fn ensure_private_dir(dir: &Path) -> Result<(), StateFileError> {
     #[cfg(windows)]
     {
@@ -57,41 +59,274 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), StateFileError> {
     }
     #[cfg(not(windows))]
     {
-        let err = |e| StateFileError::new("creating the directory", dir, e);
-        if !dir.is_dir() {
-            let mut builder = fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::DirBuilderExt;
-                builder.mode(0o700);
-            }
-            builder.create(dir).map_err(err)?;
+        create_missing_dirs(dir)?;
+        check_private_dir(dir).map(|_| ())
+    }
+}
+
+/// Creates `dir` and its missing parents owner-only (mode 0700 on Unix whatever the umask,
+/// the owner-only DACL on Windows), leaving an existing directory as it is. For directories
+/// credguard writes into but does not own, such as a credential-spec directory.
+///
+/// # Errors
+/// A directory cannot be created or its permissions set.
+pub fn create_private_dir_all(dir: &Path) -> Result<(), StateFileError> {
+    #[cfg(windows)]
+    {
+        if dir.is_dir() {
+            return Ok(());
         }
+        crate::windows::acl::ensure_private_dir(dir)
+    }
+    #[cfg(not(windows))]
+    {
+        create_missing_dirs(dir)
+    }
+}
+
+#[cfg(not(windows))]
+fn create_missing_dirs(dir: &Path) -> Result<(), StateFileError> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && fs::symlink_metadata(p).is_err())
+        .collect();
+    // Outermost first.
+    for path in missing.iter().rev() {
+        let err = |e| StateFileError::new("creating the directory", path, e);
+        let mut builder = fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        match builder.create(path) {
+            Ok(()) => {
+                // The umask may have taken bits away; set exactly 0700.
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(err)?;
+                }
+            }
+            // Another process created it meanwhile: it is checked like an existing one.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Why a state directory or file is refused.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refused(action: &'static str, path: &Path, why: String) -> StateFileError {
+    StateFileError::new(
+        action,
+        path,
+        io::Error::new(io::ErrorKind::PermissionDenied, Refused(why)),
+    )
+}
+
+/// Checks an existing state directory without changing anything: `Ok(false)` when it does
+/// not exist. On Unix it must not be a symbolic link, must be owned by the effective user
+/// (root included: a directory owned by another user, who could swap what is inside, is
+/// refused even for root), and must not be writable by group or others. On Windows its
+/// DACL gets the verdict of [`ensure_private_dir`] without being changed: open to others
+/// and owned by someone else is refused, open and the current user's is used with a warning.
+///
+/// # Errors
+/// The directory is refused (the error names its owner and mode), or cannot be examined.
+pub fn check_private_dir(dir: &Path) -> Result<bool, StateFileError> {
+    const ACTION: &str = "refusing the state directory";
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(StateFileError::new("examining the directory", dir, e)),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refused(
+            ACTION,
+            dir,
+            "it is a symbolic link; credguard follows no link in its state directory: replace it with a real directory".to_owned(),
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(refused(ACTION, dir, "it is not a directory".to_owned()));
+    }
+    #[cfg(windows)]
+    crate::windows::acl::check_private_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        let (uid, mode) = (meta.uid(), meta.mode() & 0o7777);
+        let owner = || match user_name(uid) {
+            Some(name) => format!("uid {uid} ({name})"),
+            None => format!("uid {uid}"),
+        };
+        if uid != me {
+            return Err(refused(
+                ACTION,
+                dir,
+                format!(
+                    "it is owned by {}, not by the user running credguard (uid {me}), mode {mode:04o}: another user could change what credguard reads there; use a directory of your own (--state-dir) or `chown` it",
+                    owner()
+                ),
+            ));
+        }
+        if mode & 0o022 != 0 {
+            return Err(refused(
+                ACTION,
+                dir,
+                format!(
+                    "it is owned by {}, mode {mode:04o}: group or others can write in it and plant files; `chmod 700` it",
+                    owner()
+                ),
+            ));
+        }
+    }
+    Ok(true)
+}
+
+/// The user name of a uid from `/etc/passwd`, when it is cheap to find.
+#[cfg(unix)]
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
+}
+
+/// Opens an existing state file for reading: never through a symbolic link, never blocking
+/// on a FIFO, regular files only. `None` when it does not exist.
+///
+/// # Errors
+/// The file is a link or not a regular file, or cannot be opened.
+pub fn open_regular(path: &Path) -> Result<Option<File>, StateFileError> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    no_follow(&mut options);
+    match options.open(path) {
+        Ok(file) => {
+            ensure_regular(&file, path)?;
+            Ok(Some(file))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(open_error("reading", path, e)),
+    }
+}
+
+/// Adds the flags every state file is opened with: `O_NOFOLLOW` (a planted symbolic link
+/// fails instead of redirecting the open) and `O_NONBLOCK` (a planted FIFO does not hang
+/// the open; it has no effect on regular files).
+pub fn no_follow(options: &mut OpenOptions) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = options;
+    }
+}
+
+/// A clear error for a failed open of a state file (a symbolic link says so).
+#[must_use]
+pub fn open_error(action: &'static str, path: &Path, e: io::Error) -> StateFileError {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP)
+        && fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return refused(
+            action,
+            path,
+            "it is a symbolic link; credguard opens no file in its state directory through a link: remove it".to_owned(),
+        );
+    }
+    StateFileError::new(action, path, e)
+}
+
+/// Refuses an opened state file that is not a regular file (a FIFO, a device, a directory).
+///
+/// # Errors
+/// The file is not a regular file, or cannot be examined.
+pub fn ensure_regular(file: &File, path: &Path) -> Result<(), StateFileError> {
+    let meta = file
+        .metadata()
+        .map_err(|e| StateFileError::new("examining", path, e))?;
+    if meta.is_file() {
         Ok(())
+    } else {
+        Err(refused(
+            "refusing",
+            path,
+            "it is not a regular file; remove it".to_owned(),
+        ))
     }
 }
 
 /// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync of the directory),
-/// with owner-only permissions.
+/// with owner-only permissions whatever the umask.
 ///
 /// # Errors
 /// Any step fails; the old content of `path`, if any, is then still in place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateFileError> {
+    write_private(path, bytes, true)
+}
+
+/// [`write_atomic`] that never replaces an existing file (`replace == false`: the error's
+/// source is then of kind [`io::ErrorKind::AlreadyExists`]), or replaces it
+/// (`replace == true`). The file is owner-only in either case: mode 0600 on Unix, and on
+/// Windows a protected owner-only DACL of its own, so that it stays private in a directory
+/// open to others (a credential-spec directory).
+///
+/// # Errors
+/// Any step fails, or the file exists and `replace` is false.
+pub fn write_private(path: &Path, bytes: &[u8], replace: bool) -> Result<(), StateFileError> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let err = |action, e| StateFileError::new(action, path, e);
-    // tempfile creates the file with mode 0600 on Unix; on Windows it inherits the
-    // directory's DACL, which a private directory makes owner-only (and the rename keeps).
+    // tempfile creates the file exclusively (never through a link) with mode 0600 less the
+    // umask; the mode is then set exactly. On Windows it inherits the directory's DACL.
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(|e| StateFileError::new("creating a temporary file in", dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(|e| err("setting the permissions of", e))?;
+    }
+    #[cfg(windows)]
+    if !replace {
+        crate::windows::acl::make_file_private(tmp.path())
+            .map_err(|e| err("setting the permissions of", e))?;
+    }
     tmp.write_all(bytes).map_err(|e| err("writing", e))?;
     tmp.as_file().sync_all().map_err(|e| err("syncing", e))?;
-    tmp.persist(path).map_err(|e| err("replacing", e.error))?;
+    if replace {
+        tmp.persist(path).map_err(|e| err("replacing", e.error))?;
+    } else {
+        tmp.persist_noclobber(path)
+            .map_err(|e| err("creating", e.error))?;
+    }
     sync_dir(dir)
 }
 
@@ -130,16 +365,19 @@ pub fn remove_durably(path: &Path) -> Result<(), StateFileError> {
     }
 }
 
-/// Reads a file, `None` when it does not exist.
+/// Reads a file, `None` when it does not exist; never through a symbolic link, regular
+/// files only ([`open_regular`]).
 ///
 /// # Errors
-/// The file exists but cannot be read.
+/// The file exists but cannot be read, or is refused.
 pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StateFileError> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StateFileError::new("reading", path, e)),
-    }
+    let Some(mut file) = open_regular(path)? else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| StateFileError::new("reading", path, e))?;
+    Ok(Some(bytes))
 }
 
 /// An exclusive lock on a lock file, released when dropped (or when the process dies).
@@ -162,9 +400,11 @@ impl FileLock {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
+        no_follow(&mut options);
         let file = options
             .open(path)
-            .map_err(|e| StateFileError::new("opening the lock file", path, e))?;
+            .map_err(|e| open_error("opening the lock file", path, e))?;
+        ensure_regular(&file, path)?;
         file.lock()
             .map_err(|e| StateFileError::new("locking", path, e))?;
         Ok(FileLock {
@@ -217,6 +457,85 @@ mod tests {
         remove_durably(&p).unwrap();
         remove_durably(&p).unwrap();
         assert!(read_if_exists(&p).unwrap().is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_and_open_directories_are_refused() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::write(&outside, b"outside").unwrap();
+        let state = dir.path().join("state");
+        ensure_private_dir(&state.join("a/b")).unwrap();
+        for d in [&state, &state.join("a"), &state.join("a/b")] {
+            assert_eq!(fs::metadata(d).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+        // A file read, or a lock file opened, through a planted link fails and names it.
+        let link = state.join("state.json");
+        symlink(&outside, &link).unwrap();
+        let e = crate::error::chain_line(&read_if_exists(&link).unwrap_err());
+        assert!(
+            e.contains("symbolic link") && e.contains("state.json"),
+            "{e}"
+        );
+        let lock = state.join("x.lock");
+        symlink(dir.path().join("created"), &lock).unwrap();
+        let e = crate::error::chain_line(&FileLock::acquire(&lock).unwrap_err());
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(!dir.path().join("created").exists());
+        // Writing replaces the link itself, never its target.
+        write_atomic(&link, b"new").unwrap();
+        assert_eq!(fs::read(&outside).unwrap(), b"outside");
+        // A FIFO fails at once instead of blocking the read.
+        let fifo = state.join("fifo.json");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let e = crate::error::chain_line(&read_if_exists(&fifo).unwrap_err());
+        assert!(e.contains("not a regular file"), "{e}");
+        // A linked directory, or one others can write in, is refused with its mode.
+        let linked = dir.path().join("linked");
+        symlink(&state, &linked).unwrap();
+        let e = crate::error::chain_line(&ensure_private_dir(&linked).unwrap_err());
+        assert!(e.contains("symbolic link"), "{e}");
+        fs::set_permissions(&state, fs::Permissions::from_mode(0o775)).unwrap();
+        let e = crate::error::chain_line(&ensure_private_dir(&state).unwrap_err());
+        assert!(e.contains("0775") && e.contains("uid"), "{e}");
+        assert!(check_private_dir(&state).is_err());
+        fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check_private_dir(&state).unwrap());
+        assert!(!check_private_dir(&dir.path().join("missing")).unwrap());
+    }
+
+    #[test]
+    fn write_private_never_clobbers_without_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("spec.json");
+        write_private(&p, b"one", false).unwrap();
+        let e = write_private(&p, b"two", false).unwrap_err();
+        assert_eq!(e.source.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&p).unwrap(), b"one");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        write_private(&p, b"two", true).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

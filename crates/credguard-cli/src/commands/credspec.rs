@@ -112,7 +112,8 @@ pub struct NewArgs {
     pub plugin_input_file: Option<PathBuf>,
 
     /// Write the spec into the credential-spec directory as `{netbios}_{account}.json`
-    /// (lower case) instead of standard output.
+    /// (lower case) instead of standard output: owner-only (it may hold the plug-in
+    /// secret) and atomically; directories created for it are owner-only too.
     #[arg(long)]
     pub save: bool,
 

@@ -9,7 +9,7 @@ use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 use serde_json::json;
 
 use crate::Context;
-use crate::backend::{BackendKind, open_emulator};
+use crate::backend::{BackendKind, open_emulator, open_emulator_read_only};
 use crate::exit::{CliError, Exit};
 use crate::output::{OutputFormat, print_json};
 
@@ -121,7 +121,13 @@ pub fn run(ctx: &Context, cmd: EmulatorCommand) -> Result<Exit, CliError> {
             "the emulator commands act on the emulator; --backend hcs has none (drop --backend or use --backend emulator)",
         ));
     }
-    let emu = open_emulator(&ctx.state_dir)?;
+    // Reading the call log changes nothing, so it works on a read-only state directory.
+    let read_only = matches!(&cmd, EmulatorCommand::Log(args) if !args.clear);
+    let emu = if read_only {
+        open_emulator_read_only(&ctx.state_dir)?
+    } else {
+        open_emulator(&ctx.state_dir)?
+    };
     match cmd {
         EmulatorCommand::Log(args) => log(ctx, &emu, &args),
         EmulatorCommand::Inject(args) => inject(ctx, &emu, args),

@@ -276,7 +276,7 @@ fn dry_run(
 
 fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
     let opts = args.alive.options()?;
-    let client = ctx.client()?;
+    let client = ctx.client_read_only()?;
     let instances = client.list()?;
     let plan = client.plan_reconcile(&opts)?;
     let by_id: HashMap<&str, &PlanItem> =
@@ -374,7 +374,7 @@ fn age(ms: u64) -> String {
 }
 
 fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
-    let client = ctx.client()?;
+    let client = ctx.client_read_only()?;
     let Some(instance) = client.get(id)? else {
         return Err(credguard::CcgError::NotFound {
             container_id: credguard::error::ShownId::new(id),

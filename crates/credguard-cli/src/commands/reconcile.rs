@@ -56,11 +56,27 @@ impl AliveArgs {
                 })?
             };
             let set = alive.get_or_insert_with(BTreeSet::new);
-            for line in text.lines() {
+            for (n, line) in text.lines().enumerate() {
                 let id = line.split('#').next().unwrap_or("").trim();
                 if !id.is_empty() {
+                    if let Some(problem) = credguard::input::id_problem(id) {
+                        return Err(CliError::usage(format!(
+                            "line {} of the alive file `{}` is not a container id: {problem}",
+                            n + 1,
+                            path.display()
+                        )));
+                    }
                     set.insert(id.to_owned());
                 }
+            }
+        }
+        // An id `instances add` would refuse names no container.
+        for id in &self.alive {
+            if let Some(problem) = credguard::input::id_problem(id) {
+                return Err(CliError::usage(format!(
+                    "--alive `{}` is not a container id: {problem}",
+                    credguard::error::ShownId::new(id)
+                )));
             }
         }
         Ok(ReconcileOptions {
@@ -82,7 +98,11 @@ pub struct ReconcileArgs {
 
 pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
     let opts = args.alive.options()?;
-    let client = ctx.client()?;
+    let client = if args.dry_run {
+        ctx.client_read_only()?
+    } else {
+        ctx.client()?
+    };
     if args.dry_run {
         let plan = client.plan_reconcile(&opts)?;
         match ctx.output {

@@ -11,7 +11,6 @@
 //! does, so a generated file looks like one New-CredentialSpec wrote.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -266,8 +265,10 @@ impl NewSpec {
     }
 }
 
-/// Writes `text` as `dir/file_name`, creating the directory. Without `force` an existing
-/// file is left alone; with it, the file is replaced at once (never half written).
+/// Writes `text` as `dir/file_name`, owner-only (mode 0600 on Unix, an owner-only DACL on
+/// Windows) and atomically, creating the directory and its missing parents owner-only
+/// (0700). Without `force` an existing file is left alone; with it, the file is replaced at
+/// once (never half written), owner-only whatever the old file's permissions.
 ///
 /// # Errors
 /// [`GenerateError::Exists`], [`GenerateError::UnsafeFileName`], [`GenerateError::Write`].
@@ -291,24 +292,16 @@ pub fn write_spec_file(
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(dir).map_err(write_error)?;
-    if force {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
-        tmp.write_all(text.as_bytes()).map_err(write_error)?;
-        tmp.persist(&path).map_err(|e| write_error(e.error))?;
-    } else {
-        let mut file = match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(GenerateError::Exists { path });
-            }
-            Err(e) => return Err(write_error(e)),
-        };
-        file.write_all(text.as_bytes()).map_err(write_error)?;
+    // The spec may hold the plug-in secret: the directories created for it and the file
+    // are owner-only whatever the umask, and the file is written atomically (temporary
+    // file, fsync, rename; without --force a rename that never replaces).
+    crate::statefile::create_private_dir_all(dir).map_err(|e| write_error(e.source))?;
+    match crate::statefile::write_private(&path, text.as_bytes(), force) {
+        Ok(()) => {}
+        Err(e) if e.source.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(GenerateError::Exists { path });
+        }
+        Err(e) => return Err(write_error(e.source)),
     }
     Ok(path)
 }

@@ -311,19 +311,55 @@ fn check_existing(dir: &Path, user: &str) -> Result<(), StateFileError> {
             );
             Ok(())
         }
-        Verdict::Refuse(openings) => Err(StateFileError::new(
-            "using the directory",
-            dir,
-            io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                NotPrivate {
-                    dir: dir.display().to_string(),
-                    user: user.to_owned(),
-                    owner: security.owner,
-                    openings,
-                },
-            ),
-        )),
+        Verdict::Refuse(openings) => Err(refuse(dir, user, security.owner, openings)),
+    }
+}
+
+fn refuse(dir: &Path, user: &str, owner: Option<String>, openings: Vec<Opening>) -> StateFileError {
+    StateFileError::new(
+        "using the directory",
+        dir,
+        io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            NotPrivate {
+                dir: dir.display().to_string(),
+                user: user.to_owned(),
+                owner,
+                openings,
+            },
+        ),
+    )
+}
+
+/// Checks an existing directory for a command that only reads, changing nothing: private
+/// is fine, open and owned by someone else is refused as [`ensure_private_dir`] refuses it,
+/// open and owned by the current user is used with a warning (the next command that
+/// writes restricts it).
+///
+/// # Errors
+/// Its permissions cannot be read, or it is open to others and owned by someone else.
+pub(crate) fn check_private_dir(dir: &Path) -> Result<(), StateFileError> {
+    let user = current_user()
+        .map_err(|e| StateFileError::new("reading the current user's SID for", dir, e))?;
+    check_private_dir_as(dir, user)
+}
+
+/// [`check_private_dir`] for the user `user` (tests pretend to be someone else).
+pub(crate) fn check_private_dir_as(dir: &Path, user: &str) -> Result<(), StateFileError> {
+    let reading = |e| StateFileError::new("reading the permissions of the directory", dir, e);
+    let wide = WideCString::from_path(dir).map_err(reading)?;
+    let security = ffi::file_security(&wide).map_err(reading)?;
+    match verdict(&security, user) {
+        Verdict::Private => Ok(()),
+        Verdict::Restrict(openings) => {
+            warn!(
+                dir = %dir.display(),
+                open_to = %listed(&openings),
+                "the state directory is open to other users; the next credguard command that writes restricts it"
+            );
+            Ok(())
+        }
+        Verdict::Refuse(openings) => Err(refuse(dir, user, security.owner, openings)),
     }
 }
 

@@ -330,6 +330,28 @@ fn an_open_directory_owned_by_someone_else_is_refused_and_left_alone() {
     );
 }
 
+#[test]
+fn a_read_only_check_refuses_what_ensure_refuses_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shared");
+    open_dir(&dir);
+    let before = security_of(&dir);
+    let err = check_private_dir_as(&dir, OTHER_USER).unwrap_err();
+    assert_eq!(err.action, "using the directory");
+    let message = err.source.to_string();
+    assert!(
+        message.contains("Everyone (S-1-1-0)") && message.contains(&format!("owned by {}", me())),
+        "{message}"
+    );
+    // Open but the current user's: used as it is (a writing command restricts it).
+    check_private_dir_as(&dir, me()).unwrap();
+    assert_eq!(
+        security_of(&dir),
+        before,
+        "a read-only check changes nothing"
+    );
+}
+
 // --- A Windows host only ----------------------------------------------------------------------
 
 #[test]
