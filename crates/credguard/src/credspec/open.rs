@@ -26,6 +26,7 @@ pub(crate) enum BeneathError {
     /// The name leads outside the directory (through a symbolic link).
     Outside,
     /// The name is a symbolic link, and this system can only refuse them all.
+    #[cfg_attr(not(unix), allow(dead_code))]
     Symlink,
     /// The opened file is not a regular file: what it is.
     NotRegular(&'static str),

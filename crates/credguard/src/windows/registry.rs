@@ -345,6 +345,31 @@ mod tests {
     }
 
     #[test]
+    fn a_name_is_shown_once_escaped_and_short() {
+        let long = format!("evil\u{1b}[31m\u{202e}{}", "n".repeat(30_000));
+        // Through the credential-spec loader, as `registry://NAME` reaches it.
+        let err =
+            crate::credspec::load_arg(&format!("registry://{long}"), std::path::Path::new("."))
+                .unwrap_err();
+        let chain = crate::error::chain_line(&err);
+        assert!(
+            !chain.contains('\u{1b}') && !chain.contains('\u{202e}'),
+            "{chain:?}"
+        );
+        assert!(chain.len() < 1000, "{} bytes", chain.len());
+        assert_eq!(chain.matches("evil").count(), 1, "{chain}");
+        // A missing value under a key that exists: the inner error does not repeat it.
+        let key = TestKey::new("longname");
+        key.add(&["/v", "other", "/t", "REG_SZ", "/d", "{}"]);
+        let err = read_string_value(RegRoot::CurrentUser, &key.0, &long).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            !text.contains("evil") && !text.contains('\u{1b}'),
+            "{text:?}"
+        );
+    }
+
+    #[test]
     fn the_error_type_can_cross_threads() {
         fn assert_bounds<E: std::error::Error + Send + Sync + 'static>() {}
         assert_bounds::<RegistryError>();
