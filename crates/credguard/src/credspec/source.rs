@@ -4,17 +4,20 @@
 //! (or [`load_arg`], both at once). Accepted:
 //! - a path, or `-` for standard input;
 //! - `file://NAME`: relative to the credential-spec directory, as Docker reads it; absolute
-//!   names and names that could leave the directory are refused;
+//!   names, names that could leave the directory and DOS device names are refused, and only
+//!   a regular file beneath the directory is opened (see the `open` module);
 //! - `raw://JSON`: the spec inline;
 //! - `registry://NAME`: a REG_SZ value under [`REGISTRY_KEY`] (Windows only);
 //! - a Kubernetes `GMSACredentialSpec` manifest (YAML, multi-document YAML, JSON, or a JSON
 //!   `List`), read from a path, `-` or `file://`; a manifest with several resources is
 //!   selected from with `PATH#NAME` (the resource's `metadata.name`);
 //! - an OCI runtime bundle's `config.json`, whose `windows.credentialSpec` is a JSON string
-//!   (what runtimes write) or an object (what the OCI schema says).
+//!   (what runtimes write) or an object (what the OCI schema says); its gMSA-disable
+//!   annotation travels with the spec as its [`SpecPolicy`].
 //!
-//! Errors name the source as the user gave it, except for `raw://`, whose text is never
-//! repeated (it can hold a plug-in secret).
+//! A member repeated in one object, in any form, makes the spec unreadable. Errors name the
+//! source as the user gave it, once, made printable and short ([`super::syntax::shown`]),
+//! except for `raw://`, whose text is never repeated (it can hold a plug-in secret).
 
 use std::fmt;
 use std::io::Read;
