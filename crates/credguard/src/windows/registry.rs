@@ -341,7 +341,7 @@ mod tests {
             err.to_string(),
             "the name cannot name a registry value: the name contains a NUL character"
         );
-        assert!(matches!(err, RegistryError::InvalidName { name, .. } if name == "a\\0b"));
+        assert!(matches!(err, RegistryError::InvalidName { name, .. } if name == "a\\u{0}b"));
     }
 
     #[test]
