@@ -294,16 +294,38 @@ credguard "$CLI" credspec show registry://credguard-wine
 expect "credspec show registry://NAME shows it" 0 --out "webapp01" --out "contoso.com"
 credguard "$CLI" credspec validate registry://credguard-absent
 expect "registry:// of an unregistered name says so (exit 2)" 2 \
-    --err "credential spec \`credguard-absent\` is not registered: registry key HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs has no value \`credguard-absent\`"
+    --err "cannot read the credential spec registry://credguard-absent" \
+    --err "it is not registered: registry key HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs has no value of that name"
 credguard "$CLI" credspec validate registry://credguard-dword
 expect "registry:// of a value that is not a string says so (exit 2)" 2 \
-    --err "registry value \`credguard-dword\` under HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs is of type REG_DWORD, not a string (REG_SZ)"
+    --err "the registry value under HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs is of type REG_DWORD, not a string (REG_SZ)"
 credguard "$CLI" --backend hcs instances add --id wine-cli-reg --credspec registry://credguard-wine
 expect "instances add --credspec registry://NAME" 0
 credguard "$CLI" emulator log --tail 3
 expect "the registered spec is what AddInstance carried" 0 --out "wine-cli-reg" --out "NetBiosName"
 credguard "$CLI" --backend hcs instances remove wine-cli-reg
 expect "and its removal" 0 --out "removed the CCG instance of \`wine-cli-reg\`"
+# A registry:// name with an ESC and 3,000 more characters: shown escaped, cut, and once.
+credguard "$CLI" credspec validate "registry://evil$(printf '\033')x$(printf 'n%.0s' {1..3000})"
+if [[ $code -eq 2 && $err == *'registry://evil\u{1b}xnnn'* && $err != *$'\033'* &&
+    $(grep -o evil <<<"$err" | wc -l) -eq 1 && ${#err} -lt 2000 ]]; then
+    ok "a registry:// name is shown escaped, short and once"
+else
+    not_ok "a registry:// name is shown escaped, short and once"
+fi
+# DOS device names are refused before anything is opened: file://COM1 used to hang (an
+# Azure VM's COM1 is its serial console) and file://CON to read the console; a plain path
+# naming a device is refused too (`-` reads standard input).
+for source in file://COM1 file://CON file://COM1.json 'file://sub/CONIN$' COM1 'C:\x\nul.json'; do
+    code=0
+    timeout 60 "$WINE64" "$CLI/credguard.exe" --state-dir "$(winpath "$STATE")" \
+        credspec validate "$source" </dev/null >"$WORK/out.txt" 2>"$WORK/err.txt" ||
+        code=$?
+    out=$(tr -d '\r' <"$WORK/out.txt")
+    err=$(tr -d '\r' <"$WORK/err.txt")
+    expect "credspec validate $source is refused at once (exit 2)" 2 \
+        --err "is a DOS device name on Windows"
+done
 
 printf '\ncredguard.exe under Wine: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || die "$failed credguard.exe check(s) under Wine"

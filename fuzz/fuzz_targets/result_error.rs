@@ -34,7 +34,7 @@ fuzz_target!(|bytes: &[u8]| {
         let op = OPERATIONS[(bytes.len() + i) % OPERATIONS.len()];
         let err = HcsError::new(op, code, Some(&text));
         match (&err.document, &parsed) {
-            (ErrorDocument::Parsed(got), Some(doc)) => assert_eq!(got, doc),
+            (ErrorDocument::Parsed(got), Some(doc)) => assert_eq!(&**got, doc),
             (ErrorDocument::Parsed(_), None) => panic!("HcsError parsed what parse refused"),
             (ErrorDocument::Raw(raw), None) => assert_eq!(raw, &*text),
             (ErrorDocument::None, None) => assert!(text.trim().is_empty()),

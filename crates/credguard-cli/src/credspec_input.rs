@@ -3,8 +3,9 @@
 //! Every command that takes `--credspec` goes through [`read_credspec`]: the library's one
 //! source parser (paths, `-`, `file://`, `raw://`, `registry://`, Kubernetes manifests, OCI
 //! bundle configs), then the linter. A spec with lint errors is refused, naming each error,
-//! unless `--no-lint`; warnings are logged. What is returned is the canonical form (compact
-//! JSON, no BOM), whatever encoding and layout the source had.
+//! unless `--no-lint`; warnings are logged. What is returned is the loaded spec, with what
+//! its source says about policy; what is sent is its canonical form (compact JSON, no BOM),
+//! whatever encoding and layout the source had.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -64,9 +65,17 @@ pub fn load(ctx: &Context, source: &str, dir: &CredspecDirArg) -> Result<LoadedS
     Ok(loaded)
 }
 
-/// Reads, lints and returns the canonical form of the credential spec of `--credspec`.
-pub fn read_credspec(ctx: &Context, args: &CredspecArgs) -> Result<String, CliError> {
-    read_credspec_from(ctx, &args.credspec, &args.dir, args.no_lint)
+/// Reads and lints the credential spec of `--credspec` for the container `container_id`.
+///
+/// What the source says about policy (an OCI bundle's gMSA-disable annotation) is applied
+/// first, by the library's rule: a denied spec is refused (exit 6) before its lint errors
+/// matter. `CcgClient::create_spec_request` applies it again whatever the caller did.
+pub fn read_credspec(
+    ctx: &Context,
+    args: &CredspecArgs,
+    container_id: &str,
+) -> Result<LoadedSpec, CliError> {
+    read_credspec_from(ctx, &args.credspec, &args.dir, args.no_lint, container_id)
 }
 
 /// [`read_credspec`] for a source given otherwise (e.g. an OCI bundle's `config.json`).
@@ -75,8 +84,10 @@ pub fn read_credspec_from(
     source: &str,
     dir: &CredspecDirArg,
     no_lint: bool,
-) -> Result<String, CliError> {
+    container_id: &str,
+) -> Result<LoadedSpec, CliError> {
     let loaded = load(ctx, source, dir)?;
+    loaded.policy.check(container_id)?;
     let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) = loaded
         .document
         .lint()
@@ -100,7 +111,7 @@ pub fn read_credspec_from(
         }
         warn!(origin = %loaded.origin, errors = errors.len(), "using a credential spec with lint errors (--no-lint)");
     }
-    Ok(loaded.document.canonical())
+    Ok(loaded)
 }
 
 /// Logs one diagnostic as a warning (diagnostics never quote a PluginInput).

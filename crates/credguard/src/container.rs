@@ -180,13 +180,12 @@ pub fn place_in_v1(doc: &mut Map<String, Value>, credential_spec: &str) {
 /// Whether an OCI runtime spec (`config.json`) disables gMSA through hcsshim's annotation
 /// `io.microsoft.container.wcow.gmsa.disable` (a boolean as Go's `strconv.ParseBool` reads
 /// it: `1`, `t`, `true`, `TRUE`, `True`). Returns the reason for the "operation denied"
-/// error when it does.
+/// error when it does. The credential-spec loader applies the same rule
+/// ([`crate::credspec::SpecPolicy::of_oci_config`]) to every bundle it reads.
 #[must_use]
 pub fn oci_gmsa_disabled(config: &Value) -> Option<String> {
-    let key = crate::lifecycle::GMSA_DISABLE_ANNOTATION;
-    let value = config.get("annotations")?.get(key)?.as_str()?;
-    matches!(value.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True")
-        .then(|| format!("the OCI annotation `{key}` is `{value}`"))
+    let config = config.as_object()?;
+    crate::credspec::SpecPolicy::of_oci_config(config).gmsa_disabled
 }
 
 #[cfg(test)]

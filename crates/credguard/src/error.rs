@@ -9,7 +9,10 @@ use std::fmt;
 use crate::hcs::HcsError;
 use crate::schema::FindError;
 
-/// A container id made fit for an error message: control characters escaped, long ids cut.
+/// A container id (or any name a message repeats) made fit for an error message: control
+/// characters and invisible format characters (Unicode category Cf: bidirectional overrides
+/// such as U+202E, zero-width spaces) escaped, long values cut. The one rule for showing
+/// values in messages ([`crate::credspec::syntax::shown`] is the same).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ShownId(String);
 
@@ -17,21 +20,26 @@ impl ShownId {
     /// Makes the shown form of an id.
     #[must_use]
     pub fn new(id: &str) -> Self {
-        const MAX: usize = 80;
-        let mut out = String::new();
-        for (n, c) in id.chars().enumerate() {
-            if n == MAX {
-                out.push_str("...");
-                break;
-            }
-            if c.is_control() || crate::input::is_format_char(c) {
-                out.extend(c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
-        ShownId(out)
+        ShownId(shown_cut(id, 80))
     }
+}
+
+/// `value` with control and format characters escaped, cut after `max` characters (`...`
+/// marks the cut): the rule behind [`ShownId`].
+pub(crate) fn shown_cut(value: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in value.chars().enumerate() {
+        if n == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() || crate::input::is_format_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 impl fmt::Display for ShownId {
@@ -356,6 +364,10 @@ mod tests {
     #[test]
     fn shown_ids_are_printable_and_short() {
         assert_eq!(ShownId::new("a\nb\u{7}").to_string(), "a\\nb\\u{7}");
+        assert_eq!(
+            ShownId::new("a\u{202e}b\u{200b}").to_string(),
+            "a\\u{202e}b\\u{200b}"
+        );
         let long = "x".repeat(300);
         let shown = ShownId::new(&long).to_string();
         assert!(shown.len() < 100 && shown.ends_with("..."));

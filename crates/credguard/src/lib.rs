@@ -49,5 +49,5 @@ pub use error::{CcgError, ErrorKind, Step};
 pub use hcs::{HcsError, HcsService};
 pub use hresult::HResult;
 pub use journal::Journal;
-pub use lifecycle::{CcgClient, CcgResource, CreateRequest, Isolation, Removal};
+pub use lifecycle::{CcgClient, CcgResource, CreateRequest, Isolation, Removal, SpecRequest};
 pub use reconcile::ReconcileOptions;

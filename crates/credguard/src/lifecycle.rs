@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use tracing::{debug, info, info_span, warn};
 
+use crate::credspec::LoadedSpec;
 use crate::error::{CcgError, Missing, ShownId, Step, chain_line};
 use crate::hcs::{HcsError, HcsService};
 use crate::hresult::HResult;
@@ -80,6 +81,21 @@ impl<'a> CreateRequest<'a> {
             utility_vm: None,
         }
     }
+}
+
+/// [`CreateRequest`] for a credential spec loaded from its source
+/// ([`crate::credspec::load`]): the spec carries what its source says about policy, and
+/// [`CcgClient::create_spec_request`] refuses what that policy denies before anything is sent.
+#[derive(Debug, Clone, Copy)]
+pub struct SpecRequest<'a> {
+    /// The container id the instance belongs to.
+    pub container_id: &'a str,
+    /// The credential spec as loaded (its canonical form is sent).
+    pub spec: &'a LoadedSpec,
+    /// The container's isolation.
+    pub isolation: Isolation,
+    /// As [`CreateRequest::utility_vm`].
+    pub utility_vm: Option<&'a str>,
 }
 
 /// What [`CcgClient::remove`] found.
@@ -183,6 +199,48 @@ impl CcgClient {
             credential_spec,
             isolation,
         ))
+    }
+
+    /// Creates the CCG instance for a container from a credential spec loaded from its
+    /// source (no utility VM hot-add). A spec whose source disables gMSA (an OCI bundle's
+    /// `io.microsoft.container.wcow.gmsa.disable` annotation) is refused with
+    /// [`CcgError::Denied`] before anything is sent.
+    ///
+    /// # Errors
+    /// As [`CcgClient::create_spec_request`].
+    pub fn create_spec(
+        &self,
+        container_id: &str,
+        spec: &LoadedSpec,
+        isolation: Isolation,
+    ) -> Result<(ContainerCredentialGuardInstance, CcgResource), CcgError> {
+        self.create_spec_request(&SpecRequest {
+            container_id,
+            spec,
+            isolation,
+            utility_vm: None,
+        })
+    }
+
+    /// [`CcgClient::create_request`] for a loaded credential spec: its source's policy is
+    /// applied first.
+    ///
+    /// # Errors
+    /// [`CcgError::Denied`] when the spec's source disables gMSA (nothing is sent); then as
+    /// [`CcgClient::create_request`].
+    pub fn create_spec_request(
+        &self,
+        req: &SpecRequest<'_>,
+    ) -> Result<(ContainerCredentialGuardInstance, CcgResource), CcgError> {
+        validate_container_id(req.container_id)?;
+        req.spec.policy.check(req.container_id)?;
+        let text = req.spec.document.canonical();
+        self.create_request(&CreateRequest {
+            container_id: req.container_id,
+            credential_spec: &text,
+            isolation: req.isolation,
+            utility_vm: req.utility_vm,
+        })
     }
 
     /// Creates the CCG instance for a container, hot-adding its HvSocket entry to the

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use credguard::credspec::generate::write_spec_file;
+use credguard::credspec::syntax::shown_path;
 use credguard::credspec::{
     AdditionalAccount, Diagnostic, GenerateError, HostAccount, KnownPlugin, LoadedSpec, NewSpec,
     PluginInput, Severity, load_arg, shown_arg,
@@ -171,7 +172,13 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
         };
         let diagnostics = loaded.document.lint();
         let count = |s: Severity| diagnostics.iter().filter(|d| d.severity == s).count();
-        let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+        // A spec its own bundle disables is not usable as it stands: a warning (an error
+        // under --strict), said in the words `instances add` refuses it with.
+        let disabled = loaded.policy.gmsa_disabled.as_deref();
+        let (errors, warnings) = (
+            count(Severity::Error),
+            count(Severity::Warning) + usize::from(disabled.is_some()),
+        );
         let ok = errors == 0 && (!args.strict || warnings == 0);
         failed |= !ok;
         let plugin = plugin_of(&loaded);
@@ -182,6 +189,9 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
                 }
                 if let Some((guid, Some(p))) = &plugin {
                     outln!("{}: note: PluginGUID {guid} is the {}", loaded.origin, p.name);
+                }
+                if let Some(reason) = disabled {
+                    outln!("{}", disabled_text(&loaded.origin, reason));
                 }
                 outln!("{}", summary(&loaded.origin, errors, warnings, ok));
             }
@@ -195,6 +205,7 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
                 "errors": errors,
                 "warnings": warnings,
                 "plugin": plugin.map(|(guid, known)| json!({"guid": guid, "name": known.map(|k| k.name)})),
+                "gmsa_disabled": disabled,
                 "diagnostics": diagnostics,
             })),
         }
@@ -209,6 +220,13 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Ok
     })
+}
+
+/// The warning of a spec whose OCI bundle disables gMSA.
+fn disabled_text(origin: &str, reason: &str) -> String {
+    format!(
+        "{origin}: warning: the OCI bundle disables gMSA ({reason}): `instances add` and `probe` refuse this credential spec (operation denied, exit 6)"
+    )
 }
 
 fn summary(origin: &str, errors: usize, warnings: usize, ok: bool) -> String {
@@ -239,6 +257,7 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
             "plugin": plugin_of(&loaded).map(|(guid, known)| json!({"guid": guid, "name": known.map(|k| k.name)})),
             "errors": diagnostics.iter().filter(|d| d.is_error()).count(),
             "warnings": diagnostics.iter().filter(|d| !d.is_error()).count(),
+            "gmsa_disabled": loaded.policy.gmsa_disabled,
             "spec": spec,
         })),
         OutputFormat::Text => {
@@ -246,6 +265,9 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
                 "{}",
                 serde_json::to_string_pretty(&spec).unwrap_or_default()
             );
+            if let Some(reason) = &loaded.policy.gmsa_disabled {
+                eprintln!("{}", disabled_text(&loaded.origin, reason));
+            }
             if !diagnostics.is_empty() {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
                 eprintln!(
@@ -274,19 +296,19 @@ fn read_plugin_input(path: &PathBuf) -> Result<String, CliError> {
     result.map_err(|e| {
         CliError::usage(format!(
             "cannot read --plugin-input-file `{}`: {e}",
-            path.display()
+            shown_path(&path.display().to_string())
         ))
     })?;
     if bytes.len() > credguard::input::MAX_CREDENTIAL_SPEC_BYTES {
         return Err(CliError::usage(format!(
             "--plugin-input-file `{}` is over 64 KiB, more than a credential spec can hold",
-            path.display()
+            shown_path(&path.display().to_string())
         )));
     }
     let text = String::from_utf8(bytes).map_err(|_| {
         CliError::usage(format!(
             "--plugin-input-file `{}` is not UTF-8 text",
-            path.display()
+            shown_path(&path.display().to_string())
         ))
     })?;
     let text = text.strip_suffix('\n').unwrap_or(&text);

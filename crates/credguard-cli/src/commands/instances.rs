@@ -1,14 +1,14 @@
 //! `credguard instances add|list|show|remove`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use credguard::reconcile::PlanItem;
 use credguard::schema::{
     ContainerCredentialGuardInstance, ModificationRequest, ModifySettingRequest, to_wire,
 };
-use credguard::{CreateRequest, Isolation, Removal};
+use credguard::{Isolation, Removal, SpecRequest};
 use serde_json::json;
 
 use crate::Context;
@@ -87,7 +87,8 @@ pub struct AddArgs {
 
     /// An OCI runtime bundle: the credential spec is its config.json's
     /// `windows.credentialSpec`, and its annotation `io.microsoft.container.wcow.gmsa.disable`
-    /// = `true` refuses the spec ("operation denied") before anything is sent.
+    /// = `true` refuses the spec ("operation denied", exit 6) before anything is sent (as it
+    /// does for a config.json given to --credspec in any form).
     #[arg(long, value_name = "DIR")]
     pub oci_bundle: Option<PathBuf>,
 
@@ -148,26 +149,25 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
             ));
         }
     };
-    // The annotation policy of an OCI bundle, however it was named.
-    if let Some(reason) = oci_policy(&source)? {
-        return Err(denied(reason));
-    }
-    let spec = read_credspec_from(ctx, &source, &args.dir, args.no_lint)?;
+    // The spec carries its source's policy (an OCI bundle's gMSA-disable annotation, however
+    // the bundle was named); the library refuses what it denies.
+    let loaded = read_credspec_from(ctx, &source, &args.dir, args.no_lint, &args.id)?;
     let isolation = Isolation::from(args.isolation);
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
     if args.dry_run {
+        let spec = loaded.document.canonical();
         return dry_run(ctx, &args.id, &spec, isolation, args.uvm.as_deref());
     }
     let client = ctx.client()?;
-    let request = CreateRequest {
+    let request = SpecRequest {
         container_id: &args.id,
-        credential_spec: &spec,
+        spec: &loaded,
         isolation,
         utility_vm: args.uvm.as_deref(),
     };
-    let (instance, handle) = client.create_request(&request)?;
+    let (instance, handle) = client.create_spec_request(&request)?;
     // The instance outlives this process by design; `instances remove` releases it.
     handle.detach();
     match ctx.output {
@@ -178,31 +178,6 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Ok)
-}
-
-/// The gMSA disable policy of an OCI bundle's `config.json`, when `source` is a path to
-/// one. Anything else (other sources, unreadable files) is left to the credential-spec
-/// reader, which reports it.
-fn oci_policy(source: &str) -> Result<Option<String>, CliError> {
-    // A missing or unreadable file is reported by the credential-spec reader.
-    let path = Path::new(source.split('#').next().unwrap_or(source));
-    if source.contains("://") || source == "-" || !path.is_file() {
-        return Ok(None);
-    }
-    let Ok(bytes) = std::fs::read(path) else {
-        return Ok(None);
-    };
-    let Ok(config) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Ok(None);
-    };
-    // As hcsshim: the policy concerns containers that ask for gMSA at all.
-    if config
-        .pointer("/windows/credentialSpec")
-        .is_none_or(serde_json::Value::is_null)
-    {
-        return Ok(None);
-    }
-    Ok(credguard::container::oci_gmsa_disabled(&config))
 }
 
 fn dry_run(

@@ -72,20 +72,20 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
-    let spec = read_credspec(ctx, &args.spec)?;
-    let client = ctx.client()?;
     let id = format!("credguard-probe-{}", uuid::Uuid::new_v4());
+    let spec = read_credspec(ctx, &args.spec, &id)?;
+    let client = ctx.client()?;
     let mut probe = Probe { steps: Vec::new() };
 
     let created = probe.step("add instance", || {
-        let request = credguard::CreateRequest {
+        let request = credguard::SpecRequest {
             container_id: &id,
-            credential_spec: &spec,
+            spec: &spec,
             isolation,
             utility_vm: args.uvm.as_deref(),
         };
         client
-            .create_request(&request)
+            .create_spec_request(&request)
             .map(|(inst, handle)| {
                 let transport = inst
                     .credential_guard

@@ -282,6 +282,7 @@ pub fn write_spec_file(
         || file_name.starts_with('.')
         || file_name.contains(['/', '\\', ':'])
         || file_name.chars().any(char::is_control)
+        || super::source::is_dos_device_name(file_name)
     {
         return Err(GenerateError::UnsafeFileName {
             name: shown(file_name),
@@ -484,7 +485,15 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "one");
         write_spec_file(&sub, "a.json", "two", true).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
-        for bad in ["../a.json", "a\\b.json", ".hidden", "c:x"] {
+        for bad in [
+            "../a.json",
+            "a\\b.json",
+            ".hidden",
+            "c:x",
+            "COM1.json",
+            "con.json",
+            "nul",
+        ] {
             assert!(matches!(
                 write_spec_file(&sub, bad, "x", true),
                 Err(GenerateError::UnsafeFileName { .. })

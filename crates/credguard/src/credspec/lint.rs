@@ -267,7 +267,20 @@ impl Linter {
             if known.contains(&key.as_str()) {
                 continue;
             }
-            let (message, hint) = if let Some(intended) = likely_member(key, known) {
+            let (message, hint) = if let Some(intended) = likely_member(key, known)
+                .filter(|k| map.contains_key(*k) && k.eq_ignore_ascii_case(key))
+            {
+                // Both `Sid` and `sid`: names are case sensitive, so this is no duplicate,
+                // but renaming it would make one.
+                (
+                    format!(
+                        "`{key}` is a wrongly cased copy of `{intended}`, which {here} also has"
+                    ),
+                    format!(
+                        "remove it: member names are case sensitive, so `{intended}` is the one read and this copy is ignored (a reader that ignored case could take either)"
+                    ),
+                )
+            } else if let Some(intended) = likely_member(key, known) {
                 (
                     format!("unknown member `{key}`; did you mean `{intended}`?"),
                     format!(

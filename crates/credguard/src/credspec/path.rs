@@ -149,20 +149,31 @@ impl LineMap {
     /// on anything else the map holds the lines read up to that point.
     #[must_use]
     pub fn from_json(text: &str) -> Self {
+        Self::scan(text).0
+    }
+
+    /// The lines of a JSON text, and the first member that appears twice in one object
+    /// (at any depth), if any. The text must be valid JSON, as for [`LineMap::from_json`].
+    #[must_use]
+    pub fn scan(text: &str) -> (Self, Option<Duplicate>) {
         let mut scanner = Scanner {
             bytes: text.as_bytes(),
             pos: 0,
             line: 1,
             lines: HashMap::new(),
+            duplicate: None,
         };
         scanner.skip_ws();
         let root = JsonPath::root();
         scanner.lines.insert(root.clone(), scanner.line);
         // Depth is bounded: serde_json refuses nesting deeper than 128 before this runs.
         let _ = scanner.value(&root);
-        LineMap {
-            lines: scanner.lines,
-        }
+        (
+            LineMap {
+                lines: scanner.lines,
+            },
+            scanner.duplicate,
+        )
     }
 
     /// The part of this map under `prefix`, with the paths made relative to it.
@@ -191,12 +202,24 @@ impl LineMap {
     }
 }
 
+/// A member that appears twice in one object: where, and the lines of both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The member's path.
+    pub path: JsonPath,
+    /// The line of the first occurrence (from 1).
+    pub first: u32,
+    /// The line of the second.
+    pub second: u32,
+}
+
 /// The line scanner behind [`LineMap::from_json`].
 struct Scanner<'a> {
     bytes: &'a [u8],
     pos: usize,
     line: u32,
     lines: HashMap<JsonPath, u32>,
+    duplicate: Option<Duplicate>,
 }
 
 impl Scanner<'_> {
@@ -258,7 +281,22 @@ impl Scanner<'_> {
                     let line = self.line;
                     let key = self.string()?;
                     let child = path.key(&key);
-                    self.lines.insert(child.clone(), line);
+                    // Paths are unique per place in the text, so a path seen before is a
+                    // member name repeated in this object. The first occurrence keeps its line.
+                    match self.lines.entry(child.clone()) {
+                        std::collections::hash_map::Entry::Occupied(first) => {
+                            if self.duplicate.is_none() {
+                                self.duplicate = Some(Duplicate {
+                                    path: child.clone(),
+                                    first: *first.get(),
+                                    second: line,
+                                });
+                            }
+                        }
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            v.insert(line);
+                        }
+                    }
                     self.expect(b':')?;
                     self.value(&child)?;
                     self.skip_ws();

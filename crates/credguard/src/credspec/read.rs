@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::lint::{Diagnostic, lint};
 use super::model::{CredentialSpec, ModelError};
 use super::path::LineMap;
+use super::syntax::shown;
 use crate::input::{MAX_CREDENTIAL_SPEC_BYTES, json_kind};
 use crate::redact::redact_value;
 
@@ -92,6 +93,20 @@ pub enum ReadError {
         /// What serde_json expected (never the input).
         reason: String,
     },
+    /// A member that appears twice in one object: a reader that keeps the first copy (many
+    /// do) would see one the linter did not check.
+    #[error(
+        "`{path}` appears twice ({}); a reader that keeps the first copy would use one that is not checked: keep one of them",
+        lines_of(*first, *second)
+    )]
+    DuplicateMember {
+        /// The member's path (printable).
+        path: String,
+        /// The line of the first occurrence (from 1).
+        first: u32,
+        /// The line of the second.
+        second: u32,
+    },
     /// JSON, but not an object.
     #[error(
         "it is a JSON {found}, not an object; a credential spec is an object with CmsPlugins, DomainJoinConfig and ActiveDirectoryConfig"
@@ -100,6 +115,14 @@ pub enum ReadError {
         /// The JSON type found.
         found: &'static str,
     },
+}
+
+fn lines_of(first: u32, second: u32) -> String {
+    if first == second {
+        format!("both on line {first}")
+    } else {
+        format!("lines {first} and {second}")
+    }
 }
 
 /// A credential spec as read: its JSON object, kept exactly (member order, unknown members,
@@ -208,8 +231,8 @@ pub fn read(bytes: &[u8]) -> Result<SpecDocument, ReadError> {
         return Err(ReadError::TooLarge { bytes: bytes.len() });
     }
     let (text, encoding) = decode(bytes)?;
-    let value = parse_json(&text)?;
-    SpecDocument::from_value(value, encoding, LineMap::from_json(&text))
+    let (value, lines) = parse_json(&text)?;
+    SpecDocument::from_value(value, encoding, lines)
 }
 
 /// Decodes bytes to text by their BOM: UTF-8 (with or without BOM), UTF-16 LE or BE (with
@@ -295,16 +318,27 @@ fn position_after(text: &str) -> (usize, usize) {
     (line, column)
 }
 
-/// Parses JSON text, turning serde_json's error into one that names the line and column.
-pub(crate) fn parse_json(text: &str) -> Result<Value, ReadError> {
+/// Parses JSON text, turning serde_json's error into one that names the line and column;
+/// refuses a member that appears twice in one object (at any depth). Returns the value and
+/// the lines of its members.
+pub(crate) fn parse_json(text: &str) -> Result<(Value, LineMap), ReadError> {
     if text.trim().is_empty() {
         return Err(ReadError::Empty);
     }
-    serde_json::from_str(text).map_err(|e| ReadError::Syntax {
+    let value = serde_json::from_str(text).map_err(|e| ReadError::Syntax {
         line: e.line(),
         column: e.column(),
         reason: syntax_reason(&e),
-    })
+    })?;
+    let (lines, duplicate) = LineMap::scan(text);
+    if let Some(d) = duplicate {
+        return Err(ReadError::DuplicateMember {
+            path: shown(&d.path.to_string()),
+            first: d.first,
+            second: d.second,
+        });
+    }
+    Ok((value, lines))
 }
 
 /// serde_json's message without its ` at line L column C` tail (the error says where

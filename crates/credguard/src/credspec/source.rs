@@ -4,25 +4,29 @@
 //! (or [`load_arg`], both at once). Accepted:
 //! - a path, or `-` for standard input;
 //! - `file://NAME`: relative to the credential-spec directory, as Docker reads it; absolute
-//!   names and names that could leave the directory are refused;
+//!   names, names that could leave the directory and DOS device names are refused, and only
+//!   a regular file beneath the directory is opened (see the `open` module);
 //! - `raw://JSON`: the spec inline;
 //! - `registry://NAME`: a REG_SZ value under [`REGISTRY_KEY`] (Windows only);
 //! - a Kubernetes `GMSACredentialSpec` manifest (YAML, multi-document YAML, JSON, or a JSON
 //!   `List`), read from a path, `-` or `file://`; a manifest with several resources is
 //!   selected from with `PATH#NAME` (the resource's `metadata.name`);
 //! - an OCI runtime bundle's `config.json`, whose `windows.credentialSpec` is a JSON string
-//!   (what runtimes write) or an object (what the OCI schema says).
+//!   (what runtimes write) or an object (what the OCI schema says); its gMSA-disable
+//!   annotation travels with the spec as its [`SpecPolicy`].
 //!
-//! Errors name the source as the user gave it, except for `raw://`, whose text is never
-//! repeated (it can hold a plug-in secret).
+//! A member repeated in one object, in any form, makes the spec unreadable. Errors name the
+//! source as the user gave it, once, made printable and short ([`super::syntax::shown`]),
+//! except for `raw://`, whose text is never repeated (it can hold a plug-in secret).
 
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::de::DeserializeSeed;
 use serde_json::{Map, Value};
 
+use super::open;
 use super::path::{JsonPath, LineMap};
 use super::read::{Encoding, ReadError, SpecDocument, decode, parse_json, read};
 use crate::input::{MAX_CREDENTIAL_SPEC_BYTES, json_kind};
@@ -124,15 +128,72 @@ pub enum SpecForm {
     },
 }
 
+/// What a credential spec's source says about the policy of the container it is for.
+///
+/// Only an OCI bundle's `config.json` says anything (its annotations); every other form
+/// carries the default, which allows the spec. [`crate::CcgClient::create_spec`] refuses a
+/// spec whose policy disables gMSA before anything is sent, so a caller that loads a spec
+/// through [`load`] gets the policy with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SpecPolicy {
+    /// Why gMSA is disabled for the container (the annotation and its value), when it is.
+    pub gmsa_disabled: Option<String>,
+}
+
+impl SpecPolicy {
+    /// The policy an OCI runtime spec (`config.json`) sets through hcsshim's annotation
+    /// `io.microsoft.container.wcow.gmsa.disable`: a boolean as Go's `strconv.ParseBool`
+    /// reads it (`1`, `t`, `T`, `true`, `TRUE`, `True`; surrounding white space ignored, and
+    /// a JSON `true` counts too). Anything else leaves gMSA enabled, as hcsshim does.
+    #[must_use]
+    pub fn of_oci_config(config: &Map<String, Value>) -> Self {
+        let key = crate::lifecycle::GMSA_DISABLE_ANNOTATION;
+        let value = config.get("annotations").and_then(|a| a.get(key));
+        let disabled = match value {
+            Some(Value::String(v)) => {
+                matches!(v.trim(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+            }
+            Some(Value::Bool(b)) => *b,
+            _ => false,
+        };
+        SpecPolicy {
+            gmsa_disabled: disabled.then(|| {
+                let shown = match value {
+                    Some(Value::String(v)) => shown_name(v),
+                    _ => "true".to_owned(),
+                };
+                format!("the OCI annotation `{key}` is `{shown}`")
+            }),
+        }
+    }
+
+    /// Refuses what this policy denies, for `container_id`: [`CcgError::Denied`].
+    ///
+    /// # Errors
+    /// [`CcgError::Denied`] when the policy disables gMSA.
+    pub fn check(&self, container_id: &str) -> Result<(), crate::CcgError> {
+        match &self.gmsa_disabled {
+            Some(reason) => Err(crate::CcgError::Denied {
+                container_id: crate::error::ShownId::new(container_id),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A credential spec read from its source.
 #[derive(Debug, Clone)]
 pub struct LoadedSpec {
-    /// The source, for messages (`specs/web.json`, `<stdin>`, `raw://`).
+    /// The source, for messages (`specs/web.json`, `<stdin>`, `raw://`), made printable
+    /// and short.
     pub origin: String,
     /// How it was stored.
     pub form: SpecForm,
     /// The spec.
     pub document: SpecDocument,
+    /// What the source says about policy (an OCI bundle's gMSA-disable annotation).
+    pub policy: SpecPolicy,
 }
 
 /// Why a credential spec could not be had from its source.
@@ -171,17 +232,40 @@ pub enum SourceError {
         /// Why.
         reason: String,
     },
-    /// A `file://` name that resolves outside the directory (through a link).
+    /// A `file://` name that leads outside the directory, or through a link this system
+    /// cannot follow safely. Nothing was read.
     #[error(
-        "`{path}` resolves to `{resolved}`, which is not under the credential-spec directory `{dir}`; file:// names must stay in that directory"
+        "`{origin}` is refused: {reason}; file:// names must name a file in the credential-spec directory `{dir}`"
     )]
     OutsideDirectory {
-        /// The path asked for.
-        path: PathBuf,
-        /// Where it leads.
-        resolved: PathBuf,
-        /// The directory.
-        dir: PathBuf,
+        /// The source (printable).
+        origin: String,
+        /// The directory (printable).
+        dir: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A `file://` name that is not a regular file (a FIFO, a device, a directory). Nothing
+    /// was read.
+    #[error(
+        "`{origin}` is {what}, not a regular file; a credential spec is read from a regular file"
+    )]
+    NotAFile {
+        /// The source (printable).
+        origin: String,
+        /// What it is.
+        what: &'static str,
+    },
+    /// A path whose file name is a DOS device name (Windows): reading it would read the
+    /// device. Nothing was opened.
+    #[error(
+        "`{origin}` is refused: `{device}` is a DOS device name on Windows, not a file; give `-` to read standard input, or rename the file"
+    )]
+    DeviceName {
+        /// The source (printable).
+        origin: String,
+        /// The device name (printable).
+        device: String,
     },
     /// A file or standard input could not be read.
     #[error("cannot read the credential spec `{origin}` (check the path and that it is readable)")]
@@ -218,6 +302,18 @@ pub enum SourceError {
         at: String,
         /// What is wrong (never the input).
         reason: String,
+    },
+    /// A YAML manifest with a key repeated in one mapping.
+    #[error(
+        "`{origin}`: `{path}` appears twice{at}; a reader that keeps the first copy would use one that is not checked: keep one of them"
+    )]
+    YamlDuplicate {
+        /// The source.
+        origin: String,
+        /// The key's path in its document (printable).
+        path: String,
+        /// ` (in the mapping at line L)`, when known (YAML gives no line per key).
+        at: String,
     },
     /// A manifest without a usable GMSACredentialSpec, or an ambiguous selection.
     #[error("`{origin}`: {reason}")]
@@ -261,7 +357,7 @@ pub fn shown_arg(arg: &str) -> String {
     if arg.starts_with("raw://") {
         "raw://".to_owned()
     } else {
-        shown_name(arg)
+        shown_path(arg)
     }
 }
 
@@ -365,6 +461,10 @@ fn shown_name(s: &str) -> String {
     super::syntax::shown(s)
 }
 
+fn shown_path(s: &str) -> String {
+    super::syntax::shown_path(s)
+}
+
 /// Refuses `file://` names that are absolute or could resolve outside the directory, on
 /// any platform (Docker on Windows is the reference).
 fn check_relative_name(name: &str) -> Result<(), SourceError> {
@@ -401,6 +501,15 @@ fn check_relative_name(name: &str) -> Result<(), SourceError> {
     if name.contains('/') && name.contains('\\') {
         return refuse("it mixes `/` and `\\` separators");
     }
+    if let Some(device) = name.split(['/', '\\']).find(|c| is_dos_device_name(c)) {
+        return Err(SourceError::BadFileName {
+            name: shown_name(name),
+            reason: format!(
+                "`{}` is a DOS device name on Windows (CON, PRN, AUX, NUL, COM0-9, LPT0-9, CONIN$, CONOUT$, CLOCK$, with any extension), never a credential spec; rename the file",
+                shown_name(device)
+            ),
+        });
+    }
     for component in name.split(['/', '\\']) {
         // Windows drops trailing dots and spaces, so `.. ` and `...` act as `..`.
         if component.len() > 1 && component.trim_end_matches(['.', ' ']).is_empty() {
@@ -410,6 +519,32 @@ fn check_relative_name(name: &str) -> Result<(), SourceError> {
         }
     }
     Ok(())
+}
+
+/// Whether a file name (one path component) names a DOS device on Windows: `CON`, `PRN`,
+/// `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9` (and their superscript-digit forms `COM¹`,
+/// `COM²`, `COM³`, `LPT¹`...), `CONIN$`, `CONOUT$`, `CLOCK$`, in any case, with any
+/// extension (`COM1.json`) and trailing dots or spaces (`NUL.`, `AUX .txt`). Opening such a
+/// name anywhere on Windows opens the device (`COM1` can be a VM's serial console, `CON` the
+/// console), so it is never a credential spec, on any platform.
+#[must_use]
+pub fn is_dos_device_name(component: &str) -> bool {
+    let stem = component.split('.').next().unwrap_or_default();
+    let stem = stem.trim_end_matches([' ', '.']).to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        stem.strip_prefix(prefix).is_some_and(|rest| {
+            let mut chars = rest.chars();
+            matches!(
+                (chars.next(), chars.next()),
+                (Some('0'..='9' | '\u{b9}' | '\u{b2}' | '\u{b3}'), None)
+            )
+        })
+    };
+    matches!(
+        stem.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" | "CLOCK$"
+    ) || numbered("COM")
+        || numbered("LPT")
 }
 
 /// Parses and loads a `--credspec` argument: the one entry point every command uses.
@@ -456,26 +591,31 @@ pub fn load_from(
                 }
                 _ => (path.clone(), select.as_deref()),
             };
-            let origin = path.display().to_string();
+            let origin = shown_path(&path.display().to_string());
+            #[cfg(windows)]
+            if let Some(device) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| is_dos_device_name(n))
+            {
+                return Err(SourceError::DeviceName {
+                    origin,
+                    device: shown_name(device),
+                });
+            }
             let bytes = read_file(&path, &origin)?;
             from_bytes(origin, &bytes, select)
         }
         SpecSource::File { name, select } => {
-            let mut path = credspec_dir.to_path_buf();
-            path.extend(
-                name.split(['/', '\\'])
-                    .filter(|c| !c.is_empty() && *c != "."),
-            );
-            let origin = path.display().to_string();
-            let bytes = read_file(&path, &origin)?;
-            if let (Ok(dir), Ok(resolved)) = (credspec_dir.canonicalize(), path.canonicalize())
-                && !resolved.starts_with(&dir)
-            {
-                return Err(SourceError::OutsideDirectory {
-                    path,
-                    resolved,
-                    dir,
-                });
+            let relative: PathBuf = name
+                .split(['/', '\\'])
+                .filter(|c| !c.is_empty() && *c != ".")
+                .collect();
+            let origin = shown_path(&format!("file://{name}"));
+            let bytes = open::read_beneath(credspec_dir, &relative, MAX_SOURCE_FILE_BYTES as u64)
+                .map_err(|e| beneath_error(e, &origin, credspec_dir))?;
+            if bytes.len() > MAX_SOURCE_FILE_BYTES {
+                return Err(SourceError::FileTooLarge { origin });
             }
             from_bytes(origin, &bytes, select.as_deref())
         }
@@ -489,11 +629,12 @@ pub fn load_from(
                 origin,
                 form: SpecForm::Spec,
                 document,
+                policy: SpecPolicy::default(),
             })
         }
         SpecSource::Registry(name) => {
             let text = registry_value(name)?;
-            let origin = format!("registry://{name}");
+            let origin = shown_name(&format!("registry://{name}"));
             let document = read(text.as_bytes()).map_err(|source| SourceError::Read {
                 origin: origin.clone(),
                 source,
@@ -502,6 +643,7 @@ pub fn load_from(
                 origin,
                 form: SpecForm::Spec,
                 document,
+                policy: SpecPolicy::default(),
             })
         }
     }
@@ -523,11 +665,43 @@ fn registry_value(name: &str) -> Result<String, SourceError> {
 }
 
 fn read_file(path: &Path, origin: &str) -> Result<Vec<u8>, SourceError> {
-    let mut file = std::fs::File::open(path).map_err(|source| SourceError::Unreadable {
-        origin: origin.to_owned(),
-        source,
+    let bytes = open::read_path(path, MAX_SOURCE_FILE_BYTES as u64).map_err(|source| {
+        SourceError::Unreadable {
+            origin: origin.to_owned(),
+            source,
+        }
     })?;
-    read_limited(&mut file, origin)
+    if bytes.len() > MAX_SOURCE_FILE_BYTES {
+        return Err(SourceError::FileTooLarge {
+            origin: origin.to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The error of a `file://` name that could not be read beneath the directory.
+fn beneath_error(e: open::BeneathError, origin: &str, dir: &Path) -> SourceError {
+    let dir = shown_path(&dir.display().to_string());
+    match e {
+        open::BeneathError::Io(source) => SourceError::Unreadable {
+            origin: format!("{origin} (in the credential-spec directory {dir})"),
+            source,
+        },
+        open::BeneathError::Outside => SourceError::OutsideDirectory {
+            origin: origin.to_owned(),
+            dir,
+            reason: "it leads outside the credential-spec directory (through a symbolic link)",
+        },
+        open::BeneathError::Symlink => SourceError::OutsideDirectory {
+            origin: origin.to_owned(),
+            dir,
+            reason: "it is a symbolic link, which file:// names on this system cannot be",
+        },
+        open::BeneathError::NotRegular(what) => SourceError::NotAFile {
+            origin: origin.to_owned(),
+            what,
+        },
+    }
 }
 
 fn read_limited(input: &mut dyn Read, origin: &str) -> Result<Vec<u8>, SourceError> {
@@ -559,8 +733,8 @@ fn from_bytes(
     };
     let (text, encoding) = decode(bytes).map_err(|e| read_error(&origin, e))?;
     let json = parse_json(&text);
-    let value = match json {
-        Ok(value) => value,
+    let (value, lines) = match json {
+        Ok(parsed) => parsed,
         // Not JSON: a YAML manifest, or a spec with a JSON syntax error. A text that starts
         // like JSON, or that YAML does not read as a manifest, gets the JSON error.
         Err(json_error) => {
@@ -570,6 +744,20 @@ fn from_bytes(
             return match yaml_documents(&text) {
                 Ok(documents) if documents.iter().any(|d| d.get("kind").is_some()) => {
                     select_manifest(origin, documents, encoding, select)
+                }
+                Err(e) if e.to_string().contains(DUPLICATE_KEY) => {
+                    let full = e.to_string();
+                    let path = full
+                        .split_once(DUPLICATE_KEY)
+                        .and_then(|(_, rest)| rest.split(" at line ").next());
+                    Err(SourceError::YamlDuplicate {
+                        origin,
+                        path: shown_name(path.unwrap_or_default()),
+                        at: e
+                            .location()
+                            .map(|l| format!(" (in the mapping at line {})", l.line()))
+                            .unwrap_or_default(),
+                    })
                 }
                 Err(e) if text.contains("kind:") || text.contains("apiVersion:") => {
                     Err(yaml_error(&origin, &e))
@@ -584,7 +772,7 @@ fn from_bytes(
             return select_manifest(origin, manifests, encoding, select);
         }
         if map.contains_key("ociVersion") || map.get("windows").is_some_and(Value::is_object) {
-            return from_bundle(origin, map, &text, encoding, select);
+            return from_bundle(origin, map, lines, encoding, select);
         }
     }
     if let Some(name) = select {
@@ -601,12 +789,13 @@ fn from_bytes(
             ReadError::TooLarge { bytes: bytes.len() },
         ));
     }
-    let document = SpecDocument::from_value(value, encoding, LineMap::from_json(&text))
-        .map_err(|e| read_error(&origin, e))?;
+    let document =
+        SpecDocument::from_value(value, encoding, lines).map_err(|e| read_error(&origin, e))?;
     Ok(LoadedSpec {
         origin,
         form: SpecForm::Spec,
         document,
+        policy: SpecPolicy::default(),
     })
 }
 
@@ -619,11 +808,92 @@ fn is_list(map: &Map<String, Value>) -> bool {
         && map.get("items").is_some_and(Value::is_array)
 }
 
-/// The documents of a (multi-document) YAML text, as JSON values.
+/// The documents of a (multi-document) YAML text, as JSON values. A key that appears twice
+/// in one mapping is an error ([`DUPLICATE_KEY`] and its path), as in JSON.
 fn yaml_documents(text: &str) -> Result<Vec<Value>, serde_norway::Error> {
     serde_norway::Deserializer::from_str(text)
-        .map(Value::deserialize)
+        .map(|document| StrictValue(JsonPath::root()).deserialize(document))
         .collect()
+}
+
+/// The start of the error [`StrictValue`] gives for a repeated key, followed by its path.
+const DUPLICATE_KEY: &str = "duplicate key at ";
+
+/// A JSON value read from any serde format, refusing a key repeated in one map (serde_json's
+/// own `Value` keeps the last silently). The path is where the value is, for the error.
+struct StrictValue(JsonPath);
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for StrictValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(StrictValue(self.0.index(out.len())))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = self.0.key(&key);
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE_KEY}{path}")));
+            }
+            let v = map.next_value_seed(StrictValue(path))?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// serde_norway's error as our message: its position, and its text only when that text
@@ -704,7 +974,8 @@ fn select_manifest(
         (None, 1) => 0,
         (None, n) => {
             return Err(manifest_error(format!(
-                "it holds {n} {GMSA_CREDENTIAL_SPEC_KIND} resources ({listed}); select one by name with `{origin}#NAME`"
+                "it holds {n} {GMSA_CREDENTIAL_SPEC_KIND} resources ({listed}); select one by name: the path followed by `#NAME` (for example `#{}`)",
+                shown_name(&names[0])
             )));
         }
     };
@@ -740,13 +1011,14 @@ fn select_manifest(
         origin: at,
         form: SpecForm::KubernetesManifest { name },
         document,
+        policy: SpecPolicy::default(),
     })
 }
 
 fn from_bundle(
     origin: String,
     config: &Map<String, Value>,
-    text: &str,
+    lines: LineMap,
     encoding: Encoding,
     select: Option<&str>,
 ) -> Result<LoadedSpec, SourceError> {
@@ -760,7 +1032,6 @@ fn from_bundle(
         )));
     }
     let key = JsonPath::root().key("windows").key("credentialSpec");
-    let lines = LineMap::from_json(text);
     let at = format!("{origin} (windows.credentialSpec)");
     let spec = config.get("windows").and_then(|w| w.get("credentialSpec"));
     let (value, lines, as_string) = match spec {
@@ -770,9 +1041,18 @@ fn from_bundle(
             ));
         }
         Some(Value::String(s)) => {
-            let value = parse_json(s).map_err(|source| SourceError::Read {
+            let line = lines.line_of(&key).unwrap_or(1);
+            let (value, _) = parse_json(s).map_err(|source| SourceError::Read {
                 origin: at.clone(),
-                source,
+                // The string is on one line of the config: say that line.
+                source: match source {
+                    ReadError::DuplicateMember { path, .. } => ReadError::DuplicateMember {
+                        path,
+                        first: line,
+                        second: line,
+                    },
+                    other => other,
+                },
             })?;
             (
                 value,
@@ -797,6 +1077,7 @@ fn from_bundle(
         origin: at,
         form: SpecForm::OciBundle { as_string },
         document,
+        policy: SpecPolicy::of_oci_config(config),
     })
 }
 

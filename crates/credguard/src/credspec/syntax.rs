@@ -180,6 +180,24 @@ pub fn shown(value: &str) -> String {
     crate::error::ShownId::new(value).to_string()
 }
 
+/// A file path made fit for a message by the same rule as [`shown`], with room for real
+/// paths: up to 512 characters are kept; a longer path keeps its first and last 200
+/// characters around `...` (the end names the file).
+#[must_use]
+pub fn shown_path(value: &str) -> String {
+    const KEEP: usize = 200;
+    let count = value.chars().count();
+    if count <= 512 {
+        return crate::error::shown_cut(value, 512);
+    }
+    let tail: String = value.chars().skip(count - KEEP).collect();
+    format!(
+        "{}{}",
+        crate::error::shown_cut(value, KEEP),
+        crate::error::shown_cut(&tail, KEEP)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +297,11 @@ mod tests {
     fn shown_values_are_printable_and_short() {
         assert_eq!(shown("a\nb"), "a\\nb");
         assert!(shown(&"x".repeat(200)).ends_with("..."));
+        assert_eq!(shown("a\u{1b}[31m\u{202e}b"), "a\\u{1b}[31m\\u{202e}b");
+        let path = format!("/head/{}/tail.json", "p".repeat(30_000));
+        let short = shown_path(&path);
+        assert!(short.len() < 500 && short.starts_with("/head/") && short.ends_with("/tail.json"));
+        assert!(short.contains("..."));
+        assert_eq!(shown_path("/a\nb.json"), "/a\\nb.json");
     }
 }

@@ -39,7 +39,7 @@ use windows_sys::Win32::Security::{
     OWNER_SECURITY_INFORMATION, PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
     SE_DACL_PROTECTED, SECURITY_ATTRIBUTES, TOKEN_ACCESS_MASK, TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
-use windows_sys::Win32::Storage::FileSystem::CreateDirectoryW;
+use windows_sys::Win32::Storage::FileSystem::{CreateDirectoryW, GetFinalPathNameByHandleW};
 use windows_sys::Win32::System::LibraryLoader::{
     GetModuleFileNameW, GetProcAddress, LOAD_LIBRARY_SEARCH_APPLICATION_DIR,
     LOAD_LIBRARY_SEARCH_SYSTEM32, LoadLibraryExW,
@@ -572,6 +572,33 @@ impl Drop for Operation<'_> {
         // SAFETY: the handle came from HcsCreateOperation (non-null) and is closed once,
         // here; the Api outlives this value by the 'doc borrow.
         unsafe { (self.api.close_operation)(self.handle) };
+    }
+}
+
+/// The final path of an open file (`GetFinalPathNameByHandleW`, normalised, with the DOS
+/// volume name: `\\?\C:\dir\file`): where the handle really is, whatever links or
+/// junctions the path that opened it went through.
+pub(crate) fn final_path_of(file: &std::fs::File) -> io::Result<PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use std::os::windows::io::AsRawHandle;
+    let handle = file.as_raw_handle();
+    let mut buffer = vec![0u16; 260];
+    loop {
+        let capacity = u32::try_from(buffer.len()).unwrap_or(u32::MAX);
+        // SAFETY: handle is the open handle of `file`, borrowed for the call (the File
+        // outlives it); buffer is valid for `capacity` u16 writes; flags 0 are
+        // FILE_NAME_NORMALIZED | VOLUME_NAME_DOS, a valid combination.
+        let needed = unsafe { GetFinalPathNameByHandleW(handle, buffer.as_mut_ptr(), capacity, 0) };
+        let needed = needed as usize;
+        if needed == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if needed < buffer.len() {
+            buffer.truncate(needed);
+            return Ok(PathBuf::from(std::ffi::OsString::from_wide(&buffer)));
+        }
+        // Too small: `needed` is the size wanted, with the terminating NUL.
+        buffer.resize(needed + 1, 0);
     }
 }
 

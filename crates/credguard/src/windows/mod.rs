@@ -31,6 +31,8 @@ use tracing::debug;
 
 pub use registry::{CREDENTIAL_SPECS_KEY, RegistryError, read_registry_credential_spec};
 
+pub(crate) use ffi::final_path_of;
+
 use crate::hcs::{HcsError, HcsOperation, HcsService};
 use crate::hresult::HResult;
 use crate::watchdog::watch;

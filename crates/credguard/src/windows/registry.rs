@@ -5,7 +5,9 @@
 //! Register one with
 //! `reg add "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Virtualization\Containers\CredentialSpecs" /v NAME /t REG_SZ /d "<json>"`.
 //! Each way this can fail (no such key, no such value, a value that is not a string) has
-//! its own error saying which key and value it is about.
+//! its own error saying which key it is about. The value's name is not repeated: the caller
+//! names the source (`registry://NAME`, shown by the one rule for values in messages,
+//! [`crate::credspec::syntax::shown`]), and a message says it once.
 
 use super::ffi::{RegKey, RegRoot, WideCString, win32_error};
 
@@ -21,9 +23,9 @@ const ERROR_FILE_NOT_FOUND: u32 = 2;
 #[non_exhaustive]
 pub enum RegistryError {
     /// The name cannot name a registry value.
-    #[error("`registry://{name}` cannot name a credential spec: {reason}")]
+    #[error("the name cannot name a registry value: {reason}")]
     InvalidName {
-        /// The name as given (control characters escaped).
+        /// The name as given (made printable and short).
         name: String,
         /// Why.
         reason: &'static str,
@@ -37,31 +39,31 @@ pub enum RegistryError {
         key: String,
     },
     /// The key has no value of that name.
-    #[error("credential spec `{name}` is not registered: registry key {key} has no value `{name}`")]
+    #[error("it is not registered: registry key {key} has no value of that name")]
     ValueMissing {
         /// The full key path.
         key: String,
-        /// The value name.
+        /// The value name (made printable and short).
         name: String,
     },
     /// The value exists but does not hold text.
     #[error(
-        "registry value `{name}` under {key} is of type {kind}, not a string (REG_SZ): it cannot be a credential spec"
+        "the registry value under {key} is of type {kind}, not a string (REG_SZ): it cannot be a credential spec"
     )]
     NotAString {
         /// The full key path.
         key: String,
-        /// The value name.
+        /// The value name (made printable and short).
         name: String,
         /// The registry type, by name (`REG_DWORD`).
         kind: &'static str,
     },
     /// The value is a string type but its bytes are not UTF-16 text.
-    #[error("registry value `{name}` under {key} is not valid UTF-16 text")]
+    #[error("the registry value under {key} is not valid UTF-16 text")]
     NotText {
         /// The full key path.
         key: String,
-        /// The value name.
+        /// The value name (made printable and short).
         name: String,
     },
     /// Opening the key failed for another reason (access denied, ...).
@@ -74,11 +76,11 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     /// Reading the value failed for another reason.
-    #[error("cannot read registry value `{name}` under {key}")]
+    #[error("cannot read the registry value under {key}")]
     ReadValue {
         /// The full key path.
         key: String,
-        /// The value name.
+        /// The value name (made printable and short).
         name: String,
         /// The operating system's error.
         #[source]
@@ -104,8 +106,9 @@ pub(crate) fn read_string_value(
     key: &str,
     name: &str,
 ) -> Result<String, RegistryError> {
+    let shown = crate::credspec::syntax::shown(name);
     let invalid = |reason| RegistryError::InvalidName {
-        name: name.escape_debug().to_string(),
+        name: shown.clone(),
         reason,
     };
     if name.is_empty() {
@@ -141,23 +144,23 @@ pub(crate) fn read_string_value(
     let value = handle.query(&wide_name).map_err(|code| match code {
         ERROR_FILE_NOT_FOUND => RegistryError::ValueMissing {
             key: full_key.clone(),
-            name: name.to_owned(),
+            name: shown.clone(),
         },
         code => RegistryError::ReadValue {
             key: full_key.clone(),
-            name: name.to_owned(),
+            name: shown.clone(),
             source: win32_error(code),
         },
     })?;
     decode_string(value.kind, &value.data).map_err(|problem| match problem {
         Problem::NotAString(kind) => RegistryError::NotAString {
             key: full_key.clone(),
-            name: name.to_owned(),
+            name: shown.clone(),
             kind,
         },
         Problem::NotText => RegistryError::NotText {
             key: full_key.clone(),
-            name: name.to_owned(),
+            name: shown.clone(),
         },
     })
 }
@@ -309,7 +312,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                r"credential spec `webapp01` is not registered: registry key HKCU\{} has no value `webapp01`",
+                r"it is not registered: registry key HKCU\{} has no value of that name",
                 key.0
             )
         );
@@ -323,7 +326,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                r"registry value `webapp01` under HKCU\{} is of type REG_DWORD, not a string (REG_SZ): it cannot be a credential spec",
+                r"the registry value under HKCU\{} is of type REG_DWORD, not a string (REG_SZ): it cannot be a credential spec",
                 key.0
             )
         );
@@ -336,7 +339,33 @@ mod tests {
         let err = read_registry_credential_spec("a\0b").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`registry://a\\0b` cannot name a credential spec: the name contains a NUL character"
+            "the name cannot name a registry value: the name contains a NUL character"
+        );
+        assert!(matches!(err, RegistryError::InvalidName { name, .. } if name == "a\\u{0}b"));
+    }
+
+    #[test]
+    fn a_name_is_shown_once_escaped_and_short() {
+        let long = format!("evil\u{1b}[31m\u{202e}{}", "n".repeat(30_000));
+        // Through the credential-spec loader, as `registry://NAME` reaches it.
+        let err =
+            crate::credspec::load_arg(&format!("registry://{long}"), std::path::Path::new("."))
+                .unwrap_err();
+        let chain = crate::error::chain_line(&err);
+        assert!(
+            !chain.contains('\u{1b}') && !chain.contains('\u{202e}'),
+            "{chain:?}"
+        );
+        assert!(chain.len() < 1000, "{} bytes", chain.len());
+        assert_eq!(chain.matches("evil").count(), 1, "{chain}");
+        // A missing value under a key that exists: the inner error does not repeat it.
+        let key = TestKey::new("longname");
+        key.add(&["/v", "other", "/t", "REG_SZ", "/d", "{}"]);
+        let err = read_string_value(RegRoot::CurrentUser, &key.0, &long).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            !text.contains("evil") && !text.contains('\u{1b}'),
+            "{text:?}"
         );
     }
 

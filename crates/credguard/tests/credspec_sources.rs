@@ -1,0 +1,330 @@
+//! Issue 9, policy and credential-spec sources, at the library: a loaded spec carries its
+//! source's gMSA-disable policy and `CcgClient` refuses it whatever the caller does;
+//! duplicate members are refused in every source form; `file://` opens only regular files
+//! beneath the directory; DOS device names are never opened; names in messages are shown
+//! escaped, short and once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use credguard::credspec::{SpecSource, load_arg, load_from, read};
+use credguard::error::chain_line;
+use credguard::{CcgClient, ErrorKind, Isolation, SpecRequest};
+use credguard_emulator::Emulator;
+
+const CS1: &str = include_str!("fixtures/cs1.json");
+const DISABLE: &str = "io.microsoft.container.wcow.gmsa.disable";
+
+fn bundle(value: &str) -> String {
+    serde_json::json!({
+        "ociVersion": "1.1.0",
+        "annotations": {DISABLE: value},
+        "windows": {"credentialSpec": CS1},
+    })
+    .to_string()
+}
+
+fn from_stdin(bytes: &[u8]) -> Result<credguard::credspec::LoadedSpec, String> {
+    load_from(
+        &SpecSource::Stdin { select: None },
+        Path::new("/nonexistent"),
+        &mut &bytes[..],
+    )
+    .map_err(|e| chain_line(&e))
+}
+
+#[test]
+fn a_loaded_bundle_carries_its_policy_and_the_client_refuses_it() {
+    let emu = Arc::new(Emulator::in_memory());
+    let client = CcgClient::new(emu.clone());
+    let text = bundle("true");
+    let mut bom = vec![0xEF, 0xBB, 0xBF];
+    bom.extend_from_slice(text.as_bytes());
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    for bytes in [text.as_bytes().to_vec(), bom, utf16] {
+        let spec = from_stdin(&bytes).unwrap();
+        assert!(
+            spec.policy
+                .gmsa_disabled
+                .as_deref()
+                .unwrap()
+                .contains(DISABLE)
+        );
+        let err = client
+            .create_spec("denied", &spec, Isolation::Process)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Denied, "{err}");
+        assert!(err.to_string().contains("operation denied"), "{err}");
+        let err = client
+            .create_spec_request(&SpecRequest {
+                container_id: "denied",
+                spec: &spec,
+                isolation: Isolation::HyperV,
+                utility_vm: Some("uvm"),
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Denied, "{err}");
+    }
+    assert!(emu.calls().unwrap().is_empty(), "nothing was sent");
+
+    // Go's strconv.ParseBool: only its true spellings disable.
+    for (value, disabled) in [
+        ("1", true),
+        ("t", true),
+        ("T", true),
+        ("TRUE", true),
+        ("True", true),
+        ("false", false),
+        ("0", false),
+        ("yes", false),
+        ("", false),
+    ] {
+        let spec = from_stdin(bundle(value).as_bytes()).unwrap();
+        assert_eq!(spec.policy.gmsa_disabled.is_some(), disabled, "{value:?}");
+    }
+    // Allowed specs are created from the loaded form, as sent canonically.
+    let spec = from_stdin(bundle("false").as_bytes()).unwrap();
+    let (_, mut handle) = client
+        .create_spec("allowed", &spec, Isolation::Process)
+        .unwrap();
+    handle.release().unwrap();
+    // Other forms say nothing about policy.
+    assert!(
+        from_stdin(CS1.as_bytes())
+            .unwrap()
+            .policy
+            .gmsa_disabled
+            .is_none()
+    );
+}
+
+#[test]
+fn duplicate_members_are_refused_in_every_form_with_both_lines() {
+    let spec = "{\n  \"CmsPlugins\": [\"ActiveDirectory\"],\n  \"DomainJoinConfig\": {\n    \"Sid\": \"S-1-5-21-1-2-3\",\n    \"Sid\": \"S-1-5-21-4-5-6\"\n  }\n}";
+    let e = read(spec.as_bytes()).unwrap_err().to_string();
+    assert!(
+        e.contains("`DomainJoinConfig.Sid` appears twice (lines 4 and 5)"),
+        "{e}"
+    );
+    // Deeper, in an array element, and written with an escape.
+    let deep = r#"{"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"a","N\u0061me":"b"}]}}"#;
+    let e = read(deep.as_bytes()).unwrap_err().to_string();
+    assert!(
+        e.contains("`ActiveDirectoryConfig.GroupManagedServiceAccounts[0].Name` appears twice"),
+        "{e}"
+    );
+    let e = read(br#"{"CmsPlugins":[],"CmsPlugins":[]}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`CmsPlugins` appears twice"), "{e}");
+    // raw://
+    let e = load_arg(r#"raw://{"a":1,"a":2}"#, Path::new("."))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(chain_line(&e).contains("`a` appears twice"), "{e}");
+    // An OCI config's credentialSpec string: the line is the config's.
+    let config = format!(
+        "{{\n\"ociVersion\": \"1.1.0\",\n\"windows\": {{\"credentialSpec\": {}}}\n}}",
+        serde_json::to_string(r#"{"CmsPlugins":[],"CmsPlugins":[]}"#).unwrap()
+    );
+    let e = from_stdin(config.as_bytes()).unwrap_err();
+    assert!(
+        e.contains("`CmsPlugins` appears twice (both on line 3)"),
+        "{e}"
+    );
+    // The config itself.
+    let e = from_stdin(br#"{"ociVersion":"1","annotations":{"x":"1","x":"2"},"windows":{}}"#)
+        .unwrap_err();
+    assert!(e.contains("`annotations.x` appears twice"), "{e}");
+    // A YAML manifest.
+    let yaml = "kind: GMSACredentialSpec\nmetadata:\n  name: web\ncredspec:\n  CmsPlugins: [ActiveDirectory]\n  DomainJoinConfig:\n    Sid: S-1-5-21-1-2-3\n    Sid: S-1-5-21-4-5-6\n";
+    let e = from_stdin(yaml.as_bytes()).unwrap_err();
+    assert!(
+        e.contains("`credspec.DomainJoinConfig.Sid` appears twice (in the mapping at line 7)"),
+        "{e}"
+    );
+    // A JSON manifest.
+    let json =
+        r#"{"kind":"GMSACredentialSpec","metadata":{"name":"web"},"credspec":{"a":1,"a":2}}"#;
+    let e = from_stdin(json.as_bytes()).unwrap_err();
+    assert!(e.contains("`credspec.a` appears twice"), "{e}");
+}
+
+#[test]
+fn case_variants_are_distinct_members_and_the_linter_says_to_remove_the_copy() {
+    // Member names are case sensitive (ccg.exe ignores `sid`): not a duplicate, but the
+    // wrongly cased copy is reported, and the hint does not ask to rename it into a duplicate.
+    let doc =
+        read(br#"{"DomainJoinConfig":{"Sid":"S-1-5-21-1-2-3","sid":"S-1-5-21-4-5-6"}}"#).unwrap();
+    let d = doc
+        .lint()
+        .into_iter()
+        .find(|d| d.path.to_string() == "DomainJoinConfig.sid")
+        .expect("CS070 on the copy");
+    assert_eq!(d.code.as_str(), "CS070");
+    assert!(d.hint.contains("remove it"), "{}", d.hint);
+}
+
+#[test]
+fn dos_device_names_are_refused_before_anything_is_opened() {
+    for name in [
+        "CON",
+        "con",
+        "PRN",
+        "AUX",
+        "NUL",
+        "nul.",
+        "COM1",
+        "com9.json",
+        "COM0",
+        "COM\u{b9}",
+        "LPT\u{b2}.json",
+        "LPT1",
+        "CONIN$",
+        "conout$.txt",
+        "CLOCK$",
+        "sub/COM1.json",
+        "AUX .json",
+        "a\\nul",
+    ] {
+        let e = load_arg(&format!("file://{name}"), Path::new("/nonexistent"))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a DOS device name"), "{name}: {e}");
+    }
+    for fine in [
+        "COM10.json",
+        "console.json",
+        "com.json",
+        "nullable.json",
+        "LPT.json",
+    ] {
+        let e = load_arg(&format!("file://{fine}"), Path::new("/nonexistent"))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("DOS device"), "{fine}: {e}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn file_names_open_regular_files_beneath_the_directory_only() {
+    use std::os::unix::fs::symlink;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("specs");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/ok.json"), CS1).unwrap();
+    std::fs::write(tmp.path().join("outside.json"), CS1).unwrap();
+    symlink("../outside.json", dir.join("up.json")).unwrap();
+    symlink(tmp.path().join("outside.json"), dir.join("abs.json")).unwrap();
+    symlink(tmp.path(), dir.join("parent")).unwrap();
+    symlink("sub/ok.json", dir.join("in.json")).unwrap();
+    symlink("/dev/null", dir.join("null.json")).unwrap();
+    symlink("/proc/self/root/etc/hostname", dir.join("magic.json")).unwrap();
+    let load = |name: &str| load_arg(&format!("file://{name}"), &dir).map_err(|e| chain_line(&e));
+
+    assert!(load("sub/ok.json").is_ok());
+    assert!(
+        load("in.json").is_ok(),
+        "a link that stays inside is followed"
+    );
+    for name in [
+        "up.json",
+        "abs.json",
+        "parent/outside.json",
+        "null.json",
+        "magic.json",
+    ] {
+        let e = load(name).unwrap_err();
+        assert!(e.contains("is refused"), "{name}: {e}");
+        let outside = tmp.path().join("outside.json");
+        assert!(
+            !e.contains(&*outside.to_string_lossy()),
+            "{name}: names where it leads: {e}"
+        );
+    }
+    let e = load("sub").unwrap_err();
+    assert!(e.contains("is a directory, not a regular file"), "{e}");
+}
+
+/// A swap between the check and the read can never show an outside file: a thread flips a
+/// name between a regular file and a link leading outside while the loader reads it; every
+/// load either reads the inside file or is refused, and never yields the outside content.
+#[cfg(unix)]
+#[test]
+fn a_swap_during_the_open_never_shows_an_outside_file() {
+    use std::os::unix::fs::symlink;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("specs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let outside_spec = CS1.replace("contoso", "outsider");
+    std::fs::write(tmp.path().join("outside.json"), &outside_spec).unwrap();
+    std::fs::write(dir.join("inside.json"), CS1).unwrap();
+    symlink(tmp.path().join("outside.json"), dir.join("link.json")).unwrap();
+    std::fs::copy(dir.join("inside.json"), dir.join("target.json")).unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let flipper = {
+        let (dir, stop) = (dir.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                // rename(2) is atomic: target.json is always one of the two.
+                let from = if n.is_multiple_of(2) {
+                    "link.json"
+                } else {
+                    "inside.json"
+                };
+                std::fs::hard_link(dir.join(from), dir.join("next.json")).ok();
+                std::fs::rename(dir.join("next.json"), dir.join("target.json")).ok();
+                n += 1;
+            }
+        })
+    };
+    let mut read_inside = 0;
+    for _ in 0..2000 {
+        match load_arg("file://target.json", &dir) {
+            Ok(spec) => {
+                assert!(
+                    !spec.document.canonical().contains("outsider"),
+                    "read the outside file"
+                );
+                read_inside += 1;
+            }
+            Err(e) => assert!(chain_line(&e).contains("is refused"), "{e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    flipper.join().unwrap();
+    let _ = read_inside;
+}
+
+#[test]
+fn names_in_errors_are_escaped_short_and_said_once() {
+    let long = format!("LoNg{}", "n".repeat(30_000));
+    for name in ["evil\u{1b}[31m", "evil\u{202e}nosj", long.as_str()] {
+        let marker = &name[..4];
+        for arg in [
+            format!("file://{name}.json"),
+            format!("/nonexistent/{name}.json"),
+            format!("registry://{name}"),
+        ] {
+            let e = load_arg(&arg, Path::new("/nonexistent"))
+                .map(|_| ())
+                .unwrap_err();
+            let chain = chain_line(&e);
+            assert!(
+                !chain.contains('\u{1b}') && !chain.contains('\u{202e}'),
+                "{chain:?}"
+            );
+            assert!(chain.len() < 2000, "{} bytes", chain.len());
+            assert_eq!(chain.matches(marker).count(), 1, "{chain}");
+        }
+    }
+}
