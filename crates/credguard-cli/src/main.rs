@@ -28,8 +28,8 @@ use crate::output::OutputFormat;
 /// specs before they reach Windows.
 ///
 /// Exit codes: 0 success; 1 a check failed; 2 usage or bad input; 3 HCS failure;
-/// 4 not found; 5 already exists; 6 denied by policy; 7 local state error;
-/// 8 backend unavailable.
+/// 4 not found; 5 already exists (or busy: another process is creating it); 6 denied by
+/// policy; 7 local state error; 8 backend unavailable.
 #[derive(Debug, Parser)]
 #[command(
     name = "credguard",
@@ -102,8 +102,9 @@ enum Command {
     Emulator(commands::emulator::EmulatorCommand),
 
     /// Finish what a crash interrupted: remove instances whose create or release was cut
-    /// short, drop stale journal records, and (with --alive/--alive-file) remove the
-    /// instances of containers that are not running. Prints the plan, then what it did.
+    /// short, drop stale journal records, and (with --alive/--alive-file, or --alive-none)
+    /// remove the instances of containers that are not running. Prints the plan, then what
+    /// it did; each change is checked again under the record's lock just before it is made.
     Reconcile(commands::reconcile::ReconcileArgs),
 
     /// Check, show and generate credential specs.

@@ -35,7 +35,11 @@
 //!   `ERROR_ALREADY_EXISTS` for an existing entry) and `Remove` (fails with
 //!   `ERROR_NOT_FOUND` for an absent one);
 //! - the only property type answered is `ContainerCredentialGuard`; others fail with
-//!   `E_INVALIDARG`.
+//!   `E_INVALIDARG`;
+//! - a stopped utility VM ([`Emulator::stop_uvm`]) keeps its service table but refuses
+//!   every modification with `0xC0370105` (`HCS_E_INVALID_STATE`, as hcsshim's
+//!   `ErrVmcomputeInvalidState`); other codes (`HCS_E_SYSTEM_ALREADY_STOPPED`, ...) can be
+//!   injected as faults.
 
 mod fault;
 mod state;
@@ -190,6 +194,20 @@ impl Emulator {
             s.uvms
                 .remove(id)
                 .map(|_| ())
+                .ok_or_else(|| EmulatorError::Invalid(format!("no utility VM `{id}`")))
+        })
+    }
+
+    /// Stops a utility VM: it stays listed with its service table, but every modification
+    /// of it fails with `0xC0370105` (`HCS_E_INVALID_STATE`).
+    ///
+    /// # Errors
+    /// No such VM, or the state cannot be written.
+    pub fn stop_uvm(&self, id: &str) -> Result<(), EmulatorError> {
+        self.store.try_update(|s| {
+            s.uvms
+                .get_mut(id)
+                .map(|vm| vm.stopped = true)
                 .ok_or_else(|| EmulatorError::Invalid(format!("no utility VM `{id}`")))
         })
     }

@@ -22,11 +22,14 @@ pub(crate) const FORMAT: &str = "credguard-emulator-state/1";
 /// The SDDL the emulator puts in HvSocket service configs (an emulator choice).
 const SDDL: &str = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
 
-/// A utility VM: only its HvSocket service table is emulated.
+/// A utility VM: only its HvSocket service table (and whether it runs) is emulated.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Uvm {
     /// Service id -> entry.
     pub service_table: BTreeMap<String, HvSocketServiceConfig>,
+    /// Stopped: modifications fail with `0xC0370105` (`HCS_E_INVALID_STATE`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 /// One entry of the call log.
@@ -317,6 +320,14 @@ impl State {
                 ),
             );
         };
+        if uvm.stopped {
+            return Outcome::error(
+                HResult::HCS_E_INVALID_STATE_NT,
+                format!(
+                    "The requested virtual machine or container operation is not valid in the current state: `{target}` is stopped"
+                ),
+            );
+        }
         let req: ModifySettingRequest = match serde_json::from_str(document) {
             Ok(r) => r,
             Err(e) => return invalid_json("ModifySettingRequest", &e),

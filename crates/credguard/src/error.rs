@@ -157,13 +157,22 @@ pub enum CcgError {
         reason: String,
     },
 
-    /// HCS already lists an instance for this id; nothing was sent.
+    /// An instance already exists for this id: HCS listed it in the check before
+    /// AddInstance (nothing was sent then), or HCS refused AddInstance as "already exists"
+    /// (`step` [`Step::AddInstance`], `source` its answer). Either way the instance belongs
+    /// to another creator and was left alone.
     #[error(
-        "container `{container_id}`: checking for an existing instance before AddInstance: an instance already exists for this container id; remove it first (`credguard instances remove {container_id}`) or use another id"
+        "container `{container_id}`: {step}: an instance already exists for this container id{}; remove it first (`credguard instances remove {container_id}`) or use another id",
+        already_exists_note(*.step)
     )]
     AlreadyExists {
         /// The container.
         container_id: ShownId,
+        /// Where it was seen: [`Step::CheckExisting`] or [`Step::AddInstance`].
+        step: Step,
+        /// HCS's refusal, when AddInstance was refused.
+        #[source]
+        source: Option<HcsError>,
     },
 
     /// No instance is listed for this id.
@@ -183,6 +192,48 @@ pub enum CcgError {
         /// What HCS answered.
         #[source]
         source: HcsError,
+    },
+
+    /// Adding or removing an HvSocket service-table entry failed.
+    #[error("container `{container_id}`: {step} `{utility_vm}` (ServiceId `{service_id}`) failed")]
+    HvSocketEntry {
+        /// The container.
+        container_id: ShownId,
+        /// [`Step::HvSocketAdd`] or [`Step::HvSocketRemove`].
+        step: Step,
+        /// The utility VM.
+        utility_vm: ShownId,
+        /// The entry's ServiceId.
+        service_id: ShownId,
+        /// What HCS answered.
+        #[source]
+        source: Box<HcsError>,
+    },
+
+    /// The instance was removed, but its HvSocket service-table entry could not be: the
+    /// journal keeps the entry and `reconcile` removes it later.
+    #[error(
+        "container `{container_id}`: the CCG instance was removed, but its HvSocket service-table entry (ServiceId `{service_id}`) is still in utility VM `{utility_vm}`; the journal keeps it and `credguard reconcile` removes it"
+    )]
+    HvSocketEntryLeft {
+        /// The container.
+        container_id: ShownId,
+        /// The utility VM.
+        utility_vm: ShownId,
+        /// The entry's ServiceId.
+        service_id: ShownId,
+        /// Why the entry could not be removed.
+        #[source]
+        source: Box<CcgError>,
+    },
+
+    /// An alive set that cannot be used; nothing was done.
+    #[error("invalid alive set: {reason}")]
+    InvalidAliveSet {
+        /// Always `*`: the set is about every container.
+        container_id: ShownId,
+        /// What is wrong, naming the value.
+        reason: String,
     },
 
     /// HCS answered the CCG query with a document that cannot be used.
@@ -221,11 +272,15 @@ pub enum CcgError {
 
     /// Creating failed after HCS had created the instance; the instance was removed again.
     #[error(
-        "container `{container_id}`: creating the CCG instance failed; the instance HCS had created was removed again"
+        "container `{container_id}`: creating the CCG instance failed; the instance HCS had created was removed again{}",
+        entry_left_note(.entry_left.as_ref())
     )]
     RolledBack {
         /// The container.
         container_id: ShownId,
+        /// The HvSocket entry (utility VM, ServiceId) that could not be removed with it,
+        /// if any: the journal keeps it for `reconcile`.
+        entry_left: Option<(ShownId, ShownId)>,
         /// Why creating failed.
         #[source]
         cause: Box<CcgError>,
@@ -275,8 +330,11 @@ impl CcgError {
             CcgError::InvalidCredentialSpec { container_id, .. }
             | CcgError::InvalidRequest { container_id, .. }
             | CcgError::Denied { container_id, .. }
-            | CcgError::AlreadyExists { container_id }
+            | CcgError::AlreadyExists { container_id, .. }
             | CcgError::NotFound { container_id }
+            | CcgError::HvSocketEntry { container_id, .. }
+            | CcgError::HvSocketEntryLeft { container_id, .. }
+            | CcgError::InvalidAliveSet { container_id, .. }
             | CcgError::Hcs { container_id, .. }
             | CcgError::BadAnswer { container_id, .. }
             | CcgError::NotListed { container_id, .. }
@@ -293,6 +351,9 @@ impl CcgError {
     pub fn hcs_error(&self) -> Option<&HcsError> {
         match self {
             CcgError::Hcs { source, .. } => Some(source),
+            CcgError::HvSocketEntry { source, .. } => Some(source),
+            CcgError::AlreadyExists { source, .. } => source.as_ref(),
+            CcgError::HvSocketEntryLeft { source, .. } => source.hcs_error(),
             CcgError::RolledBack { cause, .. } | CcgError::RollbackFailed { cause, .. } => {
                 cause.hcs_error()
             }
@@ -306,7 +367,8 @@ impl CcgError {
         match self {
             CcgError::InvalidContainerId { .. }
             | CcgError::InvalidCredentialSpec { .. }
-            | CcgError::InvalidRequest { .. } => ErrorKind::InvalidInput,
+            | CcgError::InvalidRequest { .. }
+            | CcgError::InvalidAliveSet { .. } => ErrorKind::InvalidInput,
             CcgError::Denied { .. } => ErrorKind::Denied,
             CcgError::AlreadyExists { .. } | CcgError::JournalConflict { .. } => {
                 ErrorKind::AlreadyExists
@@ -320,11 +382,30 @@ impl CcgError {
                 }
             }
             CcgError::Hcs { .. }
+            | CcgError::HvSocketEntry { .. }
+            | CcgError::HvSocketEntryLeft { .. }
             | CcgError::BadAnswer { .. }
             | CcgError::NotListed { .. }
             | CcgError::Incomplete { .. } => ErrorKind::Hcs,
         }
     }
+}
+
+fn already_exists_note(step: Step) -> &'static str {
+    match step {
+        Step::AddInstance => {
+            " (HCS refused AddInstance: another creator made it after the check, so it was left alone)"
+        }
+        _ => "",
+    }
+}
+
+fn entry_left_note(entry: Option<&(ShownId, ShownId)>) -> String {
+    entry.map_or_else(String::new, |(vm, sid)| {
+        format!(
+            ", but its HvSocket service-table entry (ServiceId `{sid}`) is still in utility VM `{vm}`: the journal keeps it and `credguard reconcile` removes it"
+        )
+    })
 }
 
 /// The broad classes of [`CcgError`].

@@ -39,6 +39,8 @@ impl HResult {
     pub const ERROR_NOT_FOUND: HResult = hr(0x8007_0490);
     /// `HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS)`.
     pub const ERROR_ALREADY_EXISTS: HResult = hr(0x8007_00B7);
+    /// `HRESULT_FROM_WIN32(ERROR_OBJECT_ALREADY_EXISTS)`: the object already exists.
+    pub const ERROR_OBJECT_ALREADY_EXISTS: HResult = hr(0x8007_1392);
     /// `HRESULT_FROM_WIN32(ERROR_TIMEOUT)`.
     pub const ERROR_TIMEOUT: HResult = hr(0x8007_05B4);
     /// `HRESULT_FROM_WIN32(ERROR_CANCELLED)`: the operation was cancelled.
@@ -49,6 +51,9 @@ impl HResult {
     pub const ERROR_PROC_NOT_FOUND: HResult = hr(0x8007_007F);
     /// `HCS_E_INVALID_STATE`.
     pub const HCS_E_INVALID_STATE: HResult = hr(0x8037_0105);
+    /// The NTSTATUS-style form of invalid state (a system that is not running) that
+    /// vmcompute returns.
+    pub const HCS_E_INVALID_STATE_NT: HResult = hr(0xC037_0105);
     /// `HCS_E_INVALID_JSON`.
     pub const HCS_E_INVALID_JSON: HResult = hr(0x8037_010D);
     /// The NTSTATUS-style form of invalid JSON that vmcompute also returns.
@@ -59,6 +64,8 @@ impl HResult {
     pub const HCS_E_SYSTEM_NOT_FOUND_NT: HResult = hr(0xC037_010E);
     /// `HCS_E_SYSTEM_ALREADY_EXISTS`.
     pub const HCS_E_SYSTEM_ALREADY_EXISTS: HResult = hr(0x8037_010F);
+    /// `HCS_E_SYSTEM_ALREADY_STOPPED`.
+    pub const HCS_E_SYSTEM_ALREADY_STOPPED: HResult = hr(0x8037_0110);
     /// `HCS_E_SERVICE_NOT_AVAILABLE`.
     pub const HCS_E_SERVICE_NOT_AVAILABLE: HResult = hr(0x8037_0114);
     /// `HCS_E_OPERATION_TIMEOUT`.
@@ -97,6 +104,39 @@ impl HResult {
         self == Self::HCS_E_SYSTEM_NOT_FOUND || self == Self::HCS_E_SYSTEM_NOT_FOUND_NT
     }
 
+    /// The HCS code (facility 0x37) this is, in its `0x8037xxxx` form, whether it came as
+    /// an HRESULT or in the NTSTATUS-style `0xC037xxxx` form vmcompute also returns.
+    const fn hcs_code(self) -> Option<u32> {
+        match self.as_u32() & 0xBFFF_FFFF {
+            v if v & 0xFFFF_0000 == 0x8037_0000 => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether the code says that what was to be created exists already:
+    /// `ERROR_ALREADY_EXISTS` (`0x800700B7`), `ERROR_OBJECT_ALREADY_EXISTS` (`0x80071392`)
+    /// or `HCS_E_SYSTEM_ALREADY_EXISTS` (`0x8037010F`, also in its `0xC037` form). HCS's
+    /// answer to AddInstance for an id that has an instance is not documented, so every
+    /// "already exists" code counts.
+    #[must_use]
+    pub fn is_already_exists(self) -> bool {
+        self == Self::ERROR_ALREADY_EXISTS
+            || self == Self::ERROR_OBJECT_ALREADY_EXISTS
+            || self.hcs_code() == Some(Self::HCS_E_SYSTEM_ALREADY_EXISTS.as_u32())
+    }
+
+    /// Whether the code says that a compute system (a utility VM) is gone or stopped, so
+    /// that its HvSocket service table went with it: `HCS_E_SYSTEM_NOT_FOUND`,
+    /// `HCS_E_SYSTEM_ALREADY_STOPPED` or `HCS_E_INVALID_STATE` (a VM that is not running),
+    /// each as `0x8037xxxx` or `0xC037xxxx`.
+    #[must_use]
+    pub fn is_system_gone(self) -> bool {
+        matches!(
+            self.hcs_code(),
+            Some(0x8037_010E | 0x8037_0110 | 0x8037_0105)
+        )
+    }
+
     /// The symbolic name of a well-known code, if this is one.
     #[must_use]
     pub fn name(self) -> Option<&'static str> {
@@ -118,7 +158,8 @@ impl HResult {
             0x8037_0100 => "HCS_E_TERMINATED_DURING_START",
             0x8037_0101 => "HCS_E_IMAGE_MISMATCH",
             0x8037_0102 => "HCS_E_HYPERV_NOT_INSTALLED",
-            0x8037_0105 => "HCS_E_INVALID_STATE",
+            0x8007_1392 => "ERROR_OBJECT_ALREADY_EXISTS",
+            0x8037_0105 | 0xC037_0105 => "HCS_E_INVALID_STATE",
             0x8037_0106 => "HCS_E_UNEXPECTED_EXIT",
             0x8037_0107 => "HCS_E_TERMINATED",
             0x8037_0108 => "HCS_E_CONNECT_FAILED",
@@ -128,8 +169,8 @@ impl HResult {
             0x8037_010C => "HCS_E_UNSUPPORTED_PROTOCOL_VERSION",
             0x8037_010D | 0xC037_010D => "HCS_E_INVALID_JSON",
             0x8037_010E | 0xC037_010E => "HCS_E_SYSTEM_NOT_FOUND",
-            0x8037_010F => "HCS_E_SYSTEM_ALREADY_EXISTS",
-            0x8037_0110 => "HCS_E_SYSTEM_ALREADY_STOPPED",
+            0x8037_010F | 0xC037_010F => "HCS_E_SYSTEM_ALREADY_EXISTS",
+            0x8037_0110 | 0xC037_0110 => "HCS_E_SYSTEM_ALREADY_STOPPED",
             0x8037_0111 => "HCS_E_PROTOCOL_ERROR",
             0x8037_0112 => "HCS_E_INVALID_LAYER",
             0x8037_0113 => "HCS_E_WINDOWS_INSIDER_REQUIRED",
@@ -212,6 +253,7 @@ const KNOWN: &[u32] = &[
     0x8007_0002,
     0x8007_0490,
     0x8007_00B7,
+    0x8007_1392,
     0x8007_05B4,
     0x8007_007E,
     0x8007_007F,
@@ -219,6 +261,7 @@ const KNOWN: &[u32] = &[
     0x8037_010D,
     0x8037_010E,
     0x8037_010F,
+    0x8037_0110,
     0x8037_0114,
     0x8037_0118,
     0x8037_011B,
@@ -296,6 +339,33 @@ mod tests {
         assert!(HResult::E_FAIL.is_failure());
         assert!(!HResult::S_OK.is_failure());
         assert!(HResult::HCS_E_SYSTEM_NOT_FOUND_NT.is_system_not_found());
+    }
+
+    #[test]
+    fn already_exists_and_gone_systems_in_both_forms() {
+        for code in [0x8007_00B7_u32, 0x8007_1392, 0x8037_010F, 0xC037_010F] {
+            assert!(hr(code).is_already_exists(), "{code:#x}");
+        }
+        for code in [0x8007_0490_u32, 0x8037_0110, 0x8007_0005] {
+            assert!(!hr(code).is_already_exists(), "{code:#x}");
+        }
+        for code in [
+            0x8037_010E_u32,
+            0xC037_010E,
+            0x8037_0105,
+            0xC037_0105,
+            0x8037_0110,
+            0xC037_0110,
+        ] {
+            assert!(hr(code).is_system_gone(), "{code:#x}");
+        }
+        for code in [0x8037_011B_u32, 0x8007_0490, 0x8000_4005, 0x0037_010E] {
+            assert!(!hr(code).is_system_gone(), "{code:#x}");
+        }
+        assert_eq!(
+            HResult::ERROR_OBJECT_ALREADY_EXISTS,
+            HResult::from_win32(5010)
+        );
     }
 
     #[test]

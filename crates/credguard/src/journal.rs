@@ -86,9 +86,16 @@ pub struct Record {
     /// The HvSocket ServiceId, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_id: Option<String>,
-    /// Whether the HvSocket entry may have been added to the utility VM.
+    /// Whether the HvSocket entry may have been added to the utility VM. After a removal
+    /// of the instance whose entry could not be removed, the record stays (in `releasing`,
+    /// or `creating` after a rollback) with this set, so `reconcile` retries the entry.
     #[serde(default)]
     pub hvsocket_added: bool,
+    /// AddInstance was refused as "already exists": the instance listed for this id belongs
+    /// to another creator. Such a record is only ever dropped; its instance is never
+    /// removed on its account.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub add_refused: bool,
     /// When the record was first written (milliseconds since the Unix epoch).
     pub created_unix_ms: u64,
     /// When it was last written.
@@ -130,6 +137,7 @@ impl Record {
             utility_vm: utility_vm.map(str::to_owned),
             service_id: None,
             hvsocket_added: false,
+            add_refused: false,
             created_unix_ms: now,
             updated_unix_ms: now,
             pid: std::process::id(),
@@ -150,6 +158,11 @@ impl Record {
             _ => None,
         }
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Milliseconds since the Unix epoch.

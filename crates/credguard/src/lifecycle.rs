@@ -25,7 +25,7 @@ use crate::input::{validate_container_id, validate_credential_spec};
 use crate::journal::{Journal, JournalError, Record, RecordLock, RecordState};
 use crate::schema::{
     ContainerCredentialGuardInstance, FindError, ModificationRequest, ModifySettingRequest,
-    Transport, find_instance, list_instances, to_wire,
+    Transport, find_instance, find_listed_instance, list_listed_instances, to_wire,
 };
 use crate::watchdog::calls_for;
 
@@ -101,9 +101,11 @@ pub struct SpecRequest<'a> {
 /// What [`CcgClient::remove`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
-    /// The instance was removed.
+    /// This call's RemoveInstance removed the instance.
     Removed,
-    /// No instance was listed for the id; no RemoveInstance was sent.
+    /// No instance was listed for the id (no RemoveInstance was sent), or another process
+    /// removed it first (HCS answered RemoveInstance with "not found" and no longer lists
+    /// it).
     AlreadyAbsent,
 }
 
@@ -296,6 +298,8 @@ impl CcgClient {
                 );
                 return Err(CcgError::AlreadyExists {
                     container_id: ShownId::new(id),
+                    step: Step::CheckExisting,
+                    source: None,
                 });
             }
             Err(e) => return Err(e.at(id, Step::CheckExisting)),
@@ -315,6 +319,15 @@ impl CcgClient {
         ));
         debug!(container_id = id, "sending AddInstance");
         if let Err(source) = self.hcs.modify_service_settings(&doc) {
+            if source.hresult.is_already_exists() {
+                // Another creator made the id after the check: its instance is not ours.
+                self.forget_refused_add(&mut record);
+                return Err(CcgError::AlreadyExists {
+                    container_id: ShownId::new(id),
+                    step: Step::AddInstance,
+                    source: Some(source),
+                });
+            }
             let cause = CcgError::Hcs {
                 container_id: ShownId::new(id),
                 step: Step::AddInstance,
@@ -343,12 +356,23 @@ impl CcgClient {
             ));
             debug!(container_id = id, utility_vm = vm, service_id = %hv.service_id, "hot-adding the HvSocket service-table entry");
             if let Err(source) = self.hcs.modify_compute_system(vm, &doc) {
-                let cause = CcgError::Hcs {
+                // An entry that exists already was not added by this call: it is left alone
+                // (only the instance, which is ours, is removed).
+                let ours = !source.hresult.is_already_exists();
+                let cause = CcgError::HvSocketEntry {
                     container_id: ShownId::new(id),
                     step: Step::HvSocketAdd,
-                    source,
+                    utility_vm: ShownId::new(vm),
+                    service_id: ShownId::new(&hv.service_id),
+                    source: Box::new(source),
                 };
-                return Err(self.roll_back(id, cause, Some(&entry)));
+                if !ours {
+                    record.hvsocket_added = false;
+                    if let Err(e) = self.journal_write(&record) {
+                        warn!(container_id = id, error = %chain_line(&e), "could not record that the HvSocket entry is not ours");
+                    }
+                }
+                return Err(self.roll_back(id, cause, ours.then_some(&entry)));
             }
             hv_entry = Some(entry);
         }
@@ -380,7 +404,7 @@ impl CcgClient {
             .hcs
             .get_service_properties(CCG_QUERY)
             .map_err(|e| LookupError::Call(e).at("*", Step::List))?;
-        list_instances(&doc).map_err(|e| LookupError::Answer(e).at("*", Step::List))
+        list_listed_instances(&doc).map_err(|e| LookupError::Answer(e).at("*", Step::List))
     }
 
     /// The instance HCS lists for a container id, if any.
@@ -402,13 +426,22 @@ impl CcgClient {
     /// is not listed is reported (its stale journal record, if any, is dropped), and no
     /// RemoveInstance is sent.
     ///
+    /// With a journal, everything happens under the record's lock, and the record and HCS's
+    /// listing are read after taking it. A record in `creating` whose lock a live process
+    /// holds is refused ([`CcgError::JournalConflict`]); otherwise a busy lock (another
+    /// removal, say) is waited for, and then the id is usually found absent. Of several
+    /// concurrent removals only the one whose RemoveInstance removed the instance returns
+    /// [`Removal::Removed`].
+    ///
     /// # Errors
-    /// The id is invalid, the query failed, or a removal failed and the instance is still
-    /// listed.
+    /// The id is invalid, the query failed, a removal failed and the instance is still
+    /// listed, or a create of the id is in progress. [`CcgError::HvSocketEntryLeft`] when
+    /// the instance was removed but its HvSocket entry could not be.
     pub fn remove(&self, container_id: &str) -> Result<Removal, CcgError> {
         validate_container_id(container_id)?;
         let _enter = info_span!("ccg.remove", container_id = %container_id).entered();
         let _calls = calls_for(container_id);
+        let lock = self.lock_for_removal(container_id)?;
         let record = self.journal_get(container_id)?;
         let entry = record
             .as_ref()
@@ -416,9 +449,12 @@ impl CcgClient {
             .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
         match self.lookup(container_id) {
             Ok(None) => {
-                if let Some(old) = record {
-                    let _lock = self.lock_record(container_id, true)?;
-                    self.clean_stale_record(&old);
+                let gone = match &record {
+                    Some(old) => self.clean_stale_record(old),
+                    None => true,
+                };
+                if gone && let Some(lock) = lock {
+                    lock.remove_file();
                 }
                 Ok(Removal::AlreadyAbsent)
             }
@@ -427,9 +463,33 @@ impl CcgClient {
                 self.journal.as_deref(),
                 container_id,
                 entry.as_ref(),
-            )
-            .map(|()| Removal::Removed),
+                lock,
+            ),
             Err(e) => Err(e.at(container_id, Step::List)),
+        }
+    }
+
+    /// The record's lock for a removal: taken at once if free; refused when a live process
+    /// is creating the instance; otherwise waited for (another removal or a short step of a
+    /// create or release holds it).
+    fn lock_for_removal(&self, id: &str) -> Result<Option<RecordLock>, CcgError> {
+        let Some(journal) = &self.journal else {
+            return Ok(None);
+        };
+        match journal.lock(id, false) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(busy @ JournalError::Busy { .. }) => {
+                let record = journal.get(id).map_err(|e| journal_error(id, e))?;
+                if record.is_some_and(|r| r.state == RecordState::Creating) {
+                    return Err(journal_error(id, busy));
+                }
+                debug!(
+                    container_id = id,
+                    "another process holds the record's lock; waiting for it"
+                );
+                self.lock_record(id, true)
+            }
+            Err(e) => Err(journal_error(id, e)),
         }
     }
 
@@ -438,6 +498,18 @@ impl CcgClient {
         id: &str,
     ) -> Result<Option<ContainerCredentialGuardInstance>, LookupError> {
         lookup(self.hcs.as_ref(), id)
+    }
+
+    /// The lookup right after AddInstance: the answer must hold exactly one property.
+    fn lookup_strict(
+        &self,
+        id: &str,
+    ) -> Result<Option<ContainerCredentialGuardInstance>, LookupError> {
+        let doc = self
+            .hcs
+            .get_service_properties(CCG_QUERY)
+            .map_err(LookupError::Call)?;
+        find_instance(&doc, id).map_err(LookupError::Answer)
     }
 
     fn lock_record(&self, id: &str, wait: bool) -> Result<Option<RecordLock>, CcgError> {
@@ -472,21 +544,37 @@ impl CcgClient {
         }
     }
 
-    /// Drops a record whose instance is gone, removing its HvSocket entry first (best effort).
-    fn clean_stale_record(&self, record: &Record) {
+    /// Drops a record whose instance is gone, removing its HvSocket entry first (best
+    /// effort). Returns whether the record is gone.
+    fn clean_stale_record(&self, record: &Record) -> bool {
         let id = &record.container_id;
         if let Some((vm, sid)) = record.hvsocket_entry()
             && let Err(e) = remove_hvsocket_entry(self.hcs.as_ref(), id, vm, sid)
         {
             warn!(container_id = %id, error = %chain_line(&e), "could not remove the HvSocket entry of a stale journal record");
-            return;
+            return false;
         }
         info!(container_id = %id, state = record.state.as_str(), "dropping a journal record whose instance is gone");
         if let Some(j) = &self.journal
             && let Err(e) = j.delete(id)
         {
             warn!(container_id = %id, error = %chain_line(&e), "could not drop a stale journal record");
+            return false;
         }
+        true
+    }
+
+    /// AddInstance was refused as "already exists": the instance is another creator's. The
+    /// record is marked so (in case it cannot be dropped, `reconcile` then only drops it),
+    /// then dropped.
+    fn forget_refused_add(&self, record: &mut Record) {
+        let id = record.container_id.clone();
+        warn!(container_id = %id, "AddInstance was refused: an instance already exists for this id; it belongs to another creator and is left alone");
+        record.add_refused = true;
+        if let Err(e) = self.journal_write(record) {
+            warn!(container_id = %id, error = %chain_line(&e), "could not mark the journal record as refused");
+        }
+        self.drop_record(&id);
     }
 
     /// Query, exactly one property, find by id, and check that the instance has what the
@@ -498,7 +586,7 @@ impl CcgClient {
     ) -> Result<ContainerCredentialGuardInstance, CcgError> {
         let shown = || ShownId::new(id);
         let instance = self
-            .lookup(id)
+            .lookup_strict(id)
             .map_err(|e| e.at(id, Step::Query))?
             .ok_or_else(|| CcgError::NotListed {
                 container_id: shown(),
@@ -553,6 +641,7 @@ impl CcgClient {
                         self.drop_record(id);
                         CcgError::RolledBack {
                             container_id: ShownId::new(id),
+                            entry_left: None,
                             cause: Box::new(cause),
                         }
                     }
@@ -571,28 +660,40 @@ impl CcgClient {
     }
 
     /// Removes the HvSocket entry (if any) and the instance after a failure that followed a
-    /// successful AddInstance. The journal record goes once both are gone, and stays (in
-    /// `creating`, for `reconcile`) when they may not be.
+    /// successful AddInstance. A failed entry removal does not keep the instance: the
+    /// instance is removed all the same. The journal record goes once both are gone, and
+    /// stays (in `creating`, for `reconcile`) when either may not be.
     fn roll_back(&self, id: &str, cause: CcgError, entry: Option<&HvEntry>) -> CcgError {
         info!(container_id = id, error = %chain_line(&cause), "rolling back the CCG instance");
-        let result = entry
-            .map_or(Ok(()), |(vm, sid)| {
-                remove_hvsocket_entry(self.hcs.as_ref(), id, vm, sid)
-            })
-            .and_then(|()| remove_confirmed(self.hcs.as_ref(), id));
-        match result {
-            Ok(()) => {
-                self.drop_record(id);
+        let entry_error = entry.and_then(|(vm, sid)| {
+            remove_hvsocket_entry(self.hcs.as_ref(), id, vm, sid)
+                .err()
+                .map(|e| (vm, sid, e))
+        });
+        match remove_confirmed(self.hcs.as_ref(), id) {
+            Ok(_) => {
+                let entry_left = entry_error.map(|(vm, sid, e)| {
+                    warn!(container_id = id, utility_vm = %vm, service_id = %sid, error = %chain_line(&e), "the instance was rolled back, but its HvSocket entry could not be removed; the journal keeps it for reconcile");
+                    (ShownId::new(vm), ShownId::new(sid))
+                });
+                if entry_left.is_none() {
+                    self.drop_record(id);
+                }
                 CcgError::RolledBack {
                     container_id: ShownId::new(id),
+                    entry_left,
                     cause: Box::new(cause),
                 }
             }
             Err(rollback) => {
-                tracing::error!(container_id = id, error = %chain_line(&rollback), "rollback failed: the instance may be left behind");
+                let mut rollback = chain_line(&rollback);
+                if let Some((_, _, e)) = entry_error {
+                    rollback = format!("{}; {rollback}", chain_line(&e));
+                }
+                tracing::error!(container_id = id, error = %rollback, "rollback failed: the instance may be left behind");
                 CcgError::RollbackFailed {
                     container_id: ShownId::new(id),
-                    rollback: chain_line(&rollback),
+                    rollback,
                     cause: Box::new(cause),
                 }
             }
@@ -628,6 +729,8 @@ fn wire<T: serde::Serialize>(doc: &T) -> String {
     to_wire(doc).unwrap_or_default()
 }
 
+/// The lookup of every step but the read-back after AddInstance: an answer with no property
+/// at all lists no instances.
 pub(crate) fn lookup(
     hcs: &dyn HcsService,
     id: &str,
@@ -635,20 +738,26 @@ pub(crate) fn lookup(
     let doc = hcs
         .get_service_properties(CCG_QUERY)
         .map_err(LookupError::Call)?;
-    find_instance(&doc, id).map_err(LookupError::Answer)
+    find_listed_instance(&doc, id).map_err(LookupError::Answer)
 }
 
-/// RemoveInstance; if it fails, an id no longer listed counts as removed.
-pub(crate) fn remove_confirmed(hcs: &dyn HcsService, id: &str) -> Result<(), CcgError> {
+/// RemoveInstance; if it fails, an id no longer listed counts as removed: by this call when
+/// HCS's answer was anything but "not found" (HCS can apply an operation and still report
+/// failure), by someone else when it was "not found".
+pub(crate) fn remove_confirmed(hcs: &dyn HcsService, id: &str) -> Result<Removal, CcgError> {
     let doc = wire(&ModificationRequest::remove_instance(id));
     debug!(container_id = id, "sending RemoveInstance");
     let Err(source) = hcs.modify_service_settings(&doc) else {
-        return Ok(());
+        return Ok(Removal::Removed);
     };
     match lookup(hcs, id) {
+        Ok(None) if source.hresult == HResult::ERROR_NOT_FOUND => {
+            debug!(container_id = id, error = %source, "RemoveInstance found no instance: another process removed it");
+            Ok(Removal::AlreadyAbsent)
+        }
         Ok(None) => {
             debug!(container_id = id, error = %source, "RemoveInstance reported failure but the instance is gone");
-            Ok(())
+            Ok(Removal::Removed)
         }
         Ok(Some(_)) => Err(CcgError::Hcs {
             container_id: ShownId::new(id),
@@ -667,8 +776,9 @@ pub(crate) fn remove_confirmed(hcs: &dyn HcsService, id: &str) -> Result<(), Ccg
     }
 }
 
-/// Removes an HvSocket service-table entry. An entry or a utility VM that no longer exists
-/// counts as removed: a VM that is gone took its service table with it.
+/// Removes an HvSocket service-table entry. An entry that no longer exists, and a utility
+/// VM that is gone or stopped, count as removed: a VM that is gone or stopped took its
+/// service table with it.
 pub(crate) fn remove_hvsocket_entry(
     hcs: &dyn HcsService,
     id: &str,
@@ -682,54 +792,94 @@ pub(crate) fn remove_hvsocket_entry(
     );
     match hcs.modify_compute_system(utility_vm, &doc) {
         Ok(()) => Ok(()),
-        Err(e) if e.hresult.is_system_not_found() || e.hresult == HResult::ERROR_NOT_FOUND => {
-            debug!(container_id = id, utility_vm, error = %e, "the HvSocket entry or its utility VM is already gone");
+        Err(e) if e.hresult.is_system_gone() || e.hresult == HResult::ERROR_NOT_FOUND => {
+            debug!(container_id = id, utility_vm, service_id, error = %e, "the HvSocket entry or its utility VM is already gone or stopped");
             Ok(())
         }
-        Err(source) => Err(CcgError::Hcs {
+        Err(source) => Err(CcgError::HvSocketEntry {
             container_id: ShownId::new(id),
             step: Step::HvSocketRemove,
-            source,
+            utility_vm: ShownId::new(utility_vm),
+            service_id: ShownId::new(service_id),
+            source: Box::new(source),
         }),
     }
 }
 
 /// The release sequence: record `releasing`, remove the HvSocket entry, remove the
-/// instance (confirmed), drop the record. On failure the record stays `releasing` so a
-/// retry or `reconcile` finishes the job.
+/// instance (confirmed), drop the record. `lock` is the record's lock when the caller holds
+/// it already; otherwise it is waited for.
+///
+/// A failed instance removal keeps the record `releasing` so a retry or `reconcile`
+/// finishes the job. A failed entry removal does not stop the instance's removal: once the
+/// instance is gone the record stays (with its entry) for `reconcile`, and the error is
+/// [`CcgError::HvSocketEntryLeft`].
 pub(crate) fn release(
     hcs: &dyn HcsService,
     journal: Option<&Journal>,
     id: &str,
     entry: Option<&HvEntry>,
-) -> Result<(), CcgError> {
-    let lock = match journal {
-        Some(j) => Some(j.lock(id, true).map_err(|e| journal_error(id, e))?),
-        None => None,
+    lock: Option<RecordLock>,
+) -> Result<Removal, CcgError> {
+    let lock = match (journal, lock) {
+        (Some(j), None) => Some(j.lock(id, true).map_err(|e| journal_error(id, e))?),
+        (_, lock) => lock,
     };
     let mut entry = entry.cloned();
+    let mut record = None;
     if let Some(j) = journal
-        && let Some(mut record) = j.get(id).map_err(|e| journal_error(id, e))?
+        && let Some(mut r) = j.get(id).map_err(|e| journal_error(id, e))?
     {
         if entry.is_none() {
-            entry = record
+            entry = r
                 .hvsocket_entry()
                 .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
         }
-        record.state = RecordState::Releasing;
-        j.write(&record).map_err(|e| journal_error(id, e))?;
+        r.state = RecordState::Releasing;
+        j.write(&r).map_err(|e| journal_error(id, e))?;
+        record = Some(r);
     }
-    if let Some((vm, sid)) = &entry {
-        remove_hvsocket_entry(hcs, id, vm, sid)?;
+    let entry_error = entry.as_ref().and_then(|(vm, sid)| {
+        remove_hvsocket_entry(hcs, id, vm, sid)
+            .err()
+            .map(|e| (vm.clone(), sid.clone(), e))
+    });
+    let removal = match remove_confirmed(hcs, id) {
+        Ok(removal) => removal,
+        Err(e) => {
+            if let Some((_, _, entry)) = &entry_error {
+                warn!(container_id = id, error = %chain_line(entry), "the HvSocket entry could not be removed either");
+            }
+            return Err(e);
+        }
+    };
+    if let Some((vm, sid, source)) = entry_error {
+        warn!(container_id = id, utility_vm = %vm, service_id = %sid, error = %chain_line(&source), "the instance was removed, but its HvSocket entry could not be; the journal keeps it for reconcile");
+        if let Some(j) = journal {
+            let mut r = record.unwrap_or_else(|| {
+                let mut r = Record::creating(id, Isolation::HyperV, Some(&vm));
+                r.state = RecordState::Releasing;
+                r
+            });
+            r.utility_vm = Some(vm.clone());
+            r.service_id = Some(sid.clone());
+            r.hvsocket_added = true;
+            j.write(&r).map_err(|e| journal_error(id, e))?;
+        }
+        return Err(CcgError::HvSocketEntryLeft {
+            container_id: ShownId::new(id),
+            utility_vm: ShownId::new(&vm),
+            service_id: ShownId::new(&sid),
+            source: Box::new(source),
+        });
     }
-    remove_confirmed(hcs, id)?;
     if let Some(j) = journal {
         j.delete(id).map_err(|e| journal_error(id, e))?;
     }
     if let Some(lock) = lock {
         lock.remove_file();
     }
-    Ok(())
+    Ok(removal)
 }
 
 /// The handle of a created instance: [`release`](CcgResource::release) removes it.
@@ -774,18 +924,29 @@ impl CcgResource {
     /// # Errors
     /// A removal failed and HCS still lists the instance (or whether it does could not be
     /// seen); the handle stays unreleased, so the call can be repeated.
+    /// [`CcgError::HvSocketEntryLeft`] when the instance was removed but its HvSocket entry
+    /// could not be: the handle counts as released (the journal keeps the entry and
+    /// `reconcile` removes it), and the error names the utility VM and the ServiceId.
     pub fn release(&mut self) -> Result<(), CcgError> {
         if self.released {
             return Ok(());
         }
         let _enter = info_span!("ccg.release", container_id = %self.container_id).entered();
         let _calls = calls_for(&self.container_id);
-        release(
+        match release(
             self.hcs.as_ref(),
             self.journal.as_deref(),
             &self.container_id,
             self.hv_entry.as_ref(),
-        )?;
+            None,
+        ) {
+            Ok(_) => {}
+            Err(e @ CcgError::HvSocketEntryLeft { .. }) => {
+                self.released = true;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
         self.released = true;
         info!(container_id = %self.container_id, "CCG instance released");
         Ok(())

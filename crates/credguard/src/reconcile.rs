@@ -12,24 +12,119 @@
 //!   `include_foreign` (and then only when not in the alive set).
 //!
 //! Running it again finds nothing left to do; it is safe at start-up of a runtime.
+//!
+//! Reconciliation acts on fresh facts: HCS is listed before the journal is read (so a
+//! record written by a create that started meanwhile is seen), and each change is decided
+//! again just before it is made, under the record's lock, from the record re-read and HCS
+//! queried again. A record whose lock a live process holds is skipped, also when that
+//! process started after the plan was made, so an instance being created is never removed
+//! as foreign or as interrupted.
 
 use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::error::{CcgError, ShownId, chain_line};
-use crate::journal::{Journal, Record, RecordState};
+use crate::error::{CcgError, ShownId, Step, chain_line};
+use crate::input::validate_container_id;
+use crate::journal::{Journal, JournalError, Record, RecordLock, RecordState};
 use crate::lifecycle::{CcgClient, release, remove_confirmed, remove_hvsocket_entry};
 
-/// What reconciliation considers.
+/// What reconciliation considers. Built with [`ReconcileOptions::default`] (liveness
+/// unknown: active instances are kept), [`ReconcileOptions::with_alive`] (a non-empty set of
+/// valid container ids) or [`ReconcileOptions::alive_none`] (no container is running: every
+/// active instance goes), so that an empty or mistyped alive set can never remove every
+/// instance by accident.
 #[derive(Debug, Clone, Default)]
 pub struct ReconcileOptions {
-    /// The containers that are really running; `None` when not known (then active
-    /// instances are kept).
-    pub alive: Option<BTreeSet<String>>,
-    /// Also remove instances the journal does not know.
-    pub include_foreign: bool,
+    alive: Option<BTreeSet<String>>,
+    include_foreign: bool,
+}
+
+impl ReconcileOptions {
+    /// Liveness unknown: active instances are kept.
+    #[must_use]
+    pub fn new() -> Self {
+        ReconcileOptions::default()
+    }
+
+    /// The containers that are really running; active instances of others are removed.
+    ///
+    /// # Errors
+    /// [`CcgError::InvalidAliveSet`] when the set is empty (use
+    /// [`ReconcileOptions::alive_none`] to mean that) or an id is one that
+    /// [`crate::CcgClient::create`] would refuse (empty, control or format characters,
+    /// leading or trailing white space, too long); the error names the id.
+    pub fn with_alive<I, S>(ids: I) -> Result<Self, CcgError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut alive = BTreeSet::new();
+        for id in ids {
+            let id = id.into();
+            if let Err(e) = validate_container_id(&id) {
+                let reason = match e {
+                    CcgError::InvalidContainerId { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                return Err(invalid_alive(format!(
+                    "`{}` is not a container id: {reason}",
+                    ShownId::new(&id)
+                )));
+            }
+            alive.insert(id);
+        }
+        if alive.is_empty() {
+            return Err(invalid_alive(
+                "it is empty, which would remove every active instance; give the running containers, or say that none runs (`--alive-none`, ReconcileOptions::alive_none)".to_owned(),
+            ));
+        }
+        Ok(ReconcileOptions {
+            alive: Some(alive),
+            include_foreign: false,
+        })
+    }
+
+    /// No container is running: every active instance is removed.
+    #[must_use]
+    pub fn alive_none() -> Self {
+        ReconcileOptions {
+            alive: Some(BTreeSet::new()),
+            include_foreign: false,
+        }
+    }
+
+    /// Also remove instances the journal does not know (foreign ones), unless they are in
+    /// the alive set.
+    #[must_use]
+    pub fn include_foreign(mut self, include: bool) -> Self {
+        self.include_foreign = include;
+        self
+    }
+
+    /// The containers that are running, if known (empty: none is).
+    #[must_use]
+    pub fn alive(&self) -> Option<&BTreeSet<String>> {
+        self.alive.as_ref()
+    }
+
+    /// Whether foreign instances are removed.
+    #[must_use]
+    pub fn includes_foreign(&self) -> bool {
+        self.include_foreign
+    }
+
+    fn is_alive(&self, id: &str) -> bool {
+        self.alive.as_ref().is_none_or(|a| a.contains(id))
+    }
+}
+
+fn invalid_alive(reason: String) -> CcgError {
+    CcgError::InvalidAliveSet {
+        container_id: ShownId::new("*"),
+        reason,
+    }
 }
 
 /// What reconciliation does with one instance or record.
@@ -109,106 +204,142 @@ pub struct Done {
     pub result: Result<(), CcgError>,
 }
 
+/// What to do with one id, from its record (if any), whether HCS lists it and whether a
+/// live process holds its lock: the one place the rules are written.
+fn decide(
+    id: &str,
+    record: Option<&Record>,
+    listed: bool,
+    busy: bool,
+    opts: &ReconcileOptions,
+) -> (Action, String) {
+    let Some(record) = record else {
+        let alive = opts.alive.is_some() && opts.is_alive(id);
+        return match (busy, listed, opts.include_foreign) {
+            (true, _, _) => (
+                Action::SkipInProgress,
+                "a live process is creating or releasing it".to_owned(),
+            ),
+            (false, false, _) => (Action::Keep, "HCS no longer lists it".to_owned()),
+            (false, true, true) if !alive => (
+                Action::RemoveForeign,
+                "the journal does not know it (--include-foreign)".to_owned(),
+            ),
+            (false, true, true) => (
+                Action::KeepForeign,
+                "the journal does not know it, but its container is alive".to_owned(),
+            ),
+            (false, true, false) => (
+                Action::KeepForeign,
+                "the journal does not know it; left alone".to_owned(),
+            ),
+        };
+    };
+    match (record.state, listed) {
+        _ if busy => (
+            Action::SkipInProgress,
+            "a live process is creating or releasing it".to_owned(),
+        ),
+        _ if record.add_refused => (
+            Action::DropStaleRecord,
+            "AddInstance was refused: the instance belongs to another creator; only the record is dropped".to_owned(),
+        ),
+        (state, true) if state.is_transient() => (
+            Action::RemoveInterrupted,
+            format!("a crash interrupted it while {}", state.as_str()),
+        ),
+        (state, false) if state.is_transient() => (
+            Action::DropStaleRecord,
+            format!(
+                "a crash interrupted it while {}; HCS does not list the instance{}",
+                state.as_str(),
+                entry_note(record)
+            ),
+        ),
+        (_, false) => (
+            Action::DropStaleRecord,
+            format!(
+                "HCS no longer lists the instance (vmcompute.exe restarted?){}",
+                entry_note(record)
+            ),
+        ),
+        (_, true) if !opts.is_alive(id) => (
+            Action::RemoveNotAlive,
+            "its container is not in the alive set".to_owned(),
+        ),
+        (_, true) => (Action::Keep, "active".to_owned()),
+    }
+}
+
+fn entry_note(record: &Record) -> String {
+    record
+        .hvsocket_entry()
+        .map_or_else(String::new, |(vm, sid)| {
+            format!("; its HvSocket entry `{sid}` in utility VM `{vm}` is removed first")
+        })
+}
+
+fn item(
+    id: String,
+    record: Option<Record>,
+    listed: bool,
+    (action, reason): (Action, String),
+) -> PlanItem {
+    PlanItem {
+        container_id: id,
+        listed,
+        owned: record.is_some(),
+        state: record.as_ref().map(|r| r.state),
+        age_ms: record.as_ref().map(Record::age_ms),
+        utility_vm: record.as_ref().and_then(|r| r.utility_vm.clone()),
+        action,
+        reason,
+        record,
+    }
+}
+
+fn journal_err(id: &str, e: JournalError) -> CcgError {
+    CcgError::Journal {
+        container_id: ShownId::new(id),
+        source: e,
+    }
+}
+
 impl CcgClient {
-    /// What [`CcgClient::reconcile`] would do, changing nothing.
+    /// What [`CcgClient::reconcile`] would do, changing nothing. HCS is listed first, then
+    /// the journal is read.
     ///
     /// # Errors
     /// The journal cannot be listed or HCS cannot be queried.
     pub fn plan_reconcile(&self, opts: &ReconcileOptions) -> Result<Vec<PlanItem>, CcgError> {
+        let instances = self.list()?;
         let records = match self.journal() {
-            Some(j) => j.records().map_err(|e| CcgError::Journal {
-                container_id: ShownId::new("*"),
-                source: e,
-            })?,
+            Some(j) => j.records().map_err(|e| journal_err("*", e))?,
             None => Vec::new(),
         };
-        let instances = self.list()?;
         let listed: HashMap<&str, ()> = instances.iter().map(|i| (i.id.as_str(), ())).collect();
-        let alive = |id: &str| opts.alive.as_ref().is_none_or(|a| a.contains(id));
         let mut plan = Vec::new();
         for record in records {
             let id = record.container_id.clone();
             let is_listed = listed.contains_key(id.as_str());
             let busy = match self.journal() {
-                Some(j) => j.in_progress(&id).map_err(|e| CcgError::Journal {
-                    container_id: ShownId::new(&id),
-                    source: e,
-                })?,
+                Some(j) => j.in_progress(&id).map_err(|e| journal_err(&id, e))?,
                 None => false,
             };
-            let (action, reason) = match (record.state, is_listed) {
-                (_, _) if busy => (
-                    Action::SkipInProgress,
-                    "a live process is creating or releasing it".to_owned(),
-                ),
-                (state, true) if state.is_transient() => (
-                    Action::RemoveInterrupted,
-                    format!("a crash interrupted it while {}", state.as_str()),
-                ),
-                (state, false) if state.is_transient() => (
-                    Action::DropStaleRecord,
-                    format!(
-                        "a crash interrupted it while {}; HCS does not list the instance",
-                        state.as_str()
-                    ),
-                ),
-                (_, false) => (
-                    Action::DropStaleRecord,
-                    "HCS no longer lists the instance (vmcompute.exe restarted?)".to_owned(),
-                ),
-                (_, true) if !alive(&id) => (
-                    Action::RemoveNotAlive,
-                    "its container is not in the alive set".to_owned(),
-                ),
-                (_, true) => (Action::Keep, "active".to_owned()),
-            };
-            plan.push(PlanItem {
-                container_id: id,
-                listed: is_listed,
-                owned: true,
-                state: Some(record.state),
-                age_ms: Some(record.age_ms()),
-                utility_vm: record.utility_vm.clone(),
-                action,
-                reason,
-                record: Some(record),
-            });
+            let decision = decide(&id, Some(&record), is_listed, busy, opts);
+            plan.push(item(id, Some(record), is_listed, decision));
         }
         let owned: BTreeSet<String> = plan.iter().map(|p| p.container_id.clone()).collect();
         for inst in instances.iter().filter(|i| !owned.contains(&i.id)) {
-            let (action, reason) =
-                if opts.include_foreign && !(opts.alive.is_some() && alive(&inst.id)) {
-                    (
-                        Action::RemoveForeign,
-                        "the journal does not know it (--include-foreign)".to_owned(),
-                    )
-                } else if opts.include_foreign {
-                    (
-                        Action::KeepForeign,
-                        "the journal does not know it, but its container is alive".to_owned(),
-                    )
-                } else {
-                    (
-                        Action::KeepForeign,
-                        "the journal does not know it; left alone".to_owned(),
-                    )
-                };
-            plan.push(PlanItem {
-                container_id: inst.id.clone(),
-                listed: true,
-                owned: false,
-                state: None,
-                age_ms: None,
-                utility_vm: None,
-                action,
-                reason,
-                record: None,
-            });
+            let decision = decide(&inst.id, None, true, false, opts);
+            plan.push(item(inst.id.clone(), None, true, decision));
         }
         Ok(plan)
     }
 
-    /// Carries out the plan. Each item's failure is reported in its [`Done`] and does not
+    /// Carries out the plan. Each change is decided again just before it is made, under the
+    /// record's lock, from the record re-read and HCS queried again; the [`Done`] item shows
+    /// that fresh decision. Each item's failure is reported in its [`Done`] and does not
     /// stop the others.
     ///
     /// # Errors
@@ -216,11 +347,11 @@ impl CcgClient {
     pub fn reconcile(&self, opts: &ReconcileOptions) -> Result<Vec<Done>, CcgError> {
         let plan = self.plan_reconcile(opts)?;
         let mut done = Vec::with_capacity(plan.len());
-        for item in plan {
-            let result = if item.action.is_change() {
-                self.carry_out(&item)
+        for planned in plan {
+            let (item, result) = if planned.action.is_change() {
+                self.act_on_fresh_facts(planned, opts)
             } else {
-                Ok(())
+                (planned, Ok(()))
             };
             match &result {
                 Ok(()) if item.action.is_change() => {
@@ -242,36 +373,75 @@ impl CcgClient {
         Ok(done)
     }
 
-    fn carry_out(&self, item: &PlanItem) -> Result<(), CcgError> {
+    /// Takes the record's lock (a busy one means a live process: skipped), re-reads the
+    /// record, queries HCS again, decides again and acts.
+    fn act_on_fresh_facts(
+        &self,
+        planned: PlanItem,
+        opts: &ReconcileOptions,
+    ) -> (PlanItem, Result<(), CcgError>) {
+        let id = planned.container_id.clone();
+        let lock = match self.journal().map(|j| j.lock(&id, false)) {
+            None => None,
+            Some(Ok(lock)) => Some(lock),
+            Some(Err(JournalError::Busy { .. })) => {
+                let busy = (
+                    Action::SkipInProgress,
+                    "a live process took it over since the plan was made".to_owned(),
+                );
+                let fresh = item(id, planned.record, planned.listed, busy);
+                return (fresh, Ok(()));
+            }
+            Some(Err(e)) => return (planned, Err(journal_err(&id, e))),
+        };
+        let record = match self.journal().map(|j| j.get(&id)) {
+            None => None,
+            Some(Ok(record)) => record,
+            Some(Err(e)) => return (planned, Err(journal_err(&id, e))),
+        };
+        let listed = match self.lookup(&id) {
+            Ok(found) => found.is_some(),
+            Err(e) => return (planned, Err(e.at(&id, Step::List))),
+        };
+        let decision = decide(&id, record.as_ref(), listed, false, opts);
+        let fresh = item(id, record, listed, decision);
+        let result = self.carry_out(&fresh, lock);
+        (fresh, result)
+    }
+
+    fn carry_out(&self, item: &PlanItem, lock: Option<RecordLock>) -> Result<(), CcgError> {
         let id = item.container_id.as_str();
         let _calls = crate::watchdog::calls_for(id);
         let hcs = self.backend().as_ref();
         let journal: Option<&Journal> = self.journal().map(AsRef::as_ref);
-        match item.action {
-            Action::RemoveForeign => remove_confirmed(hcs, id),
+        // A lock file taken for an id without a record is not left behind.
+        let no_record = item.record.is_none();
+        let result = match item.action {
+            Action::RemoveForeign => remove_confirmed(hcs, id).map(|_| ()),
             Action::RemoveInterrupted | Action::RemoveNotAlive => {
                 let entry = item
                     .record
                     .as_ref()
                     .and_then(Record::hvsocket_entry)
                     .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
-                release(hcs, journal, id, entry.as_ref())
+                return release(hcs, journal, id, entry.as_ref(), lock).map(|_| ());
             }
             Action::DropStaleRecord => {
                 let Some(j) = journal else { return Ok(()) };
-                let _lock = j.lock(id, false).map_err(|e| CcgError::JournalConflict {
-                    container_id: ShownId::new(id),
-                    source: e,
-                })?;
                 if let Some((vm, sid)) = item.record.as_ref().and_then(Record::hvsocket_entry) {
                     remove_hvsocket_entry(hcs, id, vm, sid)?;
                 }
-                j.delete(id).map_err(|e| CcgError::Journal {
-                    container_id: ShownId::new(id),
-                    source: e,
-                })
+                j.delete(id).map_err(|e| journal_err(id, e))?;
+                if let Some(lock) = lock {
+                    lock.remove_file();
+                }
+                return Ok(());
             }
             Action::Keep | Action::SkipInProgress | Action::KeepForeign => Ok(()),
+        };
+        if no_record && let Some(lock) = lock {
+            lock.remove_file();
         }
+        result
     }
 }

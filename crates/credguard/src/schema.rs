@@ -23,7 +23,9 @@ use serde_json::value::RawValue;
 #[cfg(fuzzing)]
 #[doc(hidden)]
 pub use find::find_instance_reference;
-pub use find::{FindError, find_instance, list_instances};
+pub use find::{
+    FindError, find_instance, find_listed_instance, list_instances, list_listed_instances,
+};
 pub use wire::to_wire;
 
 /// The property type of CCG requests and queries.

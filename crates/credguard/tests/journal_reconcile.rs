@@ -1,7 +1,6 @@
 //! The journal through the lifecycle, Hyper-V hot-add and removal, reconciliation, and the
 //! gMSA disable policy.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use credguard::error::{CcgError, Step, chain_line};
@@ -74,10 +73,10 @@ impl Setup {
 }
 
 fn alive(ids: &[&str]) -> ReconcileOptions {
-    ReconcileOptions {
-        alive: Some(ids.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>()),
-        include_foreign: false,
+    if ids.is_empty() {
+        return ReconcileOptions::alive_none();
     }
+    ReconcileOptions::with_alive(ids.iter().copied()).unwrap()
 }
 
 #[test]
@@ -274,7 +273,7 @@ fn a_failed_hot_add_rolls_everything_back() {
     assert!(
         matches!(
             **cause,
-            CcgError::Hcs {
+            CcgError::HvSocketEntry {
                 step: Step::HvSocketAdd,
                 ..
             }
@@ -309,26 +308,20 @@ fn a_failed_hot_add_rolls_everything_back() {
 }
 
 #[test]
-fn a_failed_entry_removal_keeps_the_instance_for_a_retry() {
+fn a_failed_entry_removal_keeps_the_entry_in_the_journal_for_reconcile() {
     let s = setup();
     s.emu.create_uvm("uvm").unwrap();
     let (_, mut h) = s.hyperv("x5", "uvm").unwrap();
     s.emu
         .inject(Fault::fail(Api::ModifyComputeSystem, HResult::HCS_E_ACCESS_DENIED).on("Remove"))
         .unwrap();
+    // The instance goes all the same (issue 9); the entry stays in the journal.
     let err = h.release().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CcgError::Hcs {
-                step: Step::HvSocketRemove,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, CcgError::HvSocketEntryLeft { .. }), "{err:?}");
+    assert!(h.is_released());
+    assert!(s.ids().is_empty());
     assert_eq!(s.records(), [("x5".to_owned(), RecordState::Releasing)]);
-    h.release().unwrap();
+    s.client.reconcile(&ReconcileOptions::default()).unwrap();
     assert_eq!(s.entries(), 0);
     assert!(s.records().is_empty());
 }
@@ -430,10 +423,9 @@ fn reconcile_plan_covers_every_case_and_is_idempotent() {
     // Once the lock is free, the interrupted create is finished; foreign ones go only
     // when asked for.
     drop(held);
-    let opts = ReconcileOptions {
-        alive: Some(BTreeSet::from(["keep".to_owned()])),
-        include_foreign: true,
-    };
+    let opts = ReconcileOptions::with_alive(["keep"])
+        .unwrap()
+        .include_foreign(true);
     s.client.reconcile(&opts).unwrap();
     assert_eq!(s.ids(), ["keep"]);
     assert_eq!(s.records(), [("keep".to_owned(), RecordState::Active)]);

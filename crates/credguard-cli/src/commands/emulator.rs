@@ -108,8 +108,14 @@ pub enum UvmCommand {
     },
     /// List the utility VMs.
     List,
-    /// Remove a utility VM (as when it stops); calls on it then fail with 0xC037010E.
+    /// Remove a utility VM (as when it is gone); calls on it then fail with 0xC037010E.
     Remove {
+        /// The utility VM's compute-system id.
+        id: String,
+    },
+    /// Stop a utility VM: it keeps its service table, but modifications of it then fail
+    /// with 0xC0370105 (HCS_E_INVALID_STATE).
+    Stop {
         /// The utility VM's compute-system id.
         id: String,
     },
@@ -261,6 +267,12 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
                 outln!("removed utility VM `{id}`");
             }
         }
+        UvmCommand::Stop { id } => {
+            emu.stop_uvm(&id)?;
+            if ctx.output == OutputFormat::Text {
+                outln!("stopped utility VM `{id}`");
+            }
+        }
         UvmCommand::List => {
             let ids = emu.uvm_ids()?;
             match ctx.output {
@@ -279,11 +291,13 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
             match ctx.output {
                 OutputFormat::Json => print_json(&json!({
                     "id": id,
+                    "stopped": vm.stopped,
                     "ServiceTable": vm.service_table,
                 })),
                 OutputFormat::Text => {
                     outln!(
-                        "utility VM `{id}`: {} HvSocket service-table entries",
+                        "utility VM `{id}`{}: {} HvSocket service-table entries",
+                        if vm.stopped { " (stopped)" } else { "" },
                         vm.service_table.len()
                     );
                     for (sid, cfg) in &vm.service_table {

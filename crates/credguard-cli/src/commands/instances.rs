@@ -30,8 +30,12 @@ pub enum InstancesCommand {
         /// The container id.
         id: String,
     },
-    /// Remove the instances of these container ids; ids without an instance are reported,
-    /// not treated as errors.
+    /// Remove the instances of these container ids; ids without an instance are reported
+    /// (`absent`), not treated as errors. Only the process whose RemoveInstance removed an
+    /// instance reports `removed`; a concurrent one reports `absent`. An id whose create is
+    /// in progress in a live process is refused (exit 5). An instance removed whose HvSocket
+    /// entry could not be is reported `removed` with a warning, and exit 3; `reconcile`
+    /// removes the entry later.
     Remove {
         /// The container ids.
         #[arg(required = true)]
@@ -387,6 +391,21 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                     }
                 }
                 results.push(json!({"id": id, "result": what}));
+            }
+            Err(e @ credguard::CcgError::HvSocketEntryLeft { .. }) => {
+                // The instance is gone; only its HvSocket entry is left, for reconcile.
+                if ctx.output == OutputFormat::Text {
+                    outln!(
+                        "removed the CCG instance of `{id}` (its HvSocket entry is left for `credguard reconcile`)"
+                    );
+                }
+                results.push(json!({"id": id, "result": "removed", "warning": credguard::error::chain_line(&e)}));
+                let e = CliError::from(e);
+                if failure.is_some() {
+                    e.print();
+                } else {
+                    failure = Some(e);
+                }
             }
             Err(e) => {
                 results.push(json!({"id": id, "result": "failed", "error": credguard::error::chain_line(&e)}));

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 use credguard::ReconcileOptions;
 use credguard::error::chain_line;
+use credguard::input::validate_container_id;
 use credguard::reconcile::PlanItem;
 use serde_json::json;
 
@@ -17,14 +18,21 @@ use crate::output::{OutputFormat, print_json};
 #[derive(Debug, Clone, Args)]
 pub struct AliveArgs {
     /// Container ids that are really running; active instances of other containers are
-    /// removed. Repeat the flag or give several ids.
-    #[arg(long, value_name = "ID", num_args = 1..)]
+    /// removed. Repeat the flag or give several ids. Each must be an id `instances add`
+    /// accepts (an empty one is refused: use --alive-none to say that nothing runs).
+    #[arg(long, value_name = "ID", num_args = 1.., conflicts_with = "alive_none")]
     pub alive: Vec<String>,
 
     /// A file of running container ids, one per line (`#` starts a comment; `-` reads
-    /// standard input). Combines with --alive.
-    #[arg(long, value_name = "FILE")]
+    /// standard input). Combines with --alive. A file that names no id is refused (use
+    /// --alive-none).
+    #[arg(long, value_name = "FILE", conflicts_with = "alive_none")]
     pub alive_file: Option<PathBuf>,
+
+    /// No container is running: every active instance is removed. The explicit way to
+    /// say it, since an empty --alive or --alive-file is refused.
+    #[arg(long)]
+    pub alive_none: bool,
 
     /// Also remove instances the journal does not know (foreign ones), unless they are in
     /// the alive set. Without it, foreign instances are only reported.
@@ -34,55 +42,54 @@ pub struct AliveArgs {
 
 impl AliveArgs {
     pub fn options(&self) -> Result<ReconcileOptions, CliError> {
-        let mut alive: Option<BTreeSet<String>> = None;
-        if !self.alive.is_empty() {
-            alive
-                .get_or_insert_with(BTreeSet::new)
-                .extend(self.alive.iter().cloned());
+        if self.alive_none {
+            return Ok(ReconcileOptions::alive_none().include_foreign(self.include_foreign));
+        }
+        if self.alive.is_empty() && self.alive_file.is_none() {
+            return Ok(ReconcileOptions::new().include_foreign(self.include_foreign));
+        }
+        let mut alive: BTreeSet<String> = BTreeSet::new();
+        for id in &self.alive {
+            validate_container_id(id).map_err(|e| CliError::usage(format!("--alive: {e}")))?;
+            alive.insert(id.clone());
         }
         if let Some(path) = &self.alive_file {
-            let text = if path.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).map_err(|e| {
+            let (name, text) = if path.as_os_str() == "-" {
+                let text = std::io::read_to_string(std::io::stdin()).map_err(|e| {
                     CliError::usage(format!(
                         "cannot read the alive set from standard input: {e}"
                     ))
-                })?
+                })?;
+                ("standard input".to_owned(), text)
             } else {
-                std::fs::read_to_string(path).map_err(|e| {
+                let text = std::fs::read_to_string(path).map_err(|e| {
                     CliError::usage(format!(
                         "cannot read the alive file `{}`: {e}",
                         path.display()
                     ))
-                })?
+                })?;
+                (format!("alive file `{}`", path.display()), text)
             };
-            let set = alive.get_or_insert_with(BTreeSet::new);
+            let mut named = 0usize;
             for (n, line) in text.lines().enumerate() {
                 let id = line.split('#').next().unwrap_or("").trim();
-                if !id.is_empty() {
-                    if let Some(problem) = credguard::input::id_problem(id) {
-                        return Err(CliError::usage(format!(
-                            "line {} of the alive file `{}` is not a container id: {problem}",
-                            n + 1,
-                            path.display()
-                        )));
-                    }
-                    set.insert(id.to_owned());
+                if id.is_empty() {
+                    continue;
                 }
+                validate_container_id(id)
+                    .map_err(|e| CliError::usage(format!("{name}, line {}: {e}", n + 1)))?;
+                alive.insert(id.to_owned());
+                named += 1;
             }
-        }
-        // An id `instances add` would refuse names no container.
-        for id in &self.alive {
-            if let Some(problem) = credguard::input::id_problem(id) {
+            if named == 0 {
                 return Err(CliError::usage(format!(
-                    "--alive `{}` is not a container id: {problem}",
-                    credguard::error::ShownId::new(id)
+                    "the {name} names no container (it is empty or holds only blank lines and comments); that would remove every active instance: list the running containers, or give --alive-none if none runs"
                 )));
             }
         }
-        Ok(ReconcileOptions {
-            alive,
-            include_foreign: self.include_foreign,
-        })
+        ReconcileOptions::with_alive(alive)
+            .map(|o| o.include_foreign(self.include_foreign))
+            .map_err(CliError::from)
     }
 }
 

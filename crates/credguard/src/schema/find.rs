@@ -90,6 +90,40 @@ fn streaming(doc: &str, id: &str) -> Result<Option<ContainerCredentialGuardInsta
     }
 }
 
+/// [`find_instance`] for every use but the read-back right after AddInstance: an answer
+/// with no property at all (`{}`, `{"Properties":null}`, `{"Properties":[]}`, `null`) is
+/// what an HCS with no instances may send, and lists no instances. An answer with two or
+/// more properties is still an error.
+///
+/// It decides exactly as [`find_instance`] does (fast path and reference alike) and only
+/// reads [`FindError::PropertyCount`]`(0)` as "not listed".
+///
+/// # Errors
+/// As [`find_instance`], except for a count of zero.
+pub fn find_listed_instance(
+    doc: &str,
+    id: &str,
+) -> Result<Option<ContainerCredentialGuardInstance>, FindError> {
+    match find_instance(doc, id) {
+        Err(FindError::PropertyCount(0)) => Ok(None),
+        other => other,
+    }
+}
+
+/// [`list_instances`] for listings: an answer with no property at all lists no instances
+/// (see [`find_listed_instance`]).
+///
+/// # Errors
+/// As [`list_instances`], except for a count of zero.
+pub fn list_listed_instances(
+    doc: &str,
+) -> Result<Vec<ContainerCredentialGuardInstance>, FindError> {
+    match list_instances(doc) {
+        Err(FindError::PropertyCount(0)) => Ok(Vec::new()),
+        other => other,
+    }
+}
+
 /// Decodes every instance of the answer to the CCG query (for listings).
 ///
 /// # Errors
@@ -453,6 +487,31 @@ mod tests {
             find_instance(r#"{"Properties":[null]}"#, "a")
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn listings_read_no_property_as_no_instances() {
+        for doc in [
+            "{}",
+            r#"{"Properties":null}"#,
+            r#"{"Properties":[]}"#,
+            "null",
+        ] {
+            assert!(
+                matches!(find_instance(doc, "a"), Err(FindError::PropertyCount(0))),
+                "the read-back stays strict: {doc}"
+            );
+            assert!(find_listed_instance(doc, "a").unwrap().is_none(), "{doc}");
+            assert!(list_listed_instances(doc).unwrap().is_empty(), "{doc}");
+        }
+        for doc in [r#"{"Properties":[{},{}]}"#, "", "{", r#"{"Properties":{}}"#] {
+            assert!(find_listed_instance(doc, "a").is_err(), "{doc}");
+            assert!(list_listed_instances(doc).is_err(), "{doc}");
+        }
+        assert_eq!(
+            find_listed_instance(TWO, "x").unwrap(),
+            find_instance(TWO, "x").unwrap()
         );
     }
 

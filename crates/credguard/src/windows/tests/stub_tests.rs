@@ -640,10 +640,17 @@ fn a_failed_hot_add_rolls_the_instance_back() {
     let CcgError::RolledBack { cause, .. } = &err else {
         panic!("expected a rollback, got {err:?}");
     };
-    let CcgError::Hcs { step, source, .. } = cause.as_ref() else {
+    let CcgError::HvSocketEntry {
+        step,
+        source,
+        utility_vm,
+        ..
+    } = cause.as_ref()
+    else {
         panic!("expected the hot-add failure as the cause, got {cause:?}");
     };
     assert_eq!(*step, crate::error::Step::HvSocketAdd);
+    assert_eq!(utility_vm.to_string(), "uvm-denied");
     assert_eq!(source.operation, HcsOperation::ModifyComputeSystem);
     assert!(source.result_error().is_some());
     assert!(stub.emulator.instances().unwrap().is_empty());

@@ -1,0 +1,308 @@
+//! Issue 9, "never remove what is not ours; always remove what is", through the command
+//! line: alive sets that would remove everything by accident, empty answers, HvSocket entries
+//! that cannot be removed, busy records, and concurrent `instances remove` processes.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Env, p};
+use serde_json::Value;
+
+fn add(env: &Env, id: &str, extra: &[&str]) {
+    let spec = env.spec();
+    let mut args = vec!["instances", "add", "--id", id, "--credspec", p(&spec)];
+    args.extend(extra);
+    let (code, _, err) = env.run(&args);
+    assert_eq!(code, 0, "add {id}: {err}");
+}
+
+fn inject(env: &Env, args: &[&str]) {
+    let mut all = vec!["emulator", "inject"];
+    all.extend(args);
+    let (code, _, err) = env.run(&all);
+    assert_eq!(code, 0, "inject {args:?}: {err}");
+}
+
+// ---- point 5: an empty or invalid alive set is a usage error ----
+
+#[test]
+fn empty_or_invalid_alive_sets_are_refused_and_remove_nothing() {
+    let env = Env::new();
+    add(&env, "a1", &[]);
+    add(&env, "a2", &[]);
+    let empty = env.file("empty.txt", b"");
+    let comments = env.file("comments.txt", b"# nothing runs?\n\n   \n# really\n");
+    let bad_line = env.file("bad.txt", b"a1\n# ok\n  \nbad\x07id\n");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["reconcile", "--alive", ""], "--alive"),
+        (vec!["reconcile", "--alive", "a1", " padded"], "padded"),
+        (vec!["reconcile", "--alive"], "--alive"),
+        (vec!["reconcile", "--alive-file", p(&empty)], "empty.txt"),
+        (
+            vec!["reconcile", "--alive-file", p(&comments)],
+            "comments.txt",
+        ),
+        (vec!["reconcile", "--alive-file", p(&bad_line)], "line 4"),
+        (
+            vec!["reconcile", "--alive-none", "--alive", "a1"],
+            "--alive-none",
+        ),
+        (
+            vec!["reconcile", "--alive-none", "--alive-file", p(&empty)],
+            "--alive-none",
+        ),
+        (
+            vec!["instances", "list", "--orphans", "--alive", ""],
+            "--alive",
+        ),
+        (
+            vec!["instances", "list", "--orphans", "--alive-file", p(&empty)],
+            "empty.txt",
+        ),
+        (
+            vec!["reconcile", "--dry-run", "--include-foreign", "--alive", ""],
+            "--alive",
+        ),
+    ];
+    for (args, names) in cases {
+        let (code, _, err) = env.run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(names), "{args:?} does not name {names}: {err}");
+        assert_eq!(env.ids(), ["a1", "a2"], "{args:?} removed something");
+    }
+    // From standard input too.
+    env.cmd()
+        .args(["reconcile", "--alive-file", "-"])
+        .write_stdin("# none\n")
+        .assert()
+        .code(2);
+    assert_eq!(env.ids(), ["a1", "a2"]);
+
+    // Saying it explicitly works: --alive-none removes every active instance.
+    let (code, out, _) = env.run(&[
+        "--output",
+        "json",
+        "instances",
+        "list",
+        "--orphans",
+        "--alive-none",
+    ]);
+    assert_eq!(code, 0);
+    let orphans: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(orphans.as_array().unwrap().len(), 2);
+    let (code, out, err) = env.run(&["reconcile", "--alive-none"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 changes"), "{out}");
+    assert!(env.ids().is_empty());
+    let help = env.run(&["reconcile", "--help"]).1;
+    assert!(help.contains("--alive-none"), "{help}");
+}
+
+// ---- point 6: an HCS without instances may answer with no property at all ----
+
+#[test]
+fn empty_answers_read_as_no_instances() {
+    for answer in ["{}", r#"{"Properties":[]}"#, r#"{"Properties":null}"#] {
+        let env = Env::new();
+        inject(
+            &env,
+            &["--api", "HcsGetServiceProperties", "--response", answer],
+        );
+        let (code, out, err) = env.run(&["instances", "list"]);
+        assert_eq!(code, 0, "{answer}: {err}");
+        assert!(out.contains("no CCG instances"), "{answer}: {out}");
+
+        // The check before AddInstance.
+        inject(
+            &env,
+            &["--api", "HcsGetServiceProperties", "--response", answer],
+        );
+        add(&env, "e1", &[]);
+
+        // The confirmation after a RemoveInstance that reports failure.
+        inject(
+            &env,
+            &[
+                "--api",
+                "HcsModifyServiceSettings",
+                "--operation",
+                "RemoveInstance",
+                "--apply-then-fail",
+            ],
+        );
+        inject(
+            &env,
+            &[
+                "--api",
+                "HcsGetServiceProperties",
+                "--skip",
+                "1",
+                "--response",
+                answer,
+            ],
+        );
+        let (code, out, err) = env.run(&["--output", "json", "instances", "remove", "e1"]);
+        assert_eq!(code, 0, "{answer}: {err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v[0]["result"], "removed", "{answer}: {out}");
+        assert!(env.ids().is_empty());
+
+        // The read-back right after AddInstance stays strict: rolled back, exit 3.
+        inject(
+            &env,
+            &[
+                "--api",
+                "HcsGetServiceProperties",
+                "--skip",
+                "1",
+                "--response",
+                answer,
+            ],
+        );
+        let spec = env.spec();
+        let (code, _, err) = env.run(&["instances", "add", "--id", "e2", "--credspec", p(&spec)]);
+        assert_eq!(code, 3, "{answer}: {err}");
+        assert!(err.contains("removed again"), "{answer}: {err}");
+        assert!(env.ids().is_empty());
+    }
+}
+
+// ---- point 3: an HvSocket entry that cannot be removed never keeps the instance ----
+
+#[test]
+fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
+    let env = Env::new();
+    env.emulator().create_uvm("uvm-1").unwrap();
+    add(&env, "h1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    let sid = env.emulator().instances().unwrap()[0]
+        .hv_socket_config
+        .clone()
+        .unwrap()
+        .service_id;
+    inject(
+        &env,
+        &[
+            "--api",
+            "HcsModifyComputeSystem",
+            "--operation",
+            "Remove",
+            "--hresult",
+            "0x8037011B",
+        ],
+    );
+    let (code, out, err) = env.run(&["--output", "json", "instances", "remove", "h1"]);
+    assert_eq!(code, 3, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["result"], "removed", "{out}");
+    for text in [v[0]["warning"].as_str().unwrap(), err.as_str()] {
+        assert!(text.contains("uvm-1") && text.contains(&sid), "{text}");
+    }
+    assert!(env.ids().is_empty(), "the instance is gone");
+    assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
+    // The journal keeps the entry; reconcile removes it.
+    let (code, out, _) = env.run(&["reconcile", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("drop_stale_record") && out.contains(&sid),
+        "{out}"
+    );
+    let (code, _, err) = env.run(&["reconcile"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(env.emulator().hvsocket_entries().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(env.state().join("journal/emulator"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .count(),
+        0
+    );
+
+    // A stopped utility VM does not block the removal at all.
+    add(&env, "h2", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    let (code, _, err) = env.run(&["emulator", "uvm", "stop", "uvm-1"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = env.run(&["instances", "remove", "h2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("removed the CCG instance of `h2`"), "{out}");
+    assert!(env.ids().is_empty());
+}
+
+// ---- point 4: `instances remove` takes the record's lock ----
+
+#[test]
+fn remove_refuses_an_instance_a_live_process_is_creating() {
+    let env = Env::new();
+    add(&env, "busy", &[]);
+    let journal = credguard::journal::Journal::open(&env.state().join("journal/emulator")).unwrap();
+    let mut rec = journal.get("busy").unwrap().unwrap();
+    rec.state = credguard::journal::RecordState::Creating;
+    journal.write(&rec).unwrap();
+    let _held = journal.lock("busy", false).unwrap();
+    // A deadline, not a timing assertion: the command must refuse, not wait for the lock.
+    let out = env
+        .cmd()
+        .args(["instances", "remove", "busy"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another process"));
+    assert_eq!(env.ids(), ["busy"]);
+}
+
+// ---- point 7: concurrent removes of one id: one `removed`, the others `absent` ----
+
+#[test]
+fn concurrent_remove_processes_report_one_removed() {
+    const PROCESSES: usize = 6;
+    let env = Env::new();
+    for round in 0..4 {
+        let id = format!("shared-{round}");
+        add(&env, &id, &[]);
+        let json = round % 2 == 0;
+        let children: Vec<_> = (0..PROCESSES)
+            .map(|_| {
+                let mut args = vec![];
+                if json {
+                    args.extend(["--output", "json"]);
+                }
+                args.extend(["instances", "remove", id.as_str()]);
+                let mut c = env.process(&args);
+                c.stdout(Stdio::piped()).stderr(Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        let mut removed = 0;
+        let mut absent = 0;
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let result = if json {
+                let v: Value = serde_json::from_str(&stdout).unwrap();
+                v[0]["result"].as_str().unwrap().to_owned()
+            } else if stdout.contains("removed the CCG instance") {
+                "removed".to_owned()
+            } else if stdout.contains("already absent") {
+                "absent".to_owned()
+            } else {
+                panic!("{stdout}")
+            };
+            match result.as_str() {
+                "removed" => removed += 1,
+                "absent" => absent += 1,
+                other => panic!("{other}"),
+            }
+        }
+        assert_eq!((removed, absent), (1, PROCESSES - 1), "round {round}");
+        assert!(env.ids().is_empty());
+    }
+}
