@@ -113,6 +113,9 @@ fn empty_answers_read_as_no_instances() {
         let (code, out, err) = env.run(&["instances", "list"]);
         assert_eq!(code, 0, "{answer}: {err}");
         assert!(out.contains("no CCG instances"), "{answer}: {out}");
+        // `instances list` is read-only: it leaves the fault queued (nothing it does changes
+        // the state directory), so the next check gets a fault of its own.
+        inject(&env, &["--clear"]);
 
         // The check before AddInstance.
         inject(
