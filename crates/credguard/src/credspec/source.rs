@@ -167,10 +167,10 @@ impl SpecPolicy {
         }
     }
 
-    /// Refuses what this policy denies, for `container_id`: [`CcgError::Denied`].
+    /// Refuses what this policy denies, for `container_id`: [`CcgError::Denied`](crate::CcgError::Denied).
     ///
     /// # Errors
-    /// [`CcgError::Denied`] when the policy disables gMSA.
+    /// [`CcgError::Denied`](crate::CcgError::Denied) when the policy disables gMSA.
     pub fn check(&self, container_id: &str) -> Result<(), crate::CcgError> {
         match &self.gmsa_disabled {
             Some(reason) => Err(crate::CcgError::Denied {
