@@ -309,3 +309,68 @@ fn concurrent_remove_processes_report_one_removed() {
         assert!(env.ids().is_empty());
     }
 }
+
+// ---- a record that keeps a pending HvSocket entry is not lost by a new create ----
+
+#[test]
+fn create_does_not_overwrite_a_pending_hvsocket_entry() {
+    let env = Env::new();
+    env.emulator().create_uvm("uvm-1").unwrap();
+    add(&env, "p1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    let sid = env.emulator().instances().unwrap()[0]
+        .hv_socket_config
+        .clone()
+        .unwrap()
+        .service_id;
+    let refuse = [
+        "--api",
+        "HcsModifyComputeSystem",
+        "--operation",
+        "Remove",
+        "--hresult",
+        "0x8037011B",
+        "--times",
+        "2",
+    ];
+    inject(&env, &refuse);
+    let (code, _, err) = env.run(&["instances", "remove", "p1"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(env.ids().is_empty());
+    // The VM still refuses: the new create is refused (exit 5) naming the entry, and the
+    // record keeps it.
+    let spec = env.spec();
+    let (code, out, err) = env.run(&[
+        "instances",
+        "add",
+        "--id",
+        "p1",
+        "--credspec",
+        p(&spec),
+        "--isolation",
+        "hyperv",
+        "--uvm",
+        "uvm-1",
+    ]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(err.contains("uvm-1") && err.contains(&sid), "{err}");
+    assert!(env.ids().is_empty(), "nothing was created");
+    let (code, out, _) = env.run(&["--output", "json", "reconcile", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("drop_stale_record") && out.contains("p1"),
+        "{out}"
+    );
+    assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
+    // Once the VM allows it, the create removes the old entry first and goes ahead.
+    add(&env, "p1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    let entries = env.emulator().hvsocket_entries().unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "only the new instance's entry: {entries:?}"
+    );
+    let (code, _, err) = env.run(&["instances", "remove", "p1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(env.emulator().hvsocket_entries().unwrap().is_empty());
+    assert!(env.ids().is_empty());
+}

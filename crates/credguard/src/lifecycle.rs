@@ -304,8 +304,22 @@ impl CcgClient {
             }
             Err(e) => return Err(e.at(id, Step::CheckExisting)),
         }
-        if let Some(old) = stale {
-            // The record outlived its instance (a crash, a vmcompute.exe restart).
+        if let Some(mut old) = stale {
+            // The record outlived its instance (a crash, a vmcompute.exe restart). An
+            // HvSocket entry it keeps is removed first; if the utility VM still refuses, the
+            // create is refused, so the new record cannot overwrite (and lose) the entry.
+            if let Some((vm, sid)) = old.hvsocket_entry()
+                && let Err(e) = remove_hvsocket_entry(self.hcs.as_ref(), id, vm, sid)
+            {
+                warn!(container_id = id, utility_vm = vm, service_id = sid, error = %chain_line(&e), "refusing the create: the HvSocket entry of an earlier instance is still pending");
+                return Err(CcgError::EntryPending {
+                    container_id: ShownId::new(id),
+                    utility_vm: ShownId::new(vm),
+                    service_id: ShownId::new(sid),
+                    source: Box::new(e),
+                });
+            }
+            old.hvsocket_added = false;
             self.clean_stale_record(&old);
         }
 
