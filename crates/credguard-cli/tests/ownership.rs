@@ -199,6 +199,8 @@ fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
     assert_eq!(code, 3, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["result"], "removed", "{out}");
+    assert_eq!(v[0]["entry_left"]["utility_vm"], "uvm-1", "{out}");
+    assert_eq!(v[0]["entry_left"]["service_id"], sid.as_str(), "{out}");
     for text in [v[0]["warning"].as_str().unwrap(), err.as_str()] {
         assert!(text.contains("uvm-1") && text.contains(&sid), "{text}");
     }
@@ -356,8 +358,26 @@ fn create_does_not_overwrite_a_pending_hvsocket_entry() {
     assert!(env.ids().is_empty(), "nothing was created");
     let (code, out, _) = env.run(&["--output", "json", "reconcile", "--dry-run"]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("drop_stale_record") && out.contains("p1"),
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plan"][0]["action"], "drop_stale_record", "{out}");
+    assert_eq!(v["plan"][0]["service_id"], sid.as_str(), "{out}");
+    let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["credguard"]["service_id"], sid.as_str(), "{out}");
+    assert_eq!(v[0]["credguard"]["utility_vm"], "uvm-1", "{out}");
+    // A reconcile the VM still refuses reports the entry it leaves, in JSON.
+    inject(&env, &refuse[..6]);
+    let (code, out, _) = env.run(&["--output", "json", "reconcile"]);
+    assert_eq!(code, 3, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["results"][0]["entry_left"]["service_id"],
+        sid.as_str(),
+        "{out}"
+    );
+    assert_eq!(
+        v["results"][0]["entry_left"]["utility_vm"], "uvm-1",
         "{out}"
     );
     assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);

@@ -382,6 +382,35 @@ impl CcgError {
         }
     }
 
+    /// The HvSocket service-table entry (utility VM, ServiceId) this error says is still in
+    /// its utility VM, kept by the journal for `reconcile`, if any.
+    #[must_use]
+    pub fn entry_left(&self) -> Option<(&ShownId, &ShownId)> {
+        match self {
+            CcgError::HvSocketEntryLeft {
+                utility_vm,
+                service_id,
+                ..
+            }
+            | CcgError::EntryPending {
+                utility_vm,
+                service_id,
+                ..
+            }
+            | CcgError::HvSocketEntry {
+                step: Step::HvSocketRemove,
+                utility_vm,
+                service_id,
+                ..
+            } => Some((utility_vm, service_id)),
+            CcgError::RolledBack {
+                entry_left: Some((vm, sid)),
+                ..
+            } => Some((vm, sid)),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is, for exit codes and for callers that branch on it.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {

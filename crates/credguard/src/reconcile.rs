@@ -187,6 +187,9 @@ pub struct PlanItem {
     pub age_ms: Option<u64>,
     /// The utility VM of its HvSocket entry, if the journal knows one.
     pub utility_vm: Option<String>,
+    /// The ServiceId of the HvSocket entry the journal keeps (hot-added, or left behind by a
+    /// removal the utility VM refused), if any.
+    pub service_id: Option<String>,
     /// What reconciliation does.
     pub action: Action,
     /// Why, in words.
@@ -292,6 +295,9 @@ fn item(
         state: record.as_ref().map(|r| r.state),
         age_ms: record.as_ref().map(Record::age_ms),
         utility_vm: record.as_ref().and_then(|r| r.utility_vm.clone()),
+        service_id: record
+            .as_ref()
+            .and_then(|r| r.hvsocket_entry().map(|(_, sid)| sid.to_owned())),
         action,
         reason,
         record,

@@ -284,6 +284,7 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
                         "state": p.and_then(|p| p.state),
                         "age_ms": p.and_then(|p| p.age_ms),
                         "utility_vm": p.and_then(|p| p.utility_vm.as_deref()),
+                        "service_id": p.and_then(|p| p.service_id.as_deref()),
                         "reconcile": p.map(|p| p.action),
                         "orphan": orphan(p.as_ref()),
                     });
@@ -331,7 +332,9 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
                         p.and_then(|p| p.age_ms).map_or_else(|| "-".to_owned(), age),
                         cg.map_or("-", |c| c.rpc_endpoint.as_str()),
                         inst.and_then(|i| i.hv_socket_config.as_ref())
-                            .map_or("-", |h| h.service_id.as_str()),
+                            .map(|h| h.service_id.as_str())
+                            .or_else(|| p.and_then(|p| p.service_id.as_deref()))
+                            .unwrap_or("-"),
                         p.map_or("keep_foreign", |p| p.action.as_str()),
                     );
                 }
@@ -399,7 +402,12 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                         "removed the CCG instance of `{id}` (its HvSocket entry is left for `credguard reconcile`)"
                     );
                 }
-                results.push(json!({"id": id, "result": "removed", "warning": credguard::error::chain_line(&e)}));
+                results.push(json!({
+                    "id": id,
+                    "result": "removed",
+                    "warning": credguard::error::chain_line(&e),
+                    "entry_left": crate::output::entry_left_json(&e),
+                }));
                 let e = CliError::from(e);
                 if failure.is_some() {
                     e.print();
