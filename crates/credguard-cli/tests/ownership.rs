@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Env, p};
+use credguard::schema::{ModificationRequest, Transport, to_wire};
 use serde_json::Value;
 
 fn add(env: &Env, id: &str, extra: &[&str]) {
@@ -393,4 +394,62 @@ fn create_does_not_overwrite_a_pending_hvsocket_entry() {
     assert_eq!(code, 0, "{err}");
     assert!(env.emulator().hvsocket_entries().unwrap().is_empty());
     assert!(env.ids().is_empty());
+}
+
+// ---- point 2, the crash window: killed after HCS refused AddInstance, before the mark ----
+
+/// Starts `instances add --id ID`, lets `foreign` create the instance while the command is
+/// inside AddInstance, kills the command there (as a crash between HCS's "already exists"
+/// refusal and the `add_refused` mark would leave things), then runs `reconcile`.
+fn crash_inside_add_while_another_creates(env: &Env, id: &str, foreign: Transport) {
+    use credguard::HcsService;
+    use credguard_emulator::{Api, Fault, FaultAction};
+    let emu = env.emulator();
+    emu.inject(
+        Fault::new(Api::ModifyServiceSettings, FaultAction::None)
+            .on("AddInstance")
+            .delay_ms(60_000),
+    )
+    .unwrap();
+    let spec = env.spec();
+    let mut child = env
+        .process(&["instances", "add", "--id", id, "--credspec", p(&spec)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !emu.faults().unwrap().is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "the add ended early");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the add never reached AddInstance"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The same spec the killed command sent, but another transport: not its instance.
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let doc = to_wire(&ModificationRequest::add_instance(id, &text, foreign)).unwrap();
+    emu.modify_service_settings(&doc).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    emu.clear_faults().unwrap();
+}
+
+#[test]
+fn reconcile_after_a_crash_inside_a_refused_add_leaves_the_other_creators_instance() {
+    let env = Env::new();
+    crash_inside_add_while_another_creates(&env, "raced", Transport::HvSocket);
+    let (code, out, _) = env.run(&["--output", "json", "reconcile", "--dry-run"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plan"][0]["state"], "creating", "{out}");
+    assert_eq!(v["plan"][0]["action"], "drop_stale_record", "{out}");
+    let (code, out, err) = env.run(&["reconcile", "--alive-none"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(env.ids(), ["raced"], "the other creator's instance stays");
+    let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["credguard"]["owned"], false, "{out}");
 }

@@ -323,7 +323,8 @@ impl CcgClient {
             self.clean_stale_record(&old);
         }
 
-        let mut record = Record::creating(id, req.isolation, req.utility_vm);
+        let mut record =
+            Record::creating(id, req.isolation, req.utility_vm).with_spec(req.credential_spec);
         self.journal_write(&record)?;
 
         let doc = wire(&ModificationRequest::add_instance(

@@ -13,6 +13,7 @@ use credguard::hcs::{HcsError, HcsService};
 use credguard::hresult::HResult;
 use credguard::journal::{Journal, RecordState};
 use credguard::reconcile::Action;
+use credguard::schema::Transport;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
@@ -744,4 +745,34 @@ fn alive_sets_must_name_valid_ids_and_empty_means_none_only_when_said() {
     assert_eq!(w.ids(), ["a1"]);
     w.client.reconcile(&ReconcileOptions::alive_none()).unwrap();
     assert!(w.ids().is_empty());
+}
+
+/// The spec fingerprint a `creating` record keeps: no secret, blind to member order and
+/// white space, and telling another spec or transport apart.
+#[test]
+fn a_creating_record_tells_another_creators_instance_by_its_spec_or_transport() {
+    use credguard::journal::{Record, spec_fingerprint};
+    use credguard::schema::{ContainerCredentialGuardInstance, ContainerCredentialGuardState};
+    let spec = r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com","PluginInput":"s3cret-value"}}"#;
+    let reordered = "{ \"DomainJoinConfig\": {\"PluginInput\": \"other\", \"DnsName\": \"contoso.com\"},\n \"CmsPlugins\": [\"ActiveDirectory\"] }";
+    assert_eq!(spec_fingerprint(spec), spec_fingerprint(reordered));
+    assert!(!spec_fingerprint(spec).contains("s3cret"));
+    let record = Record::creating("c", credguard::Isolation::Process, None).with_spec(spec);
+    let listed = |spec: &str, transport: Transport| ContainerCredentialGuardInstance {
+        id: "c".into(),
+        credential_guard: Some(ContainerCredentialGuardState {
+            transport,
+            credential_spec: spec.into(),
+            ..Default::default()
+        }),
+        hv_socket_config: None,
+    };
+    assert!(!record.proves_not_ours(&listed(reordered, Transport::Lrpc)));
+    assert!(record.proves_not_ours(&listed(spec, Transport::HvSocket)));
+    let other = spec.replace("contoso.com", "fabrikam.com");
+    assert!(record.proves_not_ours(&listed(&other, Transport::Lrpc)));
+    // An answer without the spec, or a record without a fingerprint, proves nothing.
+    assert!(!record.proves_not_ours(&listed("", Transport::Lrpc)));
+    let old = Record::creating("c", credguard::Isolation::Process, None);
+    assert!(!old.proves_not_ours(&listed(&other, Transport::Lrpc)));
 }
