@@ -198,7 +198,7 @@ fn raw_add(emu: &Emulator, id: &str) {
     let doc = credguard::schema::to_wire(&credguard::schema::ModificationRequest::add_instance(
         id,
         CS1,
-        credguard::schema::Transport::Lrpc,
+        Transport::Lrpc,
     ))
     .unwrap();
     emu.modify_service_settings(&doc).unwrap();
@@ -757,7 +757,7 @@ fn a_creating_record_tells_another_creators_instance_by_its_spec_or_transport() 
     let reordered = "{ \"DomainJoinConfig\": {\"PluginInput\": \"other\", \"DnsName\": \"contoso.com\"},\n \"CmsPlugins\": [\"ActiveDirectory\"] }";
     assert_eq!(spec_fingerprint(spec), spec_fingerprint(reordered));
     assert!(!spec_fingerprint(spec).contains("s3cret"));
-    let record = Record::creating("c", credguard::Isolation::Process, None).with_spec(spec);
+    let record = Record::creating("c", Isolation::Process, None).with_spec(spec);
     let listed = |spec: &str, transport: Transport| ContainerCredentialGuardInstance {
         id: "c".into(),
         credential_guard: Some(ContainerCredentialGuardState {
@@ -773,6 +773,6 @@ fn a_creating_record_tells_another_creators_instance_by_its_spec_or_transport() 
     assert!(record.proves_not_ours(&listed(&other, Transport::Lrpc)));
     // An answer without the spec, or a record without a fingerprint, proves nothing.
     assert!(!record.proves_not_ours(&listed("", Transport::Lrpc)));
-    let old = Record::creating("c", credguard::Isolation::Process, None);
+    let old = Record::creating("c", Isolation::Process, None);
     assert!(!old.proves_not_ours(&listed(&other, Transport::Lrpc)));
 }
