@@ -207,6 +207,26 @@ fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
     }
     assert!(env.ids().is_empty(), "the instance is gone");
     assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
+    // Removing the id again while the VM still refuses: `absent`, naming the entry left
+    // (exit 3), and the journal still keeps it.
+    inject(
+        &env,
+        &[
+            "--api",
+            "HcsModifyComputeSystem",
+            "--operation",
+            "Remove",
+            "--hresult",
+            "0x8037011B",
+        ],
+    );
+    let (code, out, err) = env.run(&["--output", "json", "instances", "remove", "h1"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["result"], "absent", "{out}");
+    assert_eq!(v[0]["entry_left"]["service_id"], sid.as_str(), "{out}");
+    assert!(err.contains("uvm-1") && err.contains(&sid), "{err}");
+    assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
     // The journal keeps the entry; reconcile removes it.
     let (code, out, _) = env.run(&["reconcile", "--dry-run"]);
     assert_eq!(code, 0);

@@ -451,7 +451,10 @@ impl CcgClient {
     /// # Errors
     /// The id is invalid, the query failed, a removal failed and the instance is still
     /// listed, or a create of the id is in progress. [`CcgError::HvSocketEntryLeft`] when
-    /// the instance was removed but its HvSocket entry could not be.
+    /// the instance was removed but its HvSocket entry could not be;
+    /// [`CcgError::HvSocketEntry`] (step [`Step::HvSocketRemove`]) when no instance is
+    /// listed but the HvSocket entry the journal keeps for the id (from an earlier refused
+    /// removal) still cannot be removed: the record keeps it for `reconcile`.
     pub fn remove(&self, container_id: &str) -> Result<Removal, CcgError> {
         validate_container_id(container_id)?;
         let _enter = info_span!("ccg.remove", container_id = %container_id).entered();
@@ -464,8 +467,19 @@ impl CcgClient {
             .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
         match self.lookup(container_id) {
             Ok(None) => {
-                let gone = match &record {
-                    Some(old) => self.clean_stale_record(old),
+                if let Some((vm, sid)) = entry.as_ref()
+                    && let Err(e) = remove_hvsocket_entry(self.hcs.as_ref(), container_id, vm, sid)
+                {
+                    // No instance, but the entry a refused removal left is still there: the
+                    // record keeps it for `reconcile`, and the caller hears of it.
+                    warn!(container_id, utility_vm = %vm, service_id = %sid, error = %chain_line(&e), "no instance is listed, but the HvSocket entry the journal keeps could not be removed; it stays for reconcile");
+                    return Err(e);
+                }
+                let gone = match record {
+                    Some(mut old) => {
+                        old.hvsocket_added = false;
+                        self.clean_stale_record(&old)
+                    }
                     None => true,
                 };
                 if gone && let Some(lock) = lock {

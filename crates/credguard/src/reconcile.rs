@@ -264,12 +264,19 @@ fn decide(
             Action::RemoveInterrupted,
             format!("a crash interrupted it while {}", state.as_str()),
         ),
+        (state, false) if state.is_transient() && record.hvsocket_entry().is_some() => (
+            Action::DropStaleRecord,
+            format!(
+                "HCS does not list the instance; the record ({}) keeps its HvSocket entry, which a refused removal or a crash left{}",
+                state.as_str(),
+                entry_note(record)
+            ),
+        ),
         (state, false) if state.is_transient() => (
             Action::DropStaleRecord,
             format!(
-                "a crash interrupted it while {}; HCS does not list the instance{}",
+                "a crash interrupted it while {}; HCS does not list the instance",
                 state.as_str(),
-                entry_note(record)
             ),
         ),
         (_, false) => (

@@ -35,7 +35,9 @@ pub enum InstancesCommand {
     /// instance reports `removed`; a concurrent one reports `absent`. An id whose create is
     /// in progress in a live process is refused (exit 5). An instance removed whose HvSocket
     /// entry could not be is reported `removed` with a warning, and exit 3; `reconcile`
-    /// removes the entry later.
+    /// removes the entry later. An id with no instance whose HvSocket entry (left by such a
+    /// removal) still cannot be removed is reported `absent` with a warning, and exit 3.
+    /// JSON output names such an entry in `entry_left`.
     Remove {
         /// The container ids.
         #[arg(required = true)]
@@ -405,6 +407,32 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                 results.push(json!({
                     "id": id,
                     "result": "removed",
+                    "warning": credguard::error::chain_line(&e),
+                    "entry_left": crate::output::entry_left_json(&e),
+                }));
+                let e = CliError::from(e);
+                if failure.is_some() {
+                    e.print();
+                } else {
+                    failure = Some(e);
+                }
+            }
+            Err(
+                e @ credguard::CcgError::HvSocketEntry {
+                    step: credguard::error::Step::HvSocketRemove,
+                    ..
+                },
+            ) => {
+                // No instance; the HvSocket entry an earlier refused removal left is still
+                // there, and the journal keeps it for reconcile.
+                if ctx.output == OutputFormat::Text {
+                    outln!(
+                        "`{id}` has no CCG instance (already absent); its HvSocket entry is still left for `credguard reconcile`"
+                    );
+                }
+                results.push(json!({
+                    "id": id,
+                    "result": "absent",
                     "warning": credguard::error::chain_line(&e),
                     "entry_left": crate::output::entry_left_json(&e),
                 }));
