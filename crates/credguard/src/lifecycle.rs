@@ -343,12 +343,7 @@ impl CcgClient {
                     source: Some(source),
                 });
             }
-            let cause = CcgError::Hcs {
-                container_id: ShownId::new(id),
-                step: Step::AddInstance,
-                source,
-            };
-            return Err(self.after_failed_add(id, cause));
+            return Err(self.after_failed_add(&mut record, source));
         }
 
         let instance = match self.read_new_instance(id, req.isolation) {
@@ -645,9 +640,38 @@ impl CcgClient {
     }
 
     /// AddInstance reported failure: HCS may have applied it anyway. An id listed now was
-    /// not listed before the call, so the call created it, and it is removed again.
-    fn after_failed_add(&self, id: &str, cause: CcgError) -> CcgError {
+    /// not listed before the call, so the call created it, and it is removed again; unless
+    /// the instance listed provably is not the one this call asked for (another transport
+    /// or credential spec): another creator made the id after the check, and its instance
+    /// is left alone as for an "already exists" refusal.
+    fn after_failed_add(&self, record: &mut Record, source: HcsError) -> CcgError {
+        let id = record.container_id.clone();
+        let id = id.as_str();
         match self.lookup(id) {
+            Ok(Some(listed)) if record.proves_not_ours(&listed) => {
+                self.forget_refused_add(record);
+                CcgError::AlreadyExists {
+                    container_id: ShownId::new(id),
+                    step: Step::AddInstance,
+                    source: Some(source),
+                }
+            }
+            found => self.after_failed_add_found(id, found, source),
+        }
+    }
+
+    fn after_failed_add_found(
+        &self,
+        id: &str,
+        found: Result<Option<ContainerCredentialGuardInstance>, LookupError>,
+        source: HcsError,
+    ) -> CcgError {
+        let cause = CcgError::Hcs {
+            container_id: ShownId::new(id),
+            step: Step::AddInstance,
+            source,
+        };
+        match found {
             Ok(None) => {
                 self.drop_record(id);
                 cause

@@ -776,3 +776,53 @@ fn a_creating_record_tells_another_creators_instance_by_its_spec_or_transport() 
     let old = Record::creating("c", Isolation::Process, None);
     assert!(!old.proves_not_ours(&listed(&other, Transport::Lrpc)));
 }
+
+/// AddInstance fails with a code other than "already exists" while another creator makes
+/// the id after our check: the instance listed then is not ours when its transport differs,
+/// and is left alone.
+#[test]
+fn a_failed_add_leaves_an_instance_that_provably_is_another_creators() {
+    let w = world();
+    let emu = w.emu.clone();
+    w.hooked.after(Api::GetServiceProperties, 1, move || {
+        let doc =
+            credguard::schema::to_wire(&credguard::schema::ModificationRequest::add_instance(
+                "raced",
+                CS1,
+                Transport::HvSocket,
+            ))
+            .unwrap();
+        emu.modify_service_settings(&doc).unwrap();
+        emu.inject(Fault::fail(Api::ModifyServiceSettings, HResult::E_FAIL).on("AddInstance"))
+            .unwrap();
+    });
+    let err = w
+        .client
+        .create("raced", CS1, Isolation::Process)
+        .unwrap_err();
+    assert!(matches!(err, CcgError::AlreadyExists { .. }), "{err:?}");
+    assert_eq!(w.ids(), ["raced"], "the other creator's instance stays");
+    assert!(w.records().is_empty(), "our record went");
+    // The same failure with an instance that may be ours (same transport and spec) is
+    // still rolled back: HCS can apply a call and report failure.
+    let emu = w.emu.clone();
+    w.hooked.after(Api::GetServiceProperties, 1, move || {
+        emu.inject(
+            Fault::new(
+                Api::ModifyServiceSettings,
+                FaultAction::ApplyThenFail {
+                    hresult: HResult::E_FAIL,
+                    result: None,
+                },
+            )
+            .on("AddInstance"),
+        )
+        .unwrap();
+    });
+    let err = w
+        .client
+        .create("applied", CS1, Isolation::Process)
+        .unwrap_err();
+    assert!(matches!(err, CcgError::RolledBack { .. }), "{err:?}");
+    assert_eq!(w.ids(), ["raced"]);
+}
