@@ -465,6 +465,7 @@ fn reconcile_after_a_crash_inside_a_refused_add_leaves_the_other_creators_instan
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["plan"][0]["state"], "creating", "{out}");
     assert_eq!(v["plan"][0]["action"], "drop_stale_record", "{out}");
+    assert_eq!(v["plan"][0]["owned"], false, "{out}");
     let (code, out, err) = env.run(&["reconcile", "--alive-none"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(env.ids(), ["raced"], "the other creator's instance stays");

@@ -180,7 +180,8 @@ pub struct PlanItem {
     pub container_id: String,
     /// Whether HCS lists an instance for it.
     pub listed: bool,
-    /// Whether the journal owns it.
+    /// Whether the journal owns it (`false` for an instance another creator made, even when
+    /// a record of a refused or interrupted AddInstance names its id).
     pub owned: bool,
     /// The journal record's state, if any.
     pub state: Option<RecordState>,
@@ -311,7 +312,9 @@ fn item(
     PlanItem {
         container_id: id,
         listed,
-        owned: record.is_some(),
+        // A listed instance whose record is only dropped belongs to another creator (a
+        // refused AddInstance, or one that provably is not the record's).
+        owned: record.is_some() && !(listed && action == Action::DropStaleRecord),
         state: record.as_ref().map(|r| r.state),
         age_ms: record.as_ref().map(Record::age_ms),
         utility_vm: record.as_ref().and_then(|r| r.utility_vm.clone()),
