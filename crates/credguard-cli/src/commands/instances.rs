@@ -20,7 +20,9 @@ use crate::output::{OutputFormat, instance_json, print_instance_text, print_json
 #[derive(Debug, Subcommand)]
 pub enum InstancesCommand {
     /// Create the CCG instance of a container and print it. The instance stays until
-    /// `instances remove` (HCS keeps it until removed or vmcompute.exe restarts).
+    /// `instances remove` (HCS keeps it until removed or vmcompute.exe restarts). An id that
+    /// has an instance is refused (exit 5), and so is one whose journal record keeps an
+    /// HvSocket entry of an earlier instance that its utility VM still refuses to remove.
     Add(AddArgs),
     /// List every CCG instance HCS knows, with whether the journal owns it, its state and
     /// age, and what `reconcile` would do with it.
