@@ -268,9 +268,11 @@ fn decide(
         (state, false) if state.is_transient() && record.hvsocket_entry().is_some() => (
             Action::DropStaleRecord,
             format!(
-                "HCS does not list the instance; the record ({}) keeps its HvSocket entry, which a refused removal or a crash left{}",
+                "HCS does not list the instance; the HvSocket entry the record ({}) keeps (left by a removal the utility VM refused, or by a crash){}",
                 state.as_str(),
-                entry_note(record)
+                record.hvsocket_entry().map_or_else(String::new, |(vm, sid)| format!(
+                    ", `{sid}` in utility VM `{vm}`, is removed first"
+                ))
             ),
         ),
         (state, false) if state.is_transient() => (
