@@ -127,3 +127,11 @@ pub fn gmsa_summary(spec: &str) -> String {
     let domain = dj["DnsName"].as_str().unwrap_or("?");
     format!("{account} in {domain}")
 }
+
+/// The HvSocket entry an error says is still in its utility VM (kept by the journal for
+/// `reconcile`), for JSON output: `{"utility_vm": .., "service_id": ..}`, or `null`.
+pub fn entry_left_json(e: &credguard::CcgError) -> Value {
+    e.entry_left().map_or(Value::Null, |(vm, sid)| {
+        serde_json::json!({"utility_vm": vm.to_string(), "service_id": sid.to_string()})
+    })
+}

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Env, p};
+use credguard::schema::{ModificationRequest, Transport, to_wire};
 use serde_json::Value;
 
 fn add(env: &Env, id: &str, extra: &[&str]) {
@@ -199,10 +200,32 @@ fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
     assert_eq!(code, 3, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["result"], "removed", "{out}");
+    assert_eq!(v[0]["entry_left"]["utility_vm"], "uvm-1", "{out}");
+    assert_eq!(v[0]["entry_left"]["service_id"], sid.as_str(), "{out}");
     for text in [v[0]["warning"].as_str().unwrap(), err.as_str()] {
         assert!(text.contains("uvm-1") && text.contains(&sid), "{text}");
     }
     assert!(env.ids().is_empty(), "the instance is gone");
+    assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
+    // Removing the id again while the VM still refuses: `absent`, naming the entry left
+    // (exit 3), and the journal still keeps it.
+    inject(
+        &env,
+        &[
+            "--api",
+            "HcsModifyComputeSystem",
+            "--operation",
+            "Remove",
+            "--hresult",
+            "0x8037011B",
+        ],
+    );
+    let (code, out, err) = env.run(&["--output", "json", "instances", "remove", "h1"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["result"], "absent", "{out}");
+    assert_eq!(v[0]["entry_left"]["service_id"], sid.as_str(), "{out}");
+    assert!(err.contains("uvm-1") && err.contains(&sid), "{err}");
     assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
     // The journal keeps the entry; reconcile removes it.
     let (code, out, _) = env.run(&["reconcile", "--dry-run"]);
@@ -308,4 +331,146 @@ fn concurrent_remove_processes_report_one_removed() {
         assert_eq!((removed, absent), (1, PROCESSES - 1), "round {round}");
         assert!(env.ids().is_empty());
     }
+}
+
+// ---- a record that keeps a pending HvSocket entry is not lost by a new create ----
+
+#[test]
+fn create_does_not_overwrite_a_pending_hvsocket_entry() {
+    let env = Env::new();
+    env.emulator().create_uvm("uvm-1").unwrap();
+    add(&env, "p1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    let sid = env.emulator().instances().unwrap()[0]
+        .hv_socket_config
+        .clone()
+        .unwrap()
+        .service_id;
+    let refuse = [
+        "--api",
+        "HcsModifyComputeSystem",
+        "--operation",
+        "Remove",
+        "--hresult",
+        "0x8037011B",
+        "--times",
+        "2",
+    ];
+    inject(&env, &refuse);
+    let (code, _, err) = env.run(&["instances", "remove", "p1"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(env.ids().is_empty());
+    // The VM still refuses: the new create is refused (exit 5) naming the entry, and the
+    // record keeps it.
+    let spec = env.spec();
+    let (code, out, err) = env.run(&[
+        "instances",
+        "add",
+        "--id",
+        "p1",
+        "--credspec",
+        p(&spec),
+        "--isolation",
+        "hyperv",
+        "--uvm",
+        "uvm-1",
+    ]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(err.contains("uvm-1") && err.contains(&sid), "{err}");
+    assert!(env.ids().is_empty(), "nothing was created");
+    let (code, out, _) = env.run(&["--output", "json", "reconcile", "--dry-run"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plan"][0]["action"], "drop_stale_record", "{out}");
+    assert_eq!(v["plan"][0]["service_id"], sid.as_str(), "{out}");
+    let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["credguard"]["service_id"], sid.as_str(), "{out}");
+    assert_eq!(v[0]["credguard"]["utility_vm"], "uvm-1", "{out}");
+    // A reconcile the VM still refuses reports the entry it leaves, in JSON.
+    inject(&env, &refuse[..6]);
+    let (code, out, _) = env.run(&["--output", "json", "reconcile"]);
+    assert_eq!(code, 3, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["results"][0]["entry_left"]["service_id"],
+        sid.as_str(),
+        "{out}"
+    );
+    assert_eq!(
+        v["results"][0]["entry_left"]["utility_vm"], "uvm-1",
+        "{out}"
+    );
+    assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
+    // Once the VM allows it, the create removes the old entry first and goes ahead.
+    add(&env, "p1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    let entries = env.emulator().hvsocket_entries().unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "only the new instance's entry: {entries:?}"
+    );
+    let (code, _, err) = env.run(&["instances", "remove", "p1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(env.emulator().hvsocket_entries().unwrap().is_empty());
+    assert!(env.ids().is_empty());
+}
+
+// ---- point 2, the crash window: killed after HCS refused AddInstance, before the mark ----
+
+/// Starts `instances add --id ID`, lets `foreign` create the instance while the command is
+/// inside AddInstance, kills the command there (as a crash between HCS's "already exists"
+/// refusal and the `add_refused` mark would leave things), then runs `reconcile`.
+fn crash_inside_add_while_another_creates(env: &Env, id: &str, foreign: Transport) {
+    use credguard::HcsService;
+    use credguard_emulator::{Api, Fault, FaultAction};
+    let emu = env.emulator();
+    emu.inject(
+        Fault::new(Api::ModifyServiceSettings, FaultAction::None)
+            .on("AddInstance")
+            .delay_ms(60_000),
+    )
+    .unwrap();
+    let spec = env.spec();
+    let mut child = env
+        .process(&["instances", "add", "--id", id, "--credspec", p(&spec)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !emu.faults().unwrap().is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "the add ended early");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the add never reached AddInstance"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The same spec the killed command sent, but another transport: not its instance.
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let doc = to_wire(&ModificationRequest::add_instance(id, &text, foreign)).unwrap();
+    emu.modify_service_settings(&doc).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    emu.clear_faults().unwrap();
+}
+
+#[test]
+fn reconcile_after_a_crash_inside_a_refused_add_leaves_the_other_creators_instance() {
+    let env = Env::new();
+    crash_inside_add_while_another_creates(&env, "raced", Transport::HvSocket);
+    let (code, out, _) = env.run(&["--output", "json", "reconcile", "--dry-run"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["plan"][0]["state"], "creating", "{out}");
+    assert_eq!(v["plan"][0]["action"], "drop_stale_record", "{out}");
+    assert_eq!(v["plan"][0]["owned"], false, "{out}");
+    let (code, out, err) = env.run(&["reconcile", "--alive-none"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(env.ids(), ["raced"], "the other creator's instance stays");
+    let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["credguard"]["owned"], false, "{out}");
 }

@@ -227,6 +227,24 @@ pub enum CcgError {
         source: Box<CcgError>,
     },
 
+    /// A create was refused because the journal still keeps an HvSocket service-table entry
+    /// of an earlier instance of this id that could not be removed (the utility VM refuses
+    /// it still): a new record would lose it. Nothing was sent after the attempt.
+    #[error(
+        "container `{container_id}`: refused: the HvSocket service-table entry (ServiceId `{service_id}`) of an earlier instance of this id is still in utility VM `{utility_vm}` and could not be removed now; the journal keeps it: run `credguard reconcile` once the utility VM allows it, then create again"
+    )]
+    EntryPending {
+        /// The container.
+        container_id: ShownId,
+        /// The utility VM.
+        utility_vm: ShownId,
+        /// The entry's ServiceId.
+        service_id: ShownId,
+        /// Why the entry could not be removed.
+        #[source]
+        source: Box<CcgError>,
+    },
+
     /// An alive set that cannot be used; nothing was done.
     #[error("invalid alive set: {reason}")]
     InvalidAliveSet {
@@ -334,6 +352,7 @@ impl CcgError {
             | CcgError::NotFound { container_id }
             | CcgError::HvSocketEntry { container_id, .. }
             | CcgError::HvSocketEntryLeft { container_id, .. }
+            | CcgError::EntryPending { container_id, .. }
             | CcgError::InvalidAliveSet { container_id, .. }
             | CcgError::Hcs { container_id, .. }
             | CcgError::BadAnswer { container_id, .. }
@@ -353,10 +372,41 @@ impl CcgError {
             CcgError::Hcs { source, .. } => Some(source),
             CcgError::HvSocketEntry { source, .. } => Some(source),
             CcgError::AlreadyExists { source, .. } => source.as_ref(),
-            CcgError::HvSocketEntryLeft { source, .. } => source.hcs_error(),
+            CcgError::HvSocketEntryLeft { source, .. } | CcgError::EntryPending { source, .. } => {
+                source.hcs_error()
+            }
             CcgError::RolledBack { cause, .. } | CcgError::RollbackFailed { cause, .. } => {
                 cause.hcs_error()
             }
+            _ => None,
+        }
+    }
+
+    /// The HvSocket service-table entry (utility VM, ServiceId) this error says is still in
+    /// its utility VM, kept by the journal for `reconcile`, if any.
+    #[must_use]
+    pub fn entry_left(&self) -> Option<(&ShownId, &ShownId)> {
+        match self {
+            CcgError::HvSocketEntryLeft {
+                utility_vm,
+                service_id,
+                ..
+            }
+            | CcgError::EntryPending {
+                utility_vm,
+                service_id,
+                ..
+            }
+            | CcgError::HvSocketEntry {
+                step: Step::HvSocketRemove,
+                utility_vm,
+                service_id,
+                ..
+            } => Some((utility_vm, service_id)),
+            CcgError::RolledBack {
+                entry_left: Some((vm, sid)),
+                ..
+            } => Some((vm, sid)),
             _ => None,
         }
     }
@@ -370,9 +420,9 @@ impl CcgError {
             | CcgError::InvalidRequest { .. }
             | CcgError::InvalidAliveSet { .. } => ErrorKind::InvalidInput,
             CcgError::Denied { .. } => ErrorKind::Denied,
-            CcgError::AlreadyExists { .. } | CcgError::JournalConflict { .. } => {
-                ErrorKind::AlreadyExists
-            }
+            CcgError::AlreadyExists { .. }
+            | CcgError::JournalConflict { .. }
+            | CcgError::EntryPending { .. } => ErrorKind::AlreadyExists,
             CcgError::NotFound { .. } => ErrorKind::NotFound,
             CcgError::Journal { .. } => ErrorKind::State,
             CcgError::RolledBack { cause, .. } | CcgError::RollbackFailed { cause, .. } => {

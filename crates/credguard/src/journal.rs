@@ -31,7 +31,7 @@ use tracing::warn;
 use crate::lifecycle::Isolation;
 use crate::statefile::{
     StateFileError, check_private_dir, ensure_private_dir, ensure_regular, no_follow, open_error,
-    open_regular, read_if_exists, remove_durably, write_atomic,
+    read_if_exists, remove_durably, write_atomic,
 };
 
 /// The marker of a journal record.
@@ -96,6 +96,11 @@ pub struct Record {
     /// removed on its account.
     #[serde(default, skip_serializing_if = "is_false")]
     pub add_refused: bool,
+    /// A fingerprint of the credential spec sent with AddInstance, without its secrets
+    /// ([`spec_fingerprint`]): evidence, after a crash, of whether the instance HCS lists
+    /// for the id can be the one this record was creating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_fingerprint: Option<String>,
     /// When the record was first written (milliseconds since the Unix epoch).
     pub created_unix_ms: u64,
     /// When it was last written.
@@ -138,6 +143,7 @@ impl Record {
             service_id: None,
             hvsocket_added: false,
             add_refused: false,
+            spec_fingerprint: None,
             created_unix_ms: now,
             updated_unix_ms: now,
             pid: std::process::id(),
@@ -148,6 +154,37 @@ impl Record {
     #[must_use]
     pub fn age_ms(&self) -> u64 {
         now_ms().saturating_sub(self.created_unix_ms)
+    }
+
+    /// Records the fingerprint of the credential spec AddInstance is sent with.
+    #[must_use]
+    pub fn with_spec(mut self, credential_spec: &str) -> Self {
+        self.spec_fingerprint = Some(spec_fingerprint(credential_spec));
+        self
+    }
+
+    /// Whether `instance`, listed by HCS for this record's id, provably is not the one this
+    /// record was creating: its transport, or its credential spec's fingerprint, differs
+    /// from what AddInstance was sent with. An instance that does not show them (or a record
+    /// from before fingerprints) proves nothing, and `false` is returned.
+    #[must_use]
+    pub fn proves_not_ours(
+        &self,
+        instance: &crate::schema::ContainerCredentialGuardInstance,
+    ) -> bool {
+        let Some(state) = &instance.credential_guard else {
+            return false;
+        };
+        let transport = state.transport.as_str();
+        if !transport.is_empty() && !transport.eq_ignore_ascii_case(&self.transport) {
+            return true;
+        }
+        match &self.spec_fingerprint {
+            Some(fp) if !state.credential_spec.is_empty() => {
+                *fp != spec_fingerprint(&state.credential_spec)
+            }
+            _ => false,
+        }
     }
 
     /// The utility VM and service id of an HvSocket entry that may need removing.
@@ -163,6 +200,40 @@ impl Record {
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference.
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// A fingerprint of a credential spec that keeps no secret: the spec with every
+/// `PluginInput` redacted, its members sorted (so a reordering by HCS does not change it),
+/// hashed into a name-based (SHA-1) UUID. Text that is not JSON is fingerprinted as is.
+#[must_use]
+pub fn spec_fingerprint(credential_spec: &str) -> String {
+    fn sorted(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                serde_json::Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&map[k])))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(sorted).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    let text = credential_spec.trim_start_matches('\u{feff}');
+    let canonical = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(mut v) => {
+            crate::redact::redact_value(&mut v);
+            sorted(&v).to_string()
+        }
+        // Not JSON: nothing to redact by member; the hash alone is stored.
+        Err(_) => text.to_owned(),
+    };
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, canonical.as_bytes()).to_string()
 }
 
 /// Milliseconds since the Unix epoch.
@@ -352,7 +423,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         // Through the opened file, never through a link planted in its place.
-        match open_regular(path) {
+        match crate::statefile::open_regular(path) {
             Ok(Some(file)) => file.set_permissions(fs::Permissions::from_mode(0o600)),
             Ok(None) => Err(std::io::ErrorKind::NotFound.into()),
             Err(e) => Err(std::io::Error::other(crate::error::chain_line(&e))),

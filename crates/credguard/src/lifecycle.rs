@@ -304,12 +304,27 @@ impl CcgClient {
             }
             Err(e) => return Err(e.at(id, Step::CheckExisting)),
         }
-        if let Some(old) = stale {
-            // The record outlived its instance (a crash, a vmcompute.exe restart).
+        if let Some(mut old) = stale {
+            // The record outlived its instance (a crash, a vmcompute.exe restart). An
+            // HvSocket entry it keeps is removed first; if the utility VM still refuses, the
+            // create is refused, so the new record cannot overwrite (and lose) the entry.
+            if let Some((vm, sid)) = old.hvsocket_entry()
+                && let Err(e) = remove_hvsocket_entry(self.hcs.as_ref(), id, vm, sid)
+            {
+                warn!(container_id = id, utility_vm = vm, service_id = sid, error = %chain_line(&e), "refusing the create: the HvSocket entry of an earlier instance is still pending");
+                return Err(CcgError::EntryPending {
+                    container_id: ShownId::new(id),
+                    utility_vm: ShownId::new(vm),
+                    service_id: ShownId::new(sid),
+                    source: Box::new(e),
+                });
+            }
+            old.hvsocket_added = false;
             self.clean_stale_record(&old);
         }
 
-        let mut record = Record::creating(id, req.isolation, req.utility_vm);
+        let mut record =
+            Record::creating(id, req.isolation, req.utility_vm).with_spec(req.credential_spec);
         self.journal_write(&record)?;
 
         let doc = wire(&ModificationRequest::add_instance(
@@ -328,12 +343,7 @@ impl CcgClient {
                     source: Some(source),
                 });
             }
-            let cause = CcgError::Hcs {
-                container_id: ShownId::new(id),
-                step: Step::AddInstance,
-                source,
-            };
-            return Err(self.after_failed_add(id, cause));
+            return Err(self.after_failed_add(&mut record, source));
         }
 
         let instance = match self.read_new_instance(id, req.isolation) {
@@ -436,7 +446,10 @@ impl CcgClient {
     /// # Errors
     /// The id is invalid, the query failed, a removal failed and the instance is still
     /// listed, or a create of the id is in progress. [`CcgError::HvSocketEntryLeft`] when
-    /// the instance was removed but its HvSocket entry could not be.
+    /// the instance was removed but its HvSocket entry could not be;
+    /// [`CcgError::HvSocketEntry`] (step [`Step::HvSocketRemove`]) when no instance is
+    /// listed but the HvSocket entry the journal keeps for the id (from an earlier refused
+    /// removal) still cannot be removed: the record keeps it for `reconcile`.
     pub fn remove(&self, container_id: &str) -> Result<Removal, CcgError> {
         validate_container_id(container_id)?;
         let _enter = info_span!("ccg.remove", container_id = %container_id).entered();
@@ -449,8 +462,19 @@ impl CcgClient {
             .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
         match self.lookup(container_id) {
             Ok(None) => {
-                let gone = match &record {
-                    Some(old) => self.clean_stale_record(old),
+                if let Some((vm, sid)) = entry.as_ref()
+                    && let Err(e) = remove_hvsocket_entry(self.hcs.as_ref(), container_id, vm, sid)
+                {
+                    // No instance, but the entry a refused removal left is still there: the
+                    // record keeps it for `reconcile`, and the caller hears of it.
+                    warn!(container_id, utility_vm = %vm, service_id = %sid, error = %chain_line(&e), "no instance is listed, but the HvSocket entry the journal keeps could not be removed; it stays for reconcile");
+                    return Err(e);
+                }
+                let gone = match record {
+                    Some(mut old) => {
+                        old.hvsocket_added = false;
+                        self.clean_stale_record(&old)
+                    }
                     None => true,
                 };
                 if gone && let Some(lock) = lock {
@@ -616,9 +640,38 @@ impl CcgClient {
     }
 
     /// AddInstance reported failure: HCS may have applied it anyway. An id listed now was
-    /// not listed before the call, so the call created it, and it is removed again.
-    fn after_failed_add(&self, id: &str, cause: CcgError) -> CcgError {
+    /// not listed before the call, so the call created it, and it is removed again; unless
+    /// the instance listed provably is not the one this call asked for (another transport
+    /// or credential spec): another creator made the id after the check, and its instance
+    /// is left alone as for an "already exists" refusal.
+    fn after_failed_add(&self, record: &mut Record, source: HcsError) -> CcgError {
+        let id = record.container_id.clone();
+        let id = id.as_str();
         match self.lookup(id) {
+            Ok(Some(listed)) if record.proves_not_ours(&listed) => {
+                self.forget_refused_add(record);
+                CcgError::AlreadyExists {
+                    container_id: ShownId::new(id),
+                    step: Step::AddInstance,
+                    source: Some(source),
+                }
+            }
+            found => self.after_failed_add_found(id, found, source),
+        }
+    }
+
+    fn after_failed_add_found(
+        &self,
+        id: &str,
+        found: Result<Option<ContainerCredentialGuardInstance>, LookupError>,
+        source: HcsError,
+    ) -> CcgError {
+        let cause = CcgError::Hcs {
+            container_id: ShownId::new(id),
+            step: Step::AddInstance,
+            source,
+        };
+        match found {
             Ok(None) => {
                 self.drop_record(id);
                 cause

@@ -29,6 +29,7 @@ use crate::error::{CcgError, ShownId, Step, chain_line};
 use crate::input::validate_container_id;
 use crate::journal::{Journal, JournalError, Record, RecordLock, RecordState};
 use crate::lifecycle::{CcgClient, release, remove_confirmed, remove_hvsocket_entry};
+use crate::schema::ContainerCredentialGuardInstance;
 
 /// What reconciliation considers. Built with [`ReconcileOptions::default`] (liveness
 /// unknown: active instances are kept), [`ReconcileOptions::with_alive`] (a non-empty set of
@@ -179,7 +180,8 @@ pub struct PlanItem {
     pub container_id: String,
     /// Whether HCS lists an instance for it.
     pub listed: bool,
-    /// Whether the journal owns it.
+    /// Whether the journal owns it (`false` for an instance another creator made, even when
+    /// a record of a refused or interrupted AddInstance names its id).
     pub owned: bool,
     /// The journal record's state, if any.
     pub state: Option<RecordState>,
@@ -187,6 +189,9 @@ pub struct PlanItem {
     pub age_ms: Option<u64>,
     /// The utility VM of its HvSocket entry, if the journal knows one.
     pub utility_vm: Option<String>,
+    /// The ServiceId of the HvSocket entry the journal keeps (hot-added, or left behind by a
+    /// removal the utility VM refused), if any.
+    pub service_id: Option<String>,
     /// What reconciliation does.
     pub action: Action,
     /// Why, in words.
@@ -204,15 +209,16 @@ pub struct Done {
     pub result: Result<(), CcgError>,
 }
 
-/// What to do with one id, from its record (if any), whether HCS lists it and whether a
-/// live process holds its lock: the one place the rules are written.
+/// What to do with one id, from its record (if any), the instance HCS lists for it (if
+/// any) and whether a live process holds its lock: the one place the rules are written.
 fn decide(
     id: &str,
     record: Option<&Record>,
-    listed: bool,
+    instance: Option<&ContainerCredentialGuardInstance>,
     busy: bool,
     opts: &ReconcileOptions,
 ) -> (Action, String) {
+    let listed = instance.is_some();
     let Some(record) = record else {
         let alive = opts.alive.is_some() && opts.is_alive(id);
         return match (busy, listed, opts.include_foreign) {
@@ -244,16 +250,36 @@ fn decide(
             Action::DropStaleRecord,
             "AddInstance was refused: the instance belongs to another creator; only the record is dropped".to_owned(),
         ),
+        // A crash between HCS's "already exists" refusal and the `add_refused` mark leaves
+        // a plain `creating` record: the instance listed is another creator's when it
+        // provably is not the one this record asked for.
+        (RecordState::Creating, true)
+            if instance.is_some_and(|i| record.proves_not_ours(i)) =>
+        {
+            (
+                Action::DropStaleRecord,
+                "a crash interrupted its create, and the instance HCS lists is not the one it asked for (another transport or credential spec): it belongs to another creator; only the record is dropped".to_owned(),
+            )
+        }
         (state, true) if state.is_transient() => (
             Action::RemoveInterrupted,
             format!("a crash interrupted it while {}", state.as_str()),
         ),
+        (state, false) if state.is_transient() && record.hvsocket_entry().is_some() => (
+            Action::DropStaleRecord,
+            format!(
+                "HCS does not list the instance; the HvSocket entry the record ({}) keeps (left by a removal the utility VM refused, or by a crash){}",
+                state.as_str(),
+                record.hvsocket_entry().map_or_else(String::new, |(vm, sid)| format!(
+                    ", `{sid}` in utility VM `{vm}`, is removed first"
+                ))
+            ),
+        ),
         (state, false) if state.is_transient() => (
             Action::DropStaleRecord,
             format!(
-                "a crash interrupted it while {}; HCS does not list the instance{}",
+                "a crash interrupted it while {}; HCS does not list the instance",
                 state.as_str(),
-                entry_note(record)
             ),
         ),
         (_, false) => (
@@ -288,10 +314,15 @@ fn item(
     PlanItem {
         container_id: id,
         listed,
-        owned: record.is_some(),
+        // A listed instance whose record is only dropped belongs to another creator (a
+        // refused AddInstance, or one that provably is not the record's).
+        owned: record.is_some() && !(listed && action == Action::DropStaleRecord),
         state: record.as_ref().map(|r| r.state),
         age_ms: record.as_ref().map(Record::age_ms),
         utility_vm: record.as_ref().and_then(|r| r.utility_vm.clone()),
+        service_id: record
+            .as_ref()
+            .and_then(|r| r.hvsocket_entry().map(|(_, sid)| sid.to_owned())),
         action,
         reason,
         record,
@@ -317,21 +348,22 @@ impl CcgClient {
             Some(j) => j.records().map_err(|e| journal_err("*", e))?,
             None => Vec::new(),
         };
-        let listed: HashMap<&str, ()> = instances.iter().map(|i| (i.id.as_str(), ())).collect();
+        let listed: HashMap<&str, &ContainerCredentialGuardInstance> =
+            instances.iter().map(|i| (i.id.as_str(), i)).collect();
         let mut plan = Vec::new();
         for record in records {
             let id = record.container_id.clone();
-            let is_listed = listed.contains_key(id.as_str());
+            let instance = listed.get(id.as_str()).copied();
             let busy = match self.journal() {
                 Some(j) => j.in_progress(&id).map_err(|e| journal_err(&id, e))?,
                 None => false,
             };
-            let decision = decide(&id, Some(&record), is_listed, busy, opts);
-            plan.push(item(id, Some(record), is_listed, decision));
+            let decision = decide(&id, Some(&record), instance, busy, opts);
+            plan.push(item(id, Some(record), instance.is_some(), decision));
         }
         let owned: BTreeSet<String> = plan.iter().map(|p| p.container_id.clone()).collect();
         for inst in instances.iter().filter(|i| !owned.contains(&i.id)) {
-            let decision = decide(&inst.id, None, true, false, opts);
+            let decision = decide(&inst.id, None, Some(inst), false, opts);
             plan.push(item(inst.id.clone(), None, true, decision));
         }
         Ok(plan)
@@ -399,12 +431,12 @@ impl CcgClient {
             Some(Ok(record)) => record,
             Some(Err(e)) => return (planned, Err(journal_err(&id, e))),
         };
-        let listed = match self.lookup(&id) {
-            Ok(found) => found.is_some(),
+        let instance = match self.lookup(&id) {
+            Ok(found) => found,
             Err(e) => return (planned, Err(e.at(&id, Step::List))),
         };
-        let decision = decide(&id, record.as_ref(), listed, false, opts);
-        let fresh = item(id, record, listed, decision);
+        let decision = decide(&id, record.as_ref(), instance.as_ref(), false, opts);
+        let fresh = item(id, record, instance.is_some(), decision);
         let result = self.carry_out(&fresh, lock);
         (fresh, result)
     }

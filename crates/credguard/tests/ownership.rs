@@ -13,6 +13,7 @@ use credguard::hcs::{HcsError, HcsService};
 use credguard::hresult::HResult;
 use credguard::journal::{Journal, RecordState};
 use credguard::reconcile::Action;
+use credguard::schema::Transport;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
@@ -197,7 +198,7 @@ fn raw_add(emu: &Emulator, id: &str) {
     let doc = credguard::schema::to_wire(&credguard::schema::ModificationRequest::add_instance(
         id,
         CS1,
-        credguard::schema::Transport::Lrpc,
+        Transport::Lrpc,
     ))
     .unwrap();
     emu.modify_service_settings(&doc).unwrap();
@@ -744,4 +745,84 @@ fn alive_sets_must_name_valid_ids_and_empty_means_none_only_when_said() {
     assert_eq!(w.ids(), ["a1"]);
     w.client.reconcile(&ReconcileOptions::alive_none()).unwrap();
     assert!(w.ids().is_empty());
+}
+
+/// The spec fingerprint a `creating` record keeps: no secret, blind to member order and
+/// white space, and telling another spec or transport apart.
+#[test]
+fn a_creating_record_tells_another_creators_instance_by_its_spec_or_transport() {
+    use credguard::journal::{Record, spec_fingerprint};
+    use credguard::schema::{ContainerCredentialGuardInstance, ContainerCredentialGuardState};
+    let spec = r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com","PluginInput":"s3cret-value"}}"#;
+    let reordered = "{ \"DomainJoinConfig\": {\"PluginInput\": \"other\", \"DnsName\": \"contoso.com\"},\n \"CmsPlugins\": [\"ActiveDirectory\"] }";
+    assert_eq!(spec_fingerprint(spec), spec_fingerprint(reordered));
+    assert!(!spec_fingerprint(spec).contains("s3cret"));
+    let record = Record::creating("c", Isolation::Process, None).with_spec(spec);
+    let listed = |spec: &str, transport: Transport| ContainerCredentialGuardInstance {
+        id: "c".into(),
+        credential_guard: Some(ContainerCredentialGuardState {
+            transport,
+            credential_spec: spec.into(),
+            ..Default::default()
+        }),
+        hv_socket_config: None,
+    };
+    assert!(!record.proves_not_ours(&listed(reordered, Transport::Lrpc)));
+    assert!(record.proves_not_ours(&listed(spec, Transport::HvSocket)));
+    let other = spec.replace("contoso.com", "fabrikam.com");
+    assert!(record.proves_not_ours(&listed(&other, Transport::Lrpc)));
+    // An answer without the spec, or a record without a fingerprint, proves nothing.
+    assert!(!record.proves_not_ours(&listed("", Transport::Lrpc)));
+    let old = Record::creating("c", Isolation::Process, None);
+    assert!(!old.proves_not_ours(&listed(&other, Transport::Lrpc)));
+}
+
+/// AddInstance fails with a code other than "already exists" while another creator makes
+/// the id after our check: the instance listed then is not ours when its transport differs,
+/// and is left alone.
+#[test]
+fn a_failed_add_leaves_an_instance_that_provably_is_another_creators() {
+    let w = world();
+    let emu = w.emu.clone();
+    w.hooked.after(Api::GetServiceProperties, 1, move || {
+        let doc =
+            credguard::schema::to_wire(&credguard::schema::ModificationRequest::add_instance(
+                "raced",
+                CS1,
+                Transport::HvSocket,
+            ))
+            .unwrap();
+        emu.modify_service_settings(&doc).unwrap();
+        emu.inject(Fault::fail(Api::ModifyServiceSettings, HResult::E_FAIL).on("AddInstance"))
+            .unwrap();
+    });
+    let err = w
+        .client
+        .create("raced", CS1, Isolation::Process)
+        .unwrap_err();
+    assert!(matches!(err, CcgError::AlreadyExists { .. }), "{err:?}");
+    assert_eq!(w.ids(), ["raced"], "the other creator's instance stays");
+    assert!(w.records().is_empty(), "our record went");
+    // The same failure with an instance that may be ours (same transport and spec) is
+    // still rolled back: HCS can apply a call and report failure.
+    let emu = w.emu.clone();
+    w.hooked.after(Api::GetServiceProperties, 1, move || {
+        emu.inject(
+            Fault::new(
+                Api::ModifyServiceSettings,
+                FaultAction::ApplyThenFail {
+                    hresult: HResult::E_FAIL,
+                    result: None,
+                },
+            )
+            .on("AddInstance"),
+        )
+        .unwrap();
+    });
+    let err = w
+        .client
+        .create("applied", CS1, Isolation::Process)
+        .unwrap_err();
+    assert!(matches!(err, CcgError::RolledBack { .. }), "{err:?}");
+    assert_eq!(w.ids(), ["raced"]);
 }

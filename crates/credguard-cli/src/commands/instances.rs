@@ -20,7 +20,9 @@ use crate::output::{OutputFormat, instance_json, print_instance_text, print_json
 #[derive(Debug, Subcommand)]
 pub enum InstancesCommand {
     /// Create the CCG instance of a container and print it. The instance stays until
-    /// `instances remove` (HCS keeps it until removed or vmcompute.exe restarts).
+    /// `instances remove` (HCS keeps it until removed or vmcompute.exe restarts). An id that
+    /// has an instance is refused (exit 5), and so is one whose journal record keeps an
+    /// HvSocket entry of an earlier instance that its utility VM still refuses to remove.
     Add(AddArgs),
     /// List every CCG instance HCS knows, with whether the journal owns it, its state and
     /// age, and what `reconcile` would do with it.
@@ -35,7 +37,9 @@ pub enum InstancesCommand {
     /// instance reports `removed`; a concurrent one reports `absent`. An id whose create is
     /// in progress in a live process is refused (exit 5). An instance removed whose HvSocket
     /// entry could not be is reported `removed` with a warning, and exit 3; `reconcile`
-    /// removes the entry later.
+    /// removes the entry later. An id with no instance whose HvSocket entry (left by such a
+    /// removal) still cannot be removed is reported `absent` with a warning, and exit 3.
+    /// JSON output names such an entry in `entry_left`.
     Remove {
         /// The container ids.
         #[arg(required = true)]
@@ -284,6 +288,7 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
                         "state": p.and_then(|p| p.state),
                         "age_ms": p.and_then(|p| p.age_ms),
                         "utility_vm": p.and_then(|p| p.utility_vm.as_deref()),
+                        "service_id": p.and_then(|p| p.service_id.as_deref()),
                         "reconcile": p.map(|p| p.action),
                         "orphan": orphan(p.as_ref()),
                     });
@@ -331,7 +336,9 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
                         p.and_then(|p| p.age_ms).map_or_else(|| "-".to_owned(), age),
                         cg.map_or("-", |c| c.rpc_endpoint.as_str()),
                         inst.and_then(|i| i.hv_socket_config.as_ref())
-                            .map_or("-", |h| h.service_id.as_str()),
+                            .map(|h| h.service_id.as_str())
+                            .or_else(|| p.and_then(|p| p.service_id.as_deref()))
+                            .unwrap_or("-"),
                         p.map_or("keep_foreign", |p| p.action.as_str()),
                     );
                 }
@@ -399,7 +406,38 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                         "removed the CCG instance of `{id}` (its HvSocket entry is left for `credguard reconcile`)"
                     );
                 }
-                results.push(json!({"id": id, "result": "removed", "warning": credguard::error::chain_line(&e)}));
+                results.push(json!({
+                    "id": id,
+                    "result": "removed",
+                    "warning": credguard::error::chain_line(&e),
+                    "entry_left": crate::output::entry_left_json(&e),
+                }));
+                let e = CliError::from(e);
+                if failure.is_some() {
+                    e.print();
+                } else {
+                    failure = Some(e);
+                }
+            }
+            Err(
+                e @ credguard::CcgError::HvSocketEntry {
+                    step: credguard::error::Step::HvSocketRemove,
+                    ..
+                },
+            ) => {
+                // No instance; the HvSocket entry an earlier refused removal left is still
+                // there, and the journal keeps it for reconcile.
+                if ctx.output == OutputFormat::Text {
+                    outln!(
+                        "`{id}` has no CCG instance (already absent); its HvSocket entry is still left for `credguard reconcile`"
+                    );
+                }
+                results.push(json!({
+                    "id": id,
+                    "result": "absent",
+                    "warning": credguard::error::chain_line(&e),
+                    "entry_left": crate::output::entry_left_json(&e),
+                }));
                 let e = CliError::from(e);
                 if failure.is_some() {
                     e.print();

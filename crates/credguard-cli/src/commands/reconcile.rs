@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::Context;
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, entry_left_json, print_json};
 
 /// Which containers are really running, for deciding what is an orphan.
 #[derive(Debug, Clone, Args)]
@@ -137,6 +137,7 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
                 "action": d.item.action,
                 "ok": d.result.is_ok(),
                 "error": d.result.as_ref().err().map(|e| chain_line(e)),
+                "entry_left": d.result.as_ref().err().map(entry_left_json),
             })).collect::<Vec<_>>(),
         })),
         OutputFormat::Text => {
