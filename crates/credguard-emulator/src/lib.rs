@@ -37,9 +37,10 @@
 //! - the only property type answered is `ContainerCredentialGuard`; others fail with
 //!   `E_INVALIDARG`;
 //! - a stopped utility VM ([`Emulator::stop_uvm`]) keeps its service table but refuses
-//!   every modification with `0xC0370105` (`HCS_E_INVALID_STATE`, as hcsshim's
-//!   `ErrVmcomputeInvalidState`); other codes (`HCS_E_SYSTEM_ALREADY_STOPPED`, ...) can be
-//!   injected as faults.
+//!   every modification with `0xC0370110` (`HCS_E_SYSTEM_ALREADY_STOPPED`, "not running",
+//!   hcsshim's `ErrVmcomputeAlreadyStopped`); what real HCS answers a modification of a
+//!   stopped VM with is not documented, so this is the emulator's choice, and other codes
+//!   (`HCS_E_INVALID_STATE`, ...) can be injected as faults.
 
 mod fault;
 mod state;
@@ -199,7 +200,7 @@ impl Emulator {
     }
 
     /// Stops a utility VM: it stays listed with its service table, but every modification
-    /// of it fails with `0xC0370105` (`HCS_E_INVALID_STATE`).
+    /// of it fails with `0xC0370110` (`HCS_E_SYSTEM_ALREADY_STOPPED`).
     ///
     /// # Errors
     /// No such VM, or the state cannot be written.

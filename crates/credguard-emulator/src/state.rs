@@ -27,7 +27,7 @@ const SDDL: &str = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
 pub struct Uvm {
     /// Service id -> entry.
     pub service_table: BTreeMap<String, HvSocketServiceConfig>,
-    /// Stopped: modifications fail with `0xC0370105` (`HCS_E_INVALID_STATE`).
+    /// Stopped: modifications fail with `0xC0370110` (`HCS_E_SYSTEM_ALREADY_STOPPED`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
 }
@@ -322,9 +322,9 @@ impl State {
         };
         if uvm.stopped {
             return Outcome::error(
-                HResult::HCS_E_INVALID_STATE_NT,
+                HResult(0xC037_0110_u32 as i32),
                 format!(
-                    "The requested virtual machine or container operation is not valid in the current state: `{target}` is stopped"
+                    "The virtual machine or container with the specified identifier is not running: `{target}` is stopped"
                 ),
             );
         }

@@ -126,15 +126,14 @@ impl HResult {
     }
 
     /// Whether the code says that a compute system (a utility VM) is gone or stopped, so
-    /// that its HvSocket service table went with it: `HCS_E_SYSTEM_NOT_FOUND`,
-    /// `HCS_E_SYSTEM_ALREADY_STOPPED` or `HCS_E_INVALID_STATE` (a VM that is not running),
-    /// each as `0x8037xxxx` or `0xC037xxxx`.
+    /// that its HvSocket service table went with it: `HCS_E_SYSTEM_NOT_FOUND` or
+    /// `HCS_E_SYSTEM_ALREADY_STOPPED` ("not running"), each as `0x8037xxxx` or
+    /// `0xC037xxxx`. `HCS_E_INVALID_STATE` is not one of them: a VM in a state that refuses
+    /// the operation (starting, paused, saving) still has its table, so the entry is kept
+    /// and retried.
     #[must_use]
     pub fn is_system_gone(self) -> bool {
-        matches!(
-            self.hcs_code(),
-            Some(0x8037_010E | 0x8037_0110 | 0x8037_0105)
-        )
+        matches!(self.hcs_code(), Some(0x8037_010E | 0x8037_0110))
     }
 
     /// The symbolic name of a well-known code, if this is one.
@@ -349,17 +348,18 @@ mod tests {
         for code in [0x8007_0490_u32, 0x8037_0110, 0x8007_0005] {
             assert!(!hr(code).is_already_exists(), "{code:#x}");
         }
-        for code in [
-            0x8037_010E_u32,
-            0xC037_010E,
-            0x8037_0105,
-            0xC037_0105,
-            0x8037_0110,
-            0xC037_0110,
-        ] {
+        for code in [0x8037_010E_u32, 0xC037_010E, 0x8037_0110, 0xC037_0110] {
             assert!(hr(code).is_system_gone(), "{code:#x}");
         }
-        for code in [0x8037_011B_u32, 0x8007_0490, 0x8000_4005, 0x0037_010E] {
+        // Invalid state: the VM is still there with its table (paused, starting).
+        for code in [
+            0x8037_011B_u32,
+            0x8007_0490,
+            0x8000_4005,
+            0x0037_010E,
+            0x8037_0105,
+            0xC037_0105,
+        ] {
             assert!(!hr(code).is_system_gone(), "{code:#x}");
         }
         assert_eq!(

@@ -323,8 +323,6 @@ fn release_removes_the_instance_when_the_entry_cannot_be_removed() {
 #[test]
 fn a_stopped_or_gone_vm_counts_as_the_entry_removed() {
     for code in [
-        HResult(0xC037_0105_u32 as i32), // HCS_E_INVALID_STATE, NTSTATUS form
-        HResult::HCS_E_INVALID_STATE,
         HResult(0x8037_0110_u32 as i32), // HCS_E_SYSTEM_ALREADY_STOPPED
         HResult(0xC037_0110_u32 as i32),
         HResult::HCS_E_SYSTEM_NOT_FOUND_NT,
@@ -336,6 +334,46 @@ fn a_stopped_or_gone_vm_counts_as_the_entry_removed() {
             .unwrap();
         h.release().unwrap_or_else(|e| panic!("{code:?}: {e:?}"));
         assert!(w.ids().is_empty(), "{code:?}");
+        assert!(w.records().is_empty(), "{code:?}");
+    }
+}
+
+#[test]
+fn an_invalid_state_vm_keeps_the_entry_for_reconcile() {
+    for code in [
+        HResult::HCS_E_INVALID_STATE,
+        HResult(0xC037_0105_u32 as i32), // the NTSTATUS form
+    ] {
+        let w = world();
+        let mut h = w.hyperv("paused").unwrap();
+        let (vm, sid) = w
+            .journal
+            .get("paused")
+            .unwrap()
+            .unwrap()
+            .hvsocket_entry()
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
+        w.emu
+            .inject(
+                Fault::fail(Api::ModifyComputeSystem, code)
+                    .on("Remove")
+                    .times(1),
+            )
+            .unwrap();
+        let err = h.release().unwrap_err();
+        let line = chain_line(&err);
+        assert!(
+            line.contains(&vm) && line.contains(&sid),
+            "{code:?}: {line}"
+        );
+        assert!(w.ids().is_empty(), "{code:?}: the instance is removed");
+        assert_eq!(w.entries(), std::slice::from_ref(&sid), "{code:?}");
+        assert_eq!(w.records().len(), 1, "{code:?}: the record keeps the entry");
+        // Once the VM takes the Remove, reconcile clears the entry and the record.
+        let done = w.client.reconcile(&ReconcileOptions::default()).unwrap();
+        assert!(done.iter().all(|d| d.result.is_ok()), "{code:?}: {done:?}");
+        assert!(w.entries().is_empty(), "{code:?}");
         assert!(w.records().is_empty(), "{code:?}");
     }
 }

@@ -114,7 +114,7 @@ pub enum UvmCommand {
         id: String,
     },
     /// Stop a utility VM: it keeps its service table, but modifications of it then fail
-    /// with 0xC0370105 (HCS_E_INVALID_STATE).
+    /// with 0xC0370110 (HCS_E_SYSTEM_ALREADY_STOPPED).
     Stop {
         /// The utility VM's compute-system id.
         id: String,
