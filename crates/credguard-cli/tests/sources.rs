@@ -88,9 +88,18 @@ fn the_gmsa_disable_annotation_denies_every_source_form() {
     std::fs::create_dir_all(&bundle).unwrap();
     std::fs::write(bundle.join("config.json"), &bom).unwrap();
     let d = p(&dir);
+    // The same bundle inline: read like every other source, not as a bare spec.
+    let raw = format!("raw://{config}");
 
     let mut cases: Vec<(Vec<&str>, &[u8])> = Vec::new();
-    for source in [p(&plain), p(&bom8), p(&bom16), "file://bundle.json", "-"] {
+    for source in [
+        p(&plain),
+        p(&bom8),
+        p(&bom16),
+        "file://bundle.json",
+        "-",
+        raw.as_str(),
+    ] {
         cases.push((
             vec![
                 "instances",
@@ -146,6 +155,18 @@ fn the_gmsa_disable_annotation_denies_every_source_form() {
             "--no-lint",
         ],
         &bom,
+    ));
+    cases.push((
+        vec![
+            "instances",
+            "add",
+            "--id",
+            "denied",
+            "--credspec",
+            raw.as_str(),
+            "--no-lint",
+        ],
+        b"",
     ));
     for (args, stdin) in &cases {
         let (code, _, err) = run_with_stdin(&env, args, stdin);

@@ -6,7 +6,8 @@
 //! - `file://NAME`: relative to the credential-spec directory, as Docker reads it; absolute
 //!   names, names that could leave the directory and DOS device names are refused, and only
 //!   a regular file beneath the directory is opened (see the `open` module);
-//! - `raw://JSON`: the spec inline;
+//! - `raw://JSON`: the spec inline (its text read like a file's: a manifest or a bundle
+//!   `config.json`, with its policy, works too);
 //! - `registry://NAME`: a REG_SZ value under [`REGISTRY_KEY`] (Windows only);
 //! - a Kubernetes `GMSACredentialSpec` manifest (YAML, multi-document YAML, JSON, or a JSON
 //!   `List`), read from a path, `-` or `file://`; a manifest with several resources is
@@ -28,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::open;
 use super::path::{JsonPath, LineMap};
-use super::read::{Encoding, ReadError, SpecDocument, decode, parse_json, read};
+use super::read::{Encoding, ReadError, SpecDocument, decode, parse_json};
 use crate::input::{MAX_CREDENTIAL_SPEC_BYTES, json_kind};
 
 /// Docker's credential-spec directory on Windows, the default of `--credspec-dir` there.
@@ -619,32 +620,14 @@ pub fn load_from(
             }
             from_bytes(origin, &bytes, select.as_deref())
         }
-        SpecSource::Raw(text) => {
-            let origin = "raw://".to_owned();
-            let document = read(text.as_bytes()).map_err(|source| SourceError::Read {
-                origin: origin.clone(),
-                source,
-            })?;
-            Ok(LoadedSpec {
-                origin,
-                form: SpecForm::Spec,
-                document,
-                policy: SpecPolicy::default(),
-            })
-        }
+        // Inline and registry texts are read like every other source: a bundle's config.json
+        // pasted there still carries its policy (a spec-only reader sent it as the spec,
+        // annotation and all, under --no-lint).
+        SpecSource::Raw(text) => from_bytes("raw://".to_owned(), text.as_bytes(), None),
         SpecSource::Registry(name) => {
             let text = registry_value(name)?;
             let origin = shown_name(&format!("registry://{name}"));
-            let document = read(text.as_bytes()).map_err(|source| SourceError::Read {
-                origin: origin.clone(),
-                source,
-            })?;
-            Ok(LoadedSpec {
-                origin,
-                form: SpecForm::Spec,
-                document,
-                policy: SpecPolicy::default(),
-            })
+            from_bytes(origin, text.as_bytes(), None)
         }
     }
 }
