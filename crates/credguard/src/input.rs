@@ -103,6 +103,17 @@ pub fn credential_spec_problem(spec: &str) -> Option<String> {
     match serde_json::from_str::<serde_json::Value>(spec) {
         // Syntax errors name a line and column and never echo the input.
         Err(e) => Some(format!("it is not valid JSON ({e})")),
+        // An OCI bundle's config.json is not a spec: sent as one, its gMSA-disable
+        // annotation would go unread. Loaded through `credspec::source`, its policy applies.
+        Ok(serde_json::Value::Object(map))
+            if map.contains_key("ociVersion")
+                || map
+                    .get("windows")
+                    .and_then(|w| w.get("credentialSpec"))
+                    .is_some() =>
+        {
+            Some("it is an OCI bundle config.json, not a credential spec; load it with credguard::credspec::source (which takes the spec from `windows.credentialSpec` and applies the bundle's gMSA policy) and create with CcgClient::create_spec".to_owned())
+        }
         Ok(serde_json::Value::Object(_)) => None,
         Ok(other) => Some(format!(
             "it is a JSON {}, not an object; a credential spec is an object with CmsPlugins, DomainJoinConfig and ActiveDirectoryConfig",
@@ -174,6 +185,15 @@ mod tests {
             ("[1]", "array"),
             ("\"x\"", "string"),
             ("{\"PluginInput\":\"hunter2\"", "not valid JSON"),
+            // A bundle's config.json, whose annotation only the source loader reads.
+            (
+                r#"{"ociVersion":"1.1.0","annotations":{"io.microsoft.container.wcow.gmsa.disable":"true"}}"#,
+                "OCI bundle",
+            ),
+            (
+                r#"{"windows":{"credentialSpec":"{\"PluginInput\":\"hunter2\"}"}}"#,
+                "OCI bundle",
+            ),
         ] {
             let e = validate_credential_spec("c", bad).unwrap_err().to_string();
             assert!(e.contains(says) && e.contains("`c`"), "{e}");
