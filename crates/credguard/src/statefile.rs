@@ -322,13 +322,53 @@ pub fn write_private(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Sta
     tmp.write_all(bytes).map_err(|e| err("writing", e))?;
     tmp.as_file().sync_all().map_err(|e| err("syncing", e))?;
     if replace {
-        tmp.persist(path).map_err(|e| err("replacing", e.error))?;
+        persist_replacing(tmp, path).map_err(|e| err("replacing", e))?;
     } else {
         tmp.persist_noclobber(path)
             .map_err(|e| err("creating", e.error))?;
     }
     sync_dir(dir)
 }
+
+/// Renames `tmp` over `path`. On Windows a file cannot be replaced while another handle
+/// has it open (a process reading the record without its lock, or one whose removal of it
+/// is still pending): the rename fails with `ERROR_ACCESS_DENIED` or
+/// `ERROR_SHARING_VIOLATION` until that handle is closed. Readers hold such files only for a
+/// read, so the rename is retried for up to 5 seconds before the error is returned.
+fn persist_replacing(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        use std::time::{Duration, Instant};
+        const ERROR_ACCESS_DENIED: i32 = 5;
+        const ERROR_SHARING_VIOLATION: i32 = 32;
+        let deadline = Instant::now() + REPLACE_RETRY;
+        let mut tmp = tmp;
+        loop {
+            match tmp.persist(path) {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.error.raw_os_error(),
+                        Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION)
+                    ) && Instant::now() < deadline =>
+                {
+                    tmp = e.file;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) => return Err(e.error),
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        tmp.persist(path).map(drop).map_err(|e| e.error)
+    }
+}
+
+/// How long [`write_atomic`] keeps retrying a replace that another process's open handle
+/// blocks (Windows only).
+#[cfg(windows)]
+const REPLACE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `fsync` of a directory, so a rename or unlink in it is durable.
 ///
