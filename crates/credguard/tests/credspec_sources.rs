@@ -428,3 +428,55 @@ fn windows_links_leading_outside_are_refused_by_the_final_path() {
         );
     }
 }
+
+/// Windows: a plain path naming a device is refused before anything opens it (`exists`
+/// included: `COM1#NAME` looked for a file `COM1` first). `COM1:` and `\\.\COM1` hung
+/// credguard.exe under Wine (the open of the serial port waits); `\\.\NUL` read as empty.
+#[cfg(windows)]
+#[test]
+fn plain_paths_naming_windows_devices_are_refused_before_any_open() {
+    use credguard::credspec::device_in_path;
+    for path in [
+        "CON",
+        "nul",
+        "COM1:",
+        "con:",
+        "COM1 :x",
+        "C:\\x\\AUX.json",
+        "COM1#webapp01",
+        "\\\\.\\COM1",
+        "//./COM1",
+        "\\\\.\\NUL",
+        "\\\\.\\CONIN$",
+        "\\\\.\\pipe\\credguard",
+        "\\\\.\\C:",
+        "\\\\?\\GLOBALROOT\\Device\\Null",
+        "\\\\?\\C:\\x\\CON",
+        "\\\\.\\COM1#webapp01",
+    ] {
+        let e = load_arg(path, Path::new("C:\\nonexistent"))
+            .map(|_| ())
+            .unwrap_err();
+        let e = chain_line(&e);
+        assert!(e.contains("on Windows, not a file"), "{path}: {e}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = std::fs::canonicalize(tmp.path()).unwrap().join("ok.json");
+    std::fs::write(&file, CS1).unwrap();
+    assert!(file.to_string_lossy().starts_with("\\\\?\\"), "{file:?}");
+    assert_eq!(device_in_path(&file), None);
+    assert!(load_arg(&file.to_string_lossy(), Path::new("C:\\nonexistent")).is_ok());
+    assert_eq!(
+        device_in_path(Path::new("\\\\?\\UNC\\server\\share\\a.json")),
+        None
+    );
+    assert_eq!(device_in_path(Path::new("C:\\specs\\console.json")), None);
+    let e = load_arg(&tmp.path().to_string_lossy(), Path::new("C:\\nonexistent"))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        chain_line(&e).contains("it is a directory"),
+        "{}",
+        chain_line(&e)
+    );
+}

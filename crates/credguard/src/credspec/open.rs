@@ -203,7 +203,17 @@ mod imp {
     }
 
     pub(super) fn open_path(path: &Path) -> io::Result<File> {
-        File::open(path)
+        use std::os::windows::fs::OpenOptionsExt;
+        use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_BACKUP_SEMANTICS;
+        // A directory opens (FILE_FLAG_BACKUP_SEMANTICS), to be refused as one by name.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(path)?;
+        if file.metadata()?.is_dir() {
+            return Err(io::Error::other("it is a directory, not a file"));
+        }
+        Ok(file)
     }
 }
 
