@@ -425,6 +425,38 @@ no_lock_files "reconcile removes the killed process's lock file and an orphaned 
 credguard "$CLI" --backend hcs instances list
 expect "nothing of the killed add is left" 0 --no-out "wine-killed"
 
+# A failed AddInstance (not applied) leaves no lock file either.
+credguard "$CLI" emulator inject --api HcsModifyServiceSettings --operation AddInstance --hresult E_FAIL
+expect "a failing AddInstance is queued" 0
+credguard "$CLI" --backend hcs instances add --id wine-cli-failed --credspec "$SPEC_WIN"
+expect "a failed add says so (exit 3)" 3 --err "E_FAIL"
+no_lock_files "a failed add leaves no lock file in the journal"
+
+# No state file is opened through a link (issue 9, point 9): a call log and a journal record
+# planted as links made on the Linux side (which Wine follows whatever the open's flags)
+# are refused, and their targets are neither written nor moved.
+: >"$WORK/victim-log"
+printf 'not json\n' >"$WORK/victim-record"
+rm -f "$STATE/emulator/calls.jsonl"
+ln -s "$WORK/victim-log" "$STATE/emulator/calls.jsonl"
+ln -s "$WORK/victim-record" "$STATE/journal/hcs/0f0f0f0f-0000-5000-8000-000000000000.json"
+credguard "$CLI" --backend hcs instances add --id wine-cli-linked --credspec "$SPEC_WIN"
+if [[ $code -ne 0 && $err == *"through a link: remove it"* && ! -s $WORK/victim-log ]]; then
+    ok "a planted call-log link is refused and its target stays empty"
+else
+    not_ok "a planted call-log link is refused and its target stays empty"
+fi
+rm -f "$STATE/emulator/calls.jsonl"
+credguard "$CLI" --backend hcs reconcile
+expect "reconcile skips a linked journal record, naming it" 0 --err "through a link: remove it"
+if [[ -L "$STATE/journal/hcs/0f0f0f0f-0000-5000-8000-000000000000.json" &&
+    $(cat "$WORK/victim-record") == "not json" ]]; then
+    ok "the linked record's target is neither moved nor changed"
+else
+    not_ok "the linked record's target is neither moved nor changed"
+fi
+rm -f "$STATE/journal/hcs/0f0f0f0f-0000-5000-8000-000000000000.json"
+
 printf '\ncredguard.exe under Wine: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || die "$failed credguard.exe check(s) under Wine"
 printf 'windows-tests: all passed in %ds\n' $((SECONDS - started))
