@@ -408,9 +408,9 @@ expect "a slow AddInstance is queued" 0
     --id wine-killed --credspec "$SPEC_WIN" </dev/null >/dev/null 2>&1 &
 adder=$!
 deadline=$((SECONDS + 60))
-until compgen -G "$STATE/journal/hcs/*.lock" >/dev/null || ((SECONDS > deadline)); do sleep 0.2; done
-# The add is now inside AddInstance (its record and lock file are written first).
-until grep -q wine-killed "$STATE/emulator/calls.jsonl" 2>/dev/null || ((SECONDS > deadline)); do sleep 0.2; done
+# The add holds the record's lock once its lock file and `creating` record exist.
+until { compgen -G "$STATE/journal/hcs/*.lock" && compgen -G "$STATE/journal/hcs/*.json"; } \
+    >/dev/null || ((SECONDS > deadline)); do sleep 0.2; done
 kill -9 "$adder" 2>/dev/null || true
 wait "$adder" 2>/dev/null || true
 code=0
@@ -456,6 +456,42 @@ else
     not_ok "the linked record's target is neither moved nor changed"
 fi
 rm -f "$STATE/journal/hcs/0f0f0f0f-0000-5000-8000-000000000000.json"
+
+# Read-only commands change nothing in the journal (issue 9, point 15), a corrupt record
+# included (reported, left for reconcile); `emulator log` changes nothing in the emulator's
+# state. (Through --backend hcs the stand-in DLL, being the HCS, logs the calls it answers.)
+credguard "$CLI" --backend hcs instances add --id wine-cli-ro --credspec "$SPEC_WIN"
+expect "an instance for the read-only commands" 0
+printf 'not json\n' >"$STATE/journal/hcs/0e0e0e0e-0000-5000-8000-000000000000.json"
+snapshot() { find "$1" -printf '%p %y %s %m %T@\n' | sort; }
+before=$(snapshot "$STATE/journal")
+credguard "$CLI" --backend hcs instances list
+expect "instances list with a corrupt record reports it" 0 --out "wine-cli-ro"
+credguard "$CLI" --backend hcs instances show wine-cli-ro
+expect "instances show" 0
+credguard "$CLI" --backend hcs reconcile --dry-run
+expect "reconcile --dry-run" 0
+code=0
+out=$(diff <(echo "$before") <(snapshot "$STATE/journal") 2>&1)
+err=""
+if [[ -z $out ]]; then ok "list, show and reconcile --dry-run changed nothing in the journal"; else not_ok "list, show and reconcile --dry-run changed nothing in the journal"; fi
+before=$(snapshot "$STATE/emulator")
+credguard "$CLI" emulator log
+expect "emulator log" 0 --out "wine-cli-ro"
+code=0
+out=$(diff <(echo "$before") <(snapshot "$STATE/emulator") 2>&1)
+err=""
+if [[ -z $out ]]; then ok "emulator log changed nothing in the emulator's state"; else not_ok "emulator log changed nothing in the emulator's state"; fi
+credguard "$CLI" --backend hcs instances remove wine-cli-ro
+expect "and its removal" 0
+credguard "$CLI" --backend hcs reconcile
+expect "reconcile moves the corrupt record aside" 0
+if [[ ! -e "$STATE/journal/hcs/0e0e0e0e-0000-5000-8000-000000000000.json" ]]; then
+    ok "the corrupt record is gone from the journal after reconcile"
+else
+    not_ok "the corrupt record is gone from the journal after reconcile"
+fi
+no_lock_files "no lock file is left after the read-only commands, remove and reconcile"
 
 printf '\ncredguard.exe under Wine: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || die "$failed credguard.exe check(s) under Wine"
