@@ -525,9 +525,10 @@ fn check_relative_name(name: &str) -> Result<(), SourceError> {
 /// Whether a file name (one path component) names a DOS device on Windows: `CON`, `PRN`,
 /// `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9` (and their superscript-digit forms `COM¹`,
 /// `COM²`, `COM³`, `LPT¹`...), `CONIN$`, `CONOUT$`, `CLOCK$`, in any case, with any
-/// extension (`COM1.json`) or stream (`COM1:`) and trailing dots or spaces (`NUL.`, `AUX .txt`). Opening such a
-/// name anywhere on Windows opens the device (`COM1` can be a VM's serial console, `CON` the
-/// console), so it is never a credential spec, on any platform.
+/// extension (`COM1.json`) or stream (`COM1:`) and trailing dots or spaces (`NUL.`,
+/// `AUX .txt`). Opening such a name anywhere on Windows opens the device (`COM1` can be a
+/// VM's serial console, `CON` the console), so it is never a credential spec, on any
+/// platform.
 #[must_use]
 pub fn is_dos_device_name(component: &str) -> bool {
     // Windows ends the device name at the first `.` or `:` (`COM1:` and `COM1:x` are COM1).
