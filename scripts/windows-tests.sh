@@ -493,6 +493,14 @@ else
 fi
 no_lock_files "no lock file is left after the read-only commands, remove and reconcile"
 
+# An HvSocket hot-add that fails names the utility VM and the ServiceId (issue 9, point 16),
+# and its rollback leaves no lock file.
+credguard "$CLI" --backend hcs instances add --id wine-cli-hv --isolation hyperv --uvm uvm-absent \
+    --credspec "$SPEC_WIN"
+expect "a failed hot-add names the utility VM and the ServiceId (exit 3)" 3 \
+    --err "the utility VM \`uvm-absent\` (ServiceId \`" --err "HCS_E_SYSTEM_NOT_FOUND"
+no_lock_files "the failed hot-add's rollback leaves no lock file"
+
 printf '\ncredguard.exe under Wine: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || die "$failed credguard.exe check(s) under Wine"
 printf 'windows-tests: all passed in %ds\n' $((SECONDS - started))
