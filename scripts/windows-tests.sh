@@ -413,9 +413,11 @@ until { compgen -G "$STATE/journal/hcs/*.lock" && compgen -G "$STATE/journal/hcs
     >/dev/null || ((SECONDS > deadline)); do sleep 0.2; done
 kill -9 "$adder" 2>/dev/null || true
 wait "$adder" 2>/dev/null || true
-# A killed Wine process can take the prefix's wineserver down a moment later, resetting the
-# next client's connection: let it finish shutting down, so the next command starts afresh.
+# A killed Wine process can take the prefix's wineserver down a moment later, resetting a
+# later client's connection: let it finish shutting down, then keep a fresh one running for
+# the rest of the script (the EXIT trap ends it).
 timeout 60 "$WINESERVER" -w || true
+"$WINESERVER" -p
 code=0
 out=$(find "$STATE/journal/hcs" -maxdepth 1 -name '*.lock')
 err=""
