@@ -327,6 +327,185 @@ for source in file://COM1 file://CON file://COM1.json 'file://sub/CONIN$' COM1 '
         --err "is a DOS device name on Windows"
 done
 
+# Plain paths in the Windows device namespace, and `COM1:`: refused before any open
+# (`COM1:` and `\\.\COM1` hung credguard.exe; `COM1#NAME` opened COM1 through an exists()
+# check; `\\.\NUL` read as an empty spec), for --credspec, --alive-file and
+# --plugin-input-file.
+# run_guarded ARGS...: credguard.exe under `timeout 60`, standard input closed.
+run_guarded() {
+    code=0
+    timeout 60 "$WINE64" "$CLI/credguard.exe" --state-dir "$(winpath "$STATE")" "$@" \
+        </dev/null >"$WORK/out.txt" 2>"$WORK/err.txt" || code=$?
+    out=$(tr -d '\r' <"$WORK/out.txt")
+    err=$(tr -d '\r' <"$WORK/err.txt")
+}
+for source in CON NUL 'COM1:' 'con:' 'COM1#webapp01' '\\.\COM1' '//./COM1' '\\.\NUL' \
+    '\\.\CONIN$' '\\.\pipe\credguard' '\\?\GLOBALROOT\Device\Null' "\\\\?\\$(winpath "$WORK")\\CON"; do
+    run_guarded credspec validate "$source"
+    expect "credspec validate $source is refused at once (exit 2)" 2 --err "on Windows, not a file"
+done
+run_guarded reconcile --dry-run --alive-file '\\.\COM1'
+expect "reconcile --alive-file \\\\.\\COM1 is refused at once (exit 2)" 2 --err "on Windows, not a file"
+run_guarded credspec new --account webapp01 --domain contoso.com --netbios CONTOSO \
+    --sid S-1-5-21-1-2-3 --guid 11111111-2222-3333-4444-555555555555 \
+    --plugin-guid 859E1386-BDB4-49E8-85C7-3070B13920E1 --plugin-input-file 'COM1:'
+expect "credspec new --plugin-input-file COM1: is refused at once (exit 2)" 2 --err "on Windows, not a file"
+
+# file://NAME through links made on the Linux side, which Wine follows transparently: the
+# final path of the opened handle (GetFinalPathNameByHandleW) shows where they lead.
+SPECS=$WORK/cli-specs
+rm -rf "$SPECS" "$WORK/outside.json"
+mkdir -p "$SPECS/sub"
+cp "$SPEC_FILE" "$SPECS/sub/ok.json"
+sed 's/contoso/outsider/g' "$SPEC_FILE" >"$WORK/outside.json"
+ln -s "$WORK/outside.json" "$SPECS/abs.json"
+ln -s ../outside.json "$SPECS/up.json"
+ln -s "$WORK" "$SPECS/parent"
+ln -s sub/ok.json "$SPECS/in.json"
+ln -s /dev/zero "$SPECS/zero.json"
+ln -s /dev/ttyS0 "$SPECS/serial.json"
+mkfifo "$SPECS/fifo.json"
+for name in sub/ok.json 'sub\ok.json' in.json; do
+    run_guarded credspec validate --credspec-dir "$(winpath "$SPECS")" "file://$name"
+    expect "file://$name inside the credential-spec directory is read" 0 --out "ok"
+done
+for name in abs.json up.json parent/outside.json zero.json serial.json; do
+    run_guarded credspec show --credspec-dir "$(winpath "$SPECS")" "file://$name"
+    expect "file://$name (a link leading outside) is refused (exit 2)" 2 \
+        --err "leads outside the credential-spec directory" --no-out "outsider"
+done
+if grep -qF outsider <<<"$err"; then not_ok "no message shows the outside file"; else ok "no message shows the outside file"; fi
+run_guarded credspec validate --credspec-dir "$(winpath "$SPECS")" file://sub
+expect "file://sub (a directory) is refused as one (exit 2)" 2 --err "is a directory, not a regular file"
+run_guarded credspec validate --credspec-dir "$(winpath "$SPECS")" file://fifo.json
+expect "file://fifo.json (a FIFO) fails at once (exit 2)" 2
+for name in ../outside.json 'sub\..\..\outside.json' '.. /outside.json'; do
+    run_guarded credspec validate --credspec-dir "$(winpath "$SPECS")" "file://$name"
+    expect "file://$name is refused (exit 2)" 2 --err "component"
+done
+
+# registry:// names with U+202E, and with 30,000 characters: escaped, cut, said once.
+LC_ALL=C.UTF-8 run_guarded credspec validate "registry://rlo$(printf '\u202e')txt.json"
+if [[ $code -eq 2 && $err == *'\u{202e}'* && $err != *$'\u202e'* ]]; then
+    ok "a registry:// name with U+202E is shown escaped"
+else
+    not_ok "a registry:// name with U+202E is shown escaped"
+fi
+run_guarded credspec validate "registry://LoNg$(printf 'n%.0s' {1..30000})"
+if [[ $code -eq 2 && $(grep -o LoNg <<<"$err" | wc -l) -eq 1 && ${#err} -lt 2000 ]]; then
+    ok "a 30,000-character registry:// name is shown short and once"
+else
+    err=${err:0:3000}
+    not_ok "a 30,000-character registry:// name is shown short and once"
+fi
+
+# Lock files after reconcile: a process killed while it holds a record's lock (in the middle
+# of an AddInstance the stand-in delays) leaves its record and lock file; reconcile removes
+# both, and a lock file left with no record beside it.
+credguard "$CLI" emulator inject --api HcsModifyServiceSettings --operation AddInstance --delay-ms 120000
+expect "a slow AddInstance is queued" 0
+"$WINE64" "$CLI/credguard.exe" --state-dir "$(winpath "$STATE")" --backend hcs instances add \
+    --id wine-killed --credspec "$SPEC_WIN" </dev/null >/dev/null 2>&1 &
+adder=$!
+deadline=$((SECONDS + 60))
+# The add holds the record's lock once its lock file and `creating` record exist.
+until { compgen -G "$STATE/journal/hcs/*.lock" && compgen -G "$STATE/journal/hcs/*.json"; } \
+    >/dev/null || ((SECONDS > deadline)); do sleep 0.2; done
+kill -9 "$adder" 2>/dev/null || true
+wait "$adder" 2>/dev/null || true
+# A killed Wine process can take the prefix's wineserver down a moment later, resetting a
+# later client's connection: let it finish shutting down, then keep a fresh one running for
+# the rest of the script (the EXIT trap ends it).
+timeout 60 "$WINESERVER" -w || true
+"$WINESERVER" -p
+code=0
+out=$(find "$STATE/journal/hcs" -maxdepth 1 -name '*.lock')
+err=""
+if [[ -n $out ]]; then ok "a killed add leaves its lock file"; else not_ok "a killed add leaves its lock file"; fi
+credguard "$CLI" emulator inject --clear
+: >"$STATE/journal/hcs/0123abcd-orphan.lock"
+credguard "$CLI" --backend hcs reconcile
+expect "reconcile after the killed add" 0
+no_lock_files "reconcile removes the killed process's lock file and an orphaned one"
+credguard "$CLI" --backend hcs instances list
+expect "nothing of the killed add is left" 0 --no-out "wine-killed"
+
+# A failed AddInstance (not applied) leaves no lock file either.
+credguard "$CLI" emulator inject --api HcsModifyServiceSettings --operation AddInstance --hresult E_FAIL
+expect "a failing AddInstance is queued" 0
+credguard "$CLI" --backend hcs instances add --id wine-cli-failed --credspec "$SPEC_WIN"
+expect "a failed add says so (exit 3)" 3 --err "E_FAIL"
+no_lock_files "a failed add leaves no lock file in the journal"
+
+# No state file is opened through a link (issue 9, point 9): a call log and a journal record
+# planted as links made on the Linux side (which Wine follows whatever the open's flags)
+# are refused, and their targets are neither written nor moved.
+: >"$WORK/victim-log"
+printf 'not json\n' >"$WORK/victim-record"
+rm -f "$STATE/emulator/calls.jsonl"
+ln -s "$WORK/victim-log" "$STATE/emulator/calls.jsonl"
+ln -s "$WORK/victim-record" "$STATE/journal/hcs/0f0f0f0f-0000-5000-8000-000000000000.json"
+credguard "$CLI" --backend hcs instances add --id wine-cli-linked --credspec "$SPEC_WIN"
+if [[ $code -ne 0 && $err == *"through a link: remove it"* && ! -s $WORK/victim-log ]]; then
+    ok "a planted call-log link is refused and its target stays empty"
+else
+    not_ok "a planted call-log link is refused and its target stays empty"
+fi
+rm -f "$STATE/emulator/calls.jsonl"
+credguard "$CLI" --backend hcs reconcile
+expect "reconcile skips a linked journal record, naming it" 0 --err "through a link: remove it"
+if [[ -L "$STATE/journal/hcs/0f0f0f0f-0000-5000-8000-000000000000.json" &&
+    $(cat "$WORK/victim-record") == "not json" ]]; then
+    ok "the linked record's target is neither moved nor changed"
+else
+    not_ok "the linked record's target is neither moved nor changed"
+fi
+rm -f "$STATE/journal/hcs/0f0f0f0f-0000-5000-8000-000000000000.json"
+
+# Read-only commands change nothing in the journal (issue 9, point 15), a corrupt record
+# included (reported, left for reconcile); `emulator log` changes nothing in the emulator's
+# state. (Through --backend hcs the stand-in DLL, being the HCS, logs the calls it answers.)
+credguard "$CLI" --backend hcs instances add --id wine-cli-ro --credspec "$SPEC_WIN"
+expect "an instance for the read-only commands" 0
+printf 'not json\n' >"$STATE/journal/hcs/0e0e0e0e-0000-5000-8000-000000000000.json"
+snapshot() { find "$1" -printf '%p %y %s %m %T@\n' | sort; }
+before=$(snapshot "$STATE/journal")
+credguard "$CLI" --backend hcs instances list
+expect "instances list with a corrupt record reports it" 0 --out "wine-cli-ro"
+credguard "$CLI" --backend hcs instances show wine-cli-ro
+expect "instances show" 0
+credguard "$CLI" --backend hcs reconcile --dry-run
+expect "reconcile --dry-run" 0
+code=0
+out=$(diff <(echo "$before") <(snapshot "$STATE/journal") 2>&1)
+err=""
+if [[ -z $out ]]; then ok "list, show and reconcile --dry-run changed nothing in the journal"; else not_ok "list, show and reconcile --dry-run changed nothing in the journal"; fi
+before=$(snapshot "$STATE/emulator")
+credguard "$CLI" emulator log
+expect "emulator log" 0 --out "wine-cli-ro"
+code=0
+out=$(diff <(echo "$before") <(snapshot "$STATE/emulator") 2>&1)
+err=""
+if [[ -z $out ]]; then ok "emulator log changed nothing in the emulator's state"; else not_ok "emulator log changed nothing in the emulator's state"; fi
+credguard "$CLI" --backend hcs instances remove wine-cli-ro
+expect "and its removal" 0
+credguard "$CLI" --backend hcs reconcile
+expect "reconcile moves the corrupt record aside" 0
+if [[ ! -e "$STATE/journal/hcs/0e0e0e0e-0000-5000-8000-000000000000.json" ]]; then
+    ok "the corrupt record is gone from the journal after reconcile"
+else
+    not_ok "the corrupt record is gone from the journal after reconcile"
+fi
+no_lock_files "no lock file is left after the read-only commands, remove and reconcile"
+
+# An HvSocket hot-add that fails names the utility VM and the ServiceId (issue 9, point 16),
+# and its rollback leaves no lock file.
+credguard "$CLI" --backend hcs instances add --id wine-cli-hv --isolation hyperv --uvm uvm-absent \
+    --credspec "$SPEC_WIN"
+expect "a failed hot-add names the utility VM and the ServiceId (exit 3)" 3 \
+    --err "the utility VM \`uvm-absent\` (ServiceId \`" --err "HCS_E_SYSTEM_NOT_FOUND"
+no_lock_files "the failed hot-add's rollback leaves no lock file"
+
 printf '\ncredguard.exe under Wine: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || die "$failed credguard.exe check(s) under Wine"
 printf 'windows-tests: all passed in %ds\n' $((SECONDS - started))

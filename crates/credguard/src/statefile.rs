@@ -237,7 +237,14 @@ pub fn no_follow(options: &mut OpenOptions) {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        // The link itself is opened, never its target; `ensure_regular` then refuses it.
+        use std::os::windows::fs::OpenOptionsExt;
+        use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_OPEN_REPARSE_POINT;
+        options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = options;
     }
@@ -267,13 +274,43 @@ pub fn ensure_regular(file: &File, path: &Path) -> Result<(), StateFileError> {
     let meta = file
         .metadata()
         .map_err(|e| StateFileError::new("examining", path, e))?;
-    if meta.is_file() {
+    if !meta.is_file() {
+        return Err(refused(
+            "refusing",
+            path,
+            "it is not a regular file; remove it".to_owned(),
+        ));
+    }
+    #[cfg(windows)]
+    ensure_not_linked(file, path)?;
+    Ok(())
+}
+
+/// Windows: the opened handle must be the file `path` names, not one a link led to. Windows
+/// refuses links through `FILE_FLAG_OPEN_REPARSE_POINT` ([`no_follow`]); links Wine follows
+/// transparently (Unix symbolic links) show in the handle's final path.
+#[cfg(windows)]
+fn ensure_not_linked(file: &File, path: &Path) -> Result<(), StateFileError> {
+    let examine = |e| StateFileError::new("examining", path, e);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(name) = path.file_name() else {
+        return Ok(());
+    };
+    let expected = fs::canonicalize(dir).map_err(examine)?.join(name);
+    let actual = crate::windows::final_path_of(file).map_err(examine)?;
+    // Windows names are case-insensitive; both sides come from the same normalization.
+    if actual.as_os_str().to_string_lossy().to_lowercase()
+        == expected.as_os_str().to_string_lossy().to_lowercase()
+    {
         Ok(())
     } else {
         Err(refused(
             "refusing",
             path,
-            "it is not a regular file; remove it".to_owned(),
+            "it is a link (symbolic link or junction) to another file; credguard opens no file in its state directory through a link: remove it".to_owned(),
         ))
     }
 }
@@ -322,13 +359,53 @@ pub fn write_private(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Sta
     tmp.write_all(bytes).map_err(|e| err("writing", e))?;
     tmp.as_file().sync_all().map_err(|e| err("syncing", e))?;
     if replace {
-        tmp.persist(path).map_err(|e| err("replacing", e.error))?;
+        persist_replacing(tmp, path).map_err(|e| err("replacing", e))?;
     } else {
         tmp.persist_noclobber(path)
             .map_err(|e| err("creating", e.error))?;
     }
     sync_dir(dir)
 }
+
+/// Renames `tmp` over `path`. On Windows a file cannot be replaced while another handle
+/// has it open (a process reading the record without its lock, or one whose removal of it
+/// is still pending): the rename fails with `ERROR_ACCESS_DENIED` or
+/// `ERROR_SHARING_VIOLATION` until that handle is closed. Readers hold such files only for a
+/// read, so the rename is retried for up to 5 seconds before the error is returned.
+fn persist_replacing(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        use std::time::{Duration, Instant};
+        const ERROR_ACCESS_DENIED: i32 = 5;
+        const ERROR_SHARING_VIOLATION: i32 = 32;
+        let deadline = Instant::now() + REPLACE_RETRY;
+        let mut tmp = tmp;
+        loop {
+            match tmp.persist(path) {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.error.raw_os_error(),
+                        Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION)
+                    ) && Instant::now() < deadline =>
+                {
+                    tmp = e.file;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) => return Err(e.error),
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    {
+        tmp.persist(path).map(drop).map_err(|e| e.error)
+    }
+}
+
+/// How long [`write_atomic`] keeps retrying a replace that another process's open handle
+/// blocks (Windows only).
+#[cfg(windows)]
+const REPLACE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `fsync` of a directory, so a rename or unlink in it is durable.
 ///
@@ -547,5 +624,32 @@ mod tests {
         assert!(other.try_lock().is_err(), "a second holder must wait");
         drop(held);
         assert!(other.try_lock().is_ok());
+    }
+}
+
+/// Windows host only: a symbolic link planted as a state file is refused, never followed
+/// (`FILE_FLAG_OPEN_REPARSE_POINT`), and its target is not written. Under Wine the links
+/// made on the Linux side are checked with credguard.exe by `scripts/windows-tests.sh`
+/// (Wine follows them whatever the flag; the handle's final path shows them); links made
+/// by Windows code Wine cannot open at all. On Windows, as an administrator or with
+/// Developer Mode on: `cargo test -p credguard --lib statefile -- --include-ignored`.
+#[cfg(all(test, windows))]
+mod windows_link_tests {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs a Windows host: Wine cannot open the links CreateSymbolicLinkW makes"]
+    fn a_planted_link_is_never_opened_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        fs::write(&outside, b"outside").unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir(&state).unwrap();
+        std::os::windows::fs::symlink_file(&outside, state.join("calls.jsonl")).unwrap();
+        let e = read_if_exists(&state.join("calls.jsonl")).unwrap_err();
+        assert!(e.to_string().contains("remove it"), "{e}");
+        let e = FileLock::acquire(&state.join("calls.jsonl")).unwrap_err();
+        assert!(e.to_string().contains("remove it"), "{e}");
+        assert_eq!(fs::read(&outside).unwrap(), b"outside");
     }
 }

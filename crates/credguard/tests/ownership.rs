@@ -679,11 +679,9 @@ fn concurrent_removes_without_a_journal_report_one_removed() {
 }
 
 #[test]
-#[cfg_attr(
-    windows,
-    ignore = "on Windows (Wine) a record read without the lock can make the lock holder's atomic replace of it fail (ERROR_ACCESS_DENIED); statefile::write_atomic does not retry yet"
-)]
 fn concurrent_removes_with_a_journal_report_one_removed() {
+    // On Windows (Wine too) a record read without the lock by one remover made the lock
+    // holder's atomic replace of it fail with ERROR_ACCESS_DENIED; statefile now retries it.
     const THREADS: usize = 8;
     for round in 0..20 {
         let w = world();

@@ -287,6 +287,11 @@ fn read_plugin_input(path: &PathBuf) -> Result<String, CliError> {
         std::io::stdin()
             .take(credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
+    } else if let Some(device) = credguard::credspec::device_in_path(path) {
+        return Err(CliError::usage(format!(
+            "--plugin-input-file `{}` is refused: {device} on Windows, not a file; give `-` to read standard input",
+            shown_path(&path.display().to_string())
+        )));
     } else {
         std::fs::File::open(path).and_then(|f| {
             f.take(credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)

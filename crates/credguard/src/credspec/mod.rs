@@ -39,6 +39,6 @@ pub use path::{JsonPath, LineMap};
 pub use plugins::KnownPlugin;
 pub use read::{Encoding, ReadError, SpecDocument, read};
 pub use source::{
-    LoadedSpec, SourceError, SpecForm, SpecPolicy, SpecSource, default_credspec_dir, load,
-    load_arg, load_from, parse_source, shown_arg,
+    LoadedSpec, SourceError, SpecForm, SpecPolicy, SpecSource, default_credspec_dir,
+    device_in_path, load, load_arg, load_from, parse_source, shown_arg,
 };

@@ -177,8 +177,16 @@ mod imp {
     use super::BeneathError;
 
     pub(super) fn open_beneath(dir: &Path, rel: &Path) -> Result<File, BeneathError> {
+        use std::os::windows::fs::OpenOptionsExt;
+        use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_BACKUP_SEMANTICS;
         let dir = std::fs::canonicalize(dir)?;
-        let file = File::open(dir.join(rel))?;
+        // FILE_FLAG_BACKUP_SEMANTICS lets a directory be opened (it is then refused as a
+        // directory, below, rather than with a bare "access denied"); without the backup
+        // privilege it grants nothing more.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(dir.join(rel))?;
         // Where the opened handle really is, whatever links led there.
         let actual = crate::windows::final_path_of(&file)?;
         if !actual.starts_with(&dir) {
@@ -195,7 +203,17 @@ mod imp {
     }
 
     pub(super) fn open_path(path: &Path) -> io::Result<File> {
-        File::open(path)
+        use std::os::windows::fs::OpenOptionsExt;
+        use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_BACKUP_SEMANTICS;
+        // A directory opens (FILE_FLAG_BACKUP_SEMANTICS), to be refused as one by name.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+            .open(path)?;
+        if file.metadata()?.is_dir() {
+            return Err(io::Error::other("it is a directory, not a file"));
+        }
+        Ok(file)
     }
 }
 

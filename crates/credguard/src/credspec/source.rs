@@ -260,12 +260,13 @@ pub enum SourceError {
     /// A path whose file name is a DOS device name (Windows): reading it would read the
     /// device. Nothing was opened.
     #[error(
-        "`{origin}` is refused: `{device}` is a DOS device name on Windows, not a file; give `-` to read standard input, or rename the file"
+        "`{origin}` is refused: {device} on Windows, not a file; give `-` to read standard input, or rename the file"
     )]
     DeviceName {
         /// The source (printable).
         origin: String,
-        /// The device name (printable).
+        /// What names the device (printable): "`COM1` is a DOS device name", or that the
+        /// path is in the device namespace.
         device: String,
     },
     /// A file or standard input could not be read.
@@ -525,12 +526,14 @@ fn check_relative_name(name: &str) -> Result<(), SourceError> {
 /// Whether a file name (one path component) names a DOS device on Windows: `CON`, `PRN`,
 /// `AUX`, `NUL`, `COM0`-`COM9`, `LPT0`-`LPT9` (and their superscript-digit forms `COM¹`,
 /// `COM²`, `COM³`, `LPT¹`...), `CONIN$`, `CONOUT$`, `CLOCK$`, in any case, with any
-/// extension (`COM1.json`) and trailing dots or spaces (`NUL.`, `AUX .txt`). Opening such a
-/// name anywhere on Windows opens the device (`COM1` can be a VM's serial console, `CON` the
-/// console), so it is never a credential spec, on any platform.
+/// extension (`COM1.json`) or stream (`COM1:`) and trailing dots or spaces (`NUL.`,
+/// `AUX .txt`). Opening such a name anywhere on Windows opens the device (`COM1` can be a
+/// VM's serial console, `CON` the console), so it is never a credential spec, on any
+/// platform.
 #[must_use]
 pub fn is_dos_device_name(component: &str) -> bool {
-    let stem = component.split('.').next().unwrap_or_default();
+    // Windows ends the device name at the first `.` or `:` (`COM1:` and `COM1:x` are COM1).
+    let stem = component.split(['.', ':']).next().unwrap_or_default();
     let stem = stem.trim_end_matches([' ', '.']).to_ascii_uppercase();
     let numbered = |prefix: &str| {
         stem.strip_prefix(prefix).is_some_and(|rest| {
@@ -546,6 +549,45 @@ pub fn is_dos_device_name(component: &str) -> bool {
         "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" | "CLOCK$"
     ) || numbered("COM")
         || numbered("LPT")
+}
+
+/// Why a plain path names a Windows device, if it does: a DOS device file name in any
+/// folder (`CON`, `COM1:`, `C:\x\nul.json`, see [`is_dos_device_name`]), or a path in the
+/// device namespace (`\\.\COM1`, `//./pipe/x`, `\\?\GLOBALROOT\...`; `\\?\C:\...` and
+/// `\\?\UNC\...` are files). Opening a device can hang (a serial port, a pipe) or read
+/// the console, so such a path is refused before anything opens it. Always `None` on other
+/// systems, where these are ordinary names.
+#[must_use]
+pub fn device_in_path(path: &Path) -> Option<String> {
+    #[cfg(windows)]
+    {
+        let text = path.to_string_lossy();
+        let b = text.as_bytes();
+        let sep = |c: u8| c == b'/' || c == b'\\';
+        if b.len() >= 4 && sep(b[0]) && sep(b[1]) && matches!(b[2], b'.' | b'?') && sep(b[3]) {
+            let rest = text[4..].to_ascii_uppercase();
+            let rb = rest.as_bytes();
+            let drive = rb.len() >= 2 && rb[0].is_ascii_alphabetic() && rb[1] == b':';
+            let unc = rest.starts_with("UNC\\") || rest.starts_with("UNC/");
+            // `\\.\C:` is the volume itself; `\\?\C:\x` and `\\?\UNC\...` are paths.
+            let file = b[2] == b'?' && ((drive && rb.get(2).is_some_and(|c| sep(*c))) || unc);
+            if !file {
+                return Some(
+                    "it is a path in the device namespace (`\\\\.\\`, `\\\\?\\` outside a drive or share)"
+                        .to_owned(),
+                );
+            }
+        }
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| is_dos_device_name(n))
+            .map(|n| format!("`{}` is a DOS device name", shown_name(n)))
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = path;
+        None
+    }
 }
 
 /// Parses and loads a `--credspec` argument: the one entry point every command uses.
@@ -580,6 +622,14 @@ pub fn load_from(
             from_bytes(origin, &bytes, select.as_deref())
         }
         SpecSource::Path { path, select } => {
+            // Before anything looks at the path (`exists` opens it on Windows): a device
+            // (`COM1`, `COM1:`, `\\.\COM1`) can hang the open itself.
+            if let Some(device) = device_in_path(path) {
+                return Err(SourceError::DeviceName {
+                    origin: shown_path(&path.display().to_string()),
+                    device,
+                });
+            }
             // `a#b.json` is a file with `#` in its name when `a` does not exist but it does.
             let (path, select) = match select {
                 Some(name) if !path.exists() => {
@@ -593,16 +643,8 @@ pub fn load_from(
                 _ => (path.clone(), select.as_deref()),
             };
             let origin = shown_path(&path.display().to_string());
-            #[cfg(windows)]
-            if let Some(device) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .filter(|n| is_dos_device_name(n))
-            {
-                return Err(SourceError::DeviceName {
-                    origin,
-                    device: shown_name(device),
-                });
+            if let Some(device) = device_in_path(&path) {
+                return Err(SourceError::DeviceName { origin, device });
             }
             let bytes = read_file(&path, &origin)?;
             from_bytes(origin, &bytes, select)

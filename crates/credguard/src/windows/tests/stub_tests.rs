@@ -489,9 +489,11 @@ fn a_timed_out_hot_add_cannot_land_after_its_rollback() {
     let CcgError::RolledBack { cause, .. } = &err else {
         panic!("expected a rollback, got {err:?}");
     };
+    // The hot-add failure, naming the utility VM and the ServiceId (issue 9, point 16).
     let CcgError::HvSocketEntry {
         step,
         utility_vm,
+        service_id,
         source,
         ..
     } = cause.as_ref()
@@ -500,6 +502,11 @@ fn a_timed_out_hot_add_cannot_land_after_its_rollback() {
     };
     assert_eq!(*step, crate::error::Step::HvSocketAdd);
     assert_eq!(utility_vm.to_string(), "uvm-late");
+    let shown = cause.to_string();
+    assert!(
+        shown.contains("uvm-late") && shown.contains(&service_id.to_string()),
+        "{shown}"
+    );
     assert_eq!(source.hresult, HResult::HCS_E_OPERATION_TIMEOUT);
     assert_eq!(source.compute_system.as_deref(), Some("uvm-late"));
     // The Update ended (cancelled, unapplied) before the rollback's Remove was sent.
