@@ -20,6 +20,19 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
 }
 
+/// `eprintln!` that never panics: an error, warning or note for a standard error that is
+/// closed (`2>&-`) or a pipe whose reader went away is dropped, and the command ends with
+/// its own exit status.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_err_line(format_args!($($arg)*)) };
+}
+
+/// Writes one line to standard error, ignoring any failure (see [`errln!`]).
+pub fn write_err_line(args: std::fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{args}").and_then(|()| err.flush());
+}
+
 /// No failure yet; the reader went away; another write failure.
 const OUT_OK: u8 = 0;
 const OUT_CLOSED: u8 = 1;
@@ -38,7 +51,7 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
             OUT_STATE.store(OUT_CLOSED, Ordering::Relaxed);
         } else {
             OUT_STATE.store(OUT_FAILED, Ordering::Relaxed);
-            eprintln!("error: cannot write to standard output: {e}");
+            errln!("error: cannot write to standard output: {e}");
         }
     }
 }

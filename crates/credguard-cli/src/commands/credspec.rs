@@ -160,7 +160,7 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
                 unreadable = true;
                 let chain = chain_line(&e);
                 match ctx.output {
-                    OutputFormat::Text => eprintln!("error: {chain}"),
+                    OutputFormat::Text => errln!("error: {chain}"),
                     OutputFormat::Json => {
                         reports.push(
                             json!({"source": shown_arg(source), "readable": false, "error": chain}),
@@ -266,11 +266,11 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
                 serde_json::to_string_pretty(&spec).unwrap_or_default()
             );
             if let Some(reason) = &loaded.policy.gmsa_disabled {
-                eprintln!("{}", disabled_text(&loaded.origin, reason));
+                errln!("{}", disabled_text(&loaded.origin, reason));
             }
             if !diagnostics.is_empty() {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-                eprintln!(
+                errln!(
                     "note: `{}` has {errors} lint error(s) and {} warning(s): run `credguard credspec validate` for details",
                     loaded.origin,
                     diagnostics.len() - errors
@@ -345,7 +345,7 @@ fn new(ctx: &Context, args: NewArgs) -> Result<Exit, CliError> {
     };
     let generated = request.build().map_err(|e| CliError::new(Exit::Usage, e))?;
     for w in &generated.warnings {
-        eprintln!("{}", diagnostic_text("new credential spec", w));
+        errln!("{}", diagnostic_text("new credential spec", w));
     }
     let text = generated.to_json();
     let written = if args.save {

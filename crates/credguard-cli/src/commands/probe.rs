@@ -191,7 +191,7 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
             .iter()
             .any(|s| s.name == "remove instance" && !s.ok)
     {
-        eprintln!(
+        errln!(
             "warning: the probe instance `{id}` may be left behind: remove it with `credguard instances remove {id}`"
         );
     }

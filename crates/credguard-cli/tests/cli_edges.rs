@@ -1,0 +1,123 @@
+//! The CLI at its edges (issue 9 review): a closed standard error, read-only emulator
+//! commands, messages naming the user's paths, and what read-only commands leave behind.
+#![cfg(unix)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{EXAMPLE_SPEC, Env, p};
+
+/// An OCI bundle `config.json` whose annotation disables gMSA, with the example spec.
+fn disabled_bundle(env: &Env) -> PathBuf {
+    let spec: serde_json::Value = serde_json::from_str(EXAMPLE_SPEC).unwrap();
+    let bundle = serde_json::json!({
+        "annotations": {"io.microsoft.container.wcow.gmsa.disable": "true"},
+        "windows": {"credentialSpec": spec},
+    });
+    env.file("config.json", bundle.to_string().as_bytes())
+}
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("credguard")
+}
+
+/// Runs with standard error a pipe whose reader is closed before the process starts
+/// (standard output captured): exit code, stdout.
+fn run_with_stderr_gone(env: &Env, args: &[&str]) -> (i32, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(bin())
+        .args(args)
+        .env_remove("CREDGUARD_BACKEND")
+        .env_remove("CREDGUARD_LOG")
+        .env_remove("CREDGUARD_CREDSPEC_DIR")
+        .env("CREDGUARD_STATE_DIR", env.state())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Runs under `sh` with the given redirections after the command: exit code.
+fn run_sh(env: &Env, redirect: &str, args: &[&str]) -> i32 {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec \"$@\" {redirect}"))
+        .arg("sh")
+        .arg(bin())
+        .args(args)
+        .env_remove("CREDGUARD_BACKEND")
+        .env_remove("CREDGUARD_LOG")
+        .env_remove("CREDGUARD_CREDSPEC_DIR")
+        .env("CREDGUARD_STATE_DIR", env.state())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}
+
+/// Commands that write to standard error (errors, warnings, logs) and the code each ends
+/// with.
+fn stderr_cases(env: &Env) -> Vec<(Vec<String>, i32)> {
+    let spec = env.spec();
+    let bad = env.file("bad.json", br#"{"CmsPlugins": ["ActiveDirectory"]}"#);
+    let disabled = disabled_bundle(env);
+    let s = |v: &[&str]| v.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    vec![
+        (s(&["instances", "show", "nope"]), 4),
+        (s(&["instances", "remove", "nope"]), 0),
+        (s(&["instances", "add", "--id", "bad\u{1b}id", "--credspec", p(&spec)]), 2),
+        (s(&["credspec", "validate", "/nonexistent/spec.json"]), 2),
+        (s(&["credspec", "validate", p(&bad)]), 1),
+        (s(&["--output", "json", "credspec", "validate", p(&bad)]), 1),
+        (s(&["credspec", "validate", p(&disabled)]), 0),
+        (s(&["credspec", "show", p(&disabled)]), 0),
+        (s(&["--log-level", "trace", "instances", "list"]), 0),
+        (s(&["--log-level", "trace", "--log-format", "json", "instances", "list"]), 0),
+        (s(&["--log-level", "nonsense[", "instances", "list"]), 2),
+        (
+            s(&[
+                "credspec", "new", "--domain", "contoso.com", "--account", "webapp01",
+                "--sid", "S-1-5-21-1-2-3", "--guid", "00000000-0000-0000-0000-000000000001",
+                "--netbios", "CONTOSO",
+            ]),
+            -2,
+        ),
+        (s(&["probe", "--credspec", p(&disabled)]), 6),
+        (s(&["emulator", "inject", "bogus"]), 2),
+    ]
+}
+
+#[test]
+fn a_closed_stderr_never_panics_or_changes_the_exit_status() {
+    let env = Env::new();
+    for (args, want) in stderr_cases(&env) {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // What the command ends with when standard error is fine.
+        let (normal, _, err) = env.run(&args);
+        if want >= 0 {
+            assert_eq!(normal, want, "{args:?}: {err}");
+        }
+        let (code, _) = run_with_stderr_gone(&env, &args);
+        assert_eq!(code, normal, "{args:?} with standard error a closed pipe");
+        assert_eq!(run_sh(&env, "2>&-", &args), normal, "{args:?} 2>&-");
+        assert_eq!(
+            run_sh(&env, ">&- 2>&-", &args),
+            normal,
+            "{args:?} >&- 2>&-"
+        );
+    }
+}
