@@ -121,3 +121,59 @@ fn a_closed_stderr_never_panics_or_changes_the_exit_status() {
         );
     }
 }
+
+// ---- names in messages: the --save directory ----
+
+const NEW: &[&str] = &[
+    "credspec",
+    "new",
+    "--domain",
+    "contoso.com",
+    "--account",
+    "webapp01",
+    "--sid",
+    "S-1-5-21-1-2-3",
+    "--guid",
+    "00000000-0000-0000-0000-000000000001",
+    "--netbios",
+    "CONTOSO",
+    "--save",
+];
+
+/// No raw ESC or bidirectional control, nothing near the length of a 30,000-character name.
+fn assert_shown(what: &str, text: &str) {
+    assert!(!text.contains('\u{1b}'), "{what}: raw ESC in {text:?}");
+    assert!(!text.contains('\u{202e}'), "{what}: raw U+202E in {text:?}");
+    assert!(text.len() < 3_000, "{what}: {} bytes", text.len());
+}
+
+#[test]
+fn credspec_new_save_shows_the_directory_escaped_and_short() {
+    let env = Env::new();
+    let hostile = format!("a\u{1b}[31mb\u{202e}c{}", "x".repeat(200));
+    let run = |dir: &Path, extra: &[&str]| {
+        let mut args = NEW.to_vec();
+        args.extend_from_slice(&["--credspec-dir", p(dir)]);
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    // Cannot write: the parent is a file (GenerateError::Write).
+    let file = env.file(&hostile, b"");
+    let (code, out, err) = run(&file.join("sub"), &[]);
+    assert_eq!(code, 7, "{out}{err}");
+    assert_shown("write error", &err);
+    assert!(err.contains("\\u{1b}") || err.contains("\\x1b") || err.contains("\\e"), "{err}");
+    // A 30,000-character directory name.
+    let long = env.dir.path().join(format!("{hostile}{}", "y".repeat(30_000)));
+    let (code, out, err) = run(&long, &[]);
+    assert_eq!(code, 7, "{out}{err}");
+    assert_shown("long name", &err);
+    // Written, then refused as existing (GenerateError::Exists), in text and JSON.
+    let dir = env.dir.path().join(format!("d{hostile}"));
+    let (code, out, err) = run(&dir, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_shown("wrote", &out);
+    let (code, out, err) = run(&dir, &[]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert_shown("exists", &err);
+}

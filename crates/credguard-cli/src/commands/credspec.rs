@@ -364,7 +364,9 @@ fn new(ctx: &Context, args: NewArgs) -> Result<Exit, CliError> {
     };
     let warnings: Vec<&Diagnostic> = generated.warnings.iter().collect();
     match (ctx.output, &written) {
-        (OutputFormat::Text, Some(path)) => outln!("wrote {}", path.display()),
+        (OutputFormat::Text, Some(path)) => {
+            outln!("wrote {}", shown_path(&path.display().to_string()));
+        }
         (OutputFormat::Text, None) => outln!("{}", text.strip_suffix('\n').unwrap_or(&text)),
         (OutputFormat::Json, _) => print_json(&json!({
             "written": written,

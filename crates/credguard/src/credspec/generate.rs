@@ -118,7 +118,10 @@ pub enum GenerateError {
         problems: Vec<String>,
     },
     /// The file exists and `force` was not given.
-    #[error("`{path}` exists; give --force to overwrite it, or write to standard output")]
+    #[error(
+        "`{}` exists; give --force to overwrite it, or write to standard output",
+        shown_file(.path)
+    )]
     Exists {
         /// The file.
         path: PathBuf,
@@ -130,7 +133,7 @@ pub enum GenerateError {
         name: String,
     },
     /// Writing failed.
-    #[error("cannot write `{path}`")]
+    #[error("cannot write `{}`", shown_file(.path))]
     Write {
         /// The file.
         path: PathBuf,
@@ -138,6 +141,12 @@ pub enum GenerateError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A path in a message: escaped and shortened like every name shown
+/// ([`super::syntax::shown_path`]), whatever the user's directory is called.
+fn shown_file(path: &Path) -> String {
+    super::syntax::shown_path(&path.to_string_lossy())
 }
 
 /// The flag a diagnostic about a generated spec is to be blamed on.
