@@ -177,3 +177,52 @@ fn credspec_new_save_shows_the_directory_escaped_and_short() {
     assert_eq!(code, 5, "{out}{err}");
     assert_shown("exists", &err);
 }
+
+#[test]
+fn state_dir_and_alive_file_paths_are_shown_escaped_and_short() {
+    let env = Env::new();
+    let hostile = env
+        .dir
+        .path()
+        .join(format!("h\u{1b}[31m\u{202e}{}", "x".repeat(200)));
+    let state = |dir: &Path, args: &[&str]| {
+        let mut all = vec!["--state-dir", p(dir)];
+        all.extend_from_slice(args);
+        env.run(&all)
+    };
+    // Writable by others: refused, naming the directory.
+    fs::create_dir(&hostile).unwrap();
+    fs::set_permissions(&hostile, fs::Permissions::from_mode(0o777)).unwrap();
+    for args in [&["instances", "list"][..], &["emulator", "log"], &["reconcile"]] {
+        let (code, _, err) = state(&hostile, args);
+        assert_eq!(code, 7, "{args:?}: {err}");
+        assert_shown("state dir writable by others", &err);
+    }
+    // Not a directory.
+    let file = hostile.join("file");
+    fs::write(&file, "").unwrap();
+    let (code, _, err) = state(&file, &["instances", "list"]);
+    assert_eq!(code, 7, "{err}");
+    assert_shown("state dir a file", &err);
+    // A name too long to exist.
+    let long = env.dir.path().join(format!("\u{1b}{}", "x".repeat(30_000)));
+    let (code, _, err) = state(&long, &["reconcile"]);
+    assert_eq!(code, 7, "{err}");
+    assert_shown("state dir too long", &err);
+    // A corrupt emulator state file under a private directory with a hostile name.
+    fs::set_permissions(&hostile, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::create_dir(hostile.join("emulator")).unwrap();
+    fs::set_permissions(hostile.join("emulator"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(hostile.join("emulator/state.json"), "{\"format\":").unwrap();
+    let (code, _, err) = state(&hostile, &["instances", "list"]);
+    assert_eq!(code, 7, "{err}");
+    assert_shown("corrupt emulator state", &err);
+    fs::write(hostile.join("emulator/state.json"), "{}").unwrap();
+    let (code, _, err) = state(&hostile, &["emulator", "log"]);
+    assert_eq!(code, 7, "{err}");
+    assert_shown("foreign emulator state", &err);
+    // A missing alive file.
+    let (code, _, err) = env.run(&["reconcile", "--alive-file", p(&hostile.join("alive"))]);
+    assert_eq!(code, 2, "{err}");
+    assert_shown("alive file", &err);
+}

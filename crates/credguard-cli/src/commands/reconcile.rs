@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use credguard::ReconcileOptions;
+use credguard::credspec::syntax::shown_path;
 use credguard::error::chain_line;
 use credguard::input::validate_container_id;
 use credguard::reconcile::PlanItem;
@@ -65,10 +66,16 @@ impl AliveArgs {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     CliError::usage(format!(
                         "cannot read the alive file `{}`: {e}",
-                        path.display()
+                        shown_path(&path.display().to_string())
                     ))
                 })?;
-                (format!("alive file `{}`", path.display()), text)
+                (
+                    format!(
+                        "alive file `{}`",
+                        shown_path(&path.display().to_string())
+                    ),
+                    text,
+                )
             };
             let mut named = 0usize;
             for (n, line) in text.lines().enumerate() {
