@@ -79,20 +79,49 @@ fn stderr_cases(env: &Env) -> Vec<(Vec<String>, i32)> {
     vec![
         (s(&["instances", "show", "nope"]), 4),
         (s(&["instances", "remove", "nope"]), 0),
-        (s(&["instances", "add", "--id", "bad\u{1b}id", "--credspec", p(&spec)]), 2),
+        (
+            s(&[
+                "instances",
+                "add",
+                "--id",
+                "bad\u{1b}id",
+                "--credspec",
+                p(&spec),
+            ]),
+            2,
+        ),
         (s(&["credspec", "validate", "/nonexistent/spec.json"]), 2),
         (s(&["credspec", "validate", p(&bad)]), 1),
         (s(&["--output", "json", "credspec", "validate", p(&bad)]), 1),
         (s(&["credspec", "validate", p(&disabled)]), 0),
         (s(&["credspec", "show", p(&disabled)]), 0),
         (s(&["--log-level", "trace", "instances", "list"]), 0),
-        (s(&["--log-level", "trace", "--log-format", "json", "instances", "list"]), 0),
+        (
+            s(&[
+                "--log-level",
+                "trace",
+                "--log-format",
+                "json",
+                "instances",
+                "list",
+            ]),
+            0,
+        ),
         (s(&["--log-level", "nonsense[", "instances", "list"]), 2),
         (
             s(&[
-                "credspec", "new", "--domain", "contoso.com", "--account", "webapp01",
-                "--sid", "S-1-5-21-1-2-3", "--guid", "00000000-0000-0000-0000-000000000001",
-                "--netbios", "CONTOSO",
+                "credspec",
+                "new",
+                "--domain",
+                "contoso.com",
+                "--account",
+                "webapp01",
+                "--sid",
+                "S-1-5-21-1-2-3",
+                "--guid",
+                "00000000-0000-0000-0000-000000000001",
+                "--netbios",
+                "CONTOSO",
             ]),
             -2,
         ),
@@ -114,11 +143,7 @@ fn a_closed_stderr_never_panics_or_changes_the_exit_status() {
         let (code, _) = run_with_stderr_gone(&env, &args);
         assert_eq!(code, normal, "{args:?} with standard error a closed pipe");
         assert_eq!(run_sh(&env, "2>&-", &args), normal, "{args:?} 2>&-");
-        assert_eq!(
-            run_sh(&env, ">&- 2>&-", &args),
-            normal,
-            "{args:?} >&- 2>&-"
-        );
+        assert_eq!(run_sh(&env, ">&- 2>&-", &args), normal, "{args:?} >&- 2>&-");
     }
 }
 
@@ -162,9 +187,15 @@ fn credspec_new_save_shows_the_directory_escaped_and_short() {
     let (code, out, err) = run(&file.join("sub"), &[]);
     assert_eq!(code, 7, "{out}{err}");
     assert_shown("write error", &err);
-    assert!(err.contains("\\u{1b}") || err.contains("\\x1b") || err.contains("\\e"), "{err}");
+    assert!(
+        err.contains("\\u{1b}") || err.contains("\\x1b") || err.contains("\\e"),
+        "{err}"
+    );
     // A 30,000-character directory name.
-    let long = env.dir.path().join(format!("{hostile}{}", "y".repeat(30_000)));
+    let long = env
+        .dir
+        .path()
+        .join(format!("{hostile}{}", "y".repeat(30_000)));
     let (code, out, err) = run(&long, &[]);
     assert_eq!(code, 7, "{out}{err}");
     assert_shown("long name", &err);
@@ -193,7 +224,11 @@ fn state_dir_and_alive_file_paths_are_shown_escaped_and_short() {
     // Writable by others: refused, naming the directory.
     fs::create_dir(&hostile).unwrap();
     fs::set_permissions(&hostile, fs::Permissions::from_mode(0o777)).unwrap();
-    for args in [&["instances", "list"][..], &["emulator", "log"], &["reconcile"]] {
+    for args in [
+        &["instances", "list"][..],
+        &["emulator", "log"],
+        &["reconcile"],
+    ] {
         let (code, _, err) = state(&hostile, args);
         assert_eq!(code, 7, "{args:?}: {err}");
         assert_shown("state dir writable by others", &err);

@@ -127,8 +127,14 @@ pub fn run(ctx: &Context, cmd: EmulatorCommand) -> Result<Exit, CliError> {
             "the emulator commands act on the emulator; --backend hcs has none (drop --backend or use --backend emulator)",
         ));
     }
-    // Reading the call log changes nothing, so it works on a read-only state directory.
-    let read_only = matches!(&cmd, EmulatorCommand::Log(args) if !args.clear);
+    // Reading the call log, the queued faults or the utility VMs changes nothing, so it
+    // works on a read-only state directory and creates nothing in a missing one.
+    let read_only = match &cmd {
+        EmulatorCommand::Log(args) => !args.clear,
+        EmulatorCommand::Inject(args) => args.list,
+        EmulatorCommand::Uvm(UvmCommand::List | UvmCommand::Show { .. }) => true,
+        EmulatorCommand::Reset { .. } | EmulatorCommand::Uvm(_) => false,
+    };
     let emu = if read_only {
         open_emulator_read_only(&ctx.state_dir)?
     } else {

@@ -70,10 +70,7 @@ impl AliveArgs {
                     ))
                 })?;
                 (
-                    format!(
-                        "alive file `{}`",
-                        shown_path(&path.display().to_string())
-                    ),
+                    format!("alive file `{}`", shown_path(&path.display().to_string())),
                     text,
                 )
             };
