@@ -261,3 +261,16 @@ fn state_dir_and_alive_file_paths_are_shown_escaped_and_short() {
     assert_eq!(code, 2, "{err}");
     assert_shown("alive file", &err);
 }
+
+#[test]
+fn utility_vm_names_are_shown_escaped_and_short() {
+    let env = Env::new();
+    let long = "L".repeat(30_000);
+    for id in ["a\u{1b}[2Jb", "a\u{202e}b", "a\u{200b}b", long.as_str()] {
+        for (cmd, want) in [("show", 4), ("remove", 2), ("stop", 2), ("create", 2)] {
+            let (code, out, err) = env.run(&["emulator", "uvm", cmd, id]);
+            assert_eq!(code, want, "uvm {cmd}: {out}{err}");
+            assert_shown(&format!("uvm {cmd}"), &err);
+        }
+    }
+}

@@ -291,7 +291,10 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
             let Some(vm) = emu.uvm(&id)? else {
                 return Err(CliError::new(
                     Exit::NotFound,
-                    format!("the emulator has no utility VM `{id}`"),
+                    format!(
+                        "the emulator has no utility VM `{}`",
+                        credguard::error::ShownId::new(&id)
+                    ),
                 ));
             };
             match ctx.output {
