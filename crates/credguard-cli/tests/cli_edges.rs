@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -273,4 +272,74 @@ fn utility_vm_names_are_shown_escaped_and_short() {
             assert_shown(&format!("uvm {cmd}"), &err);
         }
     }
+}
+
+// ---- files named on the command line besides credential specs ----
+
+/// Runs a command that must end on its own: waits up to 60 s (a deadline, not a timing
+/// assertion), then kills it and fails.
+fn run_bounded(env: &Env, args: &[&str]) -> (i32, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env_remove("CREDGUARD_BACKEND")
+        .env_remove("CREDGUARD_LOG")
+        .env("CREDGUARD_STATE_DIR", env.state())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status.code().unwrap_or(-1), err);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} did not end (a FIFO or an endless device read forever)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn alive_and_plugin_input_files_never_hang_or_read_without_end() {
+    let env = Env::new();
+    let fifo = env.dir.path().join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(status.success());
+    let mut new = NEW[..NEW.len() - 1].to_vec();
+    new.extend_from_slice(&["--plugin-guid", "859e1386-bdb4-49e8-85c7-3070b13920e1"]);
+    for file in [p(&fifo), "/dev/zero"] {
+        for args in [
+            vec!["reconcile", "--dry-run", "--alive-file", file],
+            vec!["instances", "list", "--orphans", "--alive-file", file],
+        ] {
+            let (code, err) = run_bounded(&env, &args);
+            assert_eq!(code, 2, "{args:?}: {err}");
+        }
+        let mut args = new.clone();
+        args.extend_from_slice(&["--plugin-input-file", file]);
+        let (code, err) = run_bounded(&env, &args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
+    // Process substitution (a pipe with a writer) still works.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("\"$@\" --alive-file <(echo a)")
+        .arg("bash")
+        .arg(bin())
+        .args(["reconcile", "--dry-run"])
+        .env("CREDGUARD_STATE_DIR", env.state())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

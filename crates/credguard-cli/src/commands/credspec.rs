@@ -288,9 +288,15 @@ fn read_plugin_input(path: &PathBuf) -> Result<String, CliError> {
             .take(credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
     } else {
-        std::fs::File::open(path).and_then(|f| {
-            f.take(credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)
-                .read_to_end(&mut bytes)
+        // Non-blocking open and a bounded read: a FIFO without a writer or an endless
+        // device fails at once instead of hanging.
+        credguard::credspec::read_path_limited(
+            path,
+            credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64,
+        )
+        .map(|read| {
+            bytes = read;
+            bytes.len()
         })
     };
     result.map_err(|e| {

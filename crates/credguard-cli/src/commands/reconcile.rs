@@ -41,6 +41,18 @@ pub struct AliveArgs {
     pub include_foreign: bool,
 }
 
+/// The most an alive set (`--alive-file`, or standard input) may hold: 4 MiB, tens of
+/// thousands of container ids.
+const MAX_ALIVE_BYTES: u64 = 4 << 20;
+
+/// The text of an alive set read with [`MAX_ALIVE_BYTES`] + 1 as its limit.
+fn alive_text(bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.len() as u64 > MAX_ALIVE_BYTES {
+        return Err("it is over 4 MiB; list the running containers only".to_owned());
+    }
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
+}
+
 impl AliveArgs {
     pub fn options(&self) -> Result<ReconcileOptions, CliError> {
         if self.alive_none {
@@ -56,19 +68,31 @@ impl AliveArgs {
         }
         if let Some(path) = &self.alive_file {
             let (name, text) = if path.as_os_str() == "-" {
-                let text = std::io::read_to_string(std::io::stdin()).map_err(|e| {
+                let mut bytes = Vec::new();
+                let text = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(std::io::stdin(), MAX_ALIVE_BYTES + 1),
+                    &mut bytes,
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|_| alive_text(bytes))
+                .map_err(|e| {
                     CliError::usage(format!(
                         "cannot read the alive set from standard input: {e}"
                     ))
                 })?;
                 ("standard input".to_owned(), text)
             } else {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    CliError::usage(format!(
-                        "cannot read the alive file `{}`: {e}",
-                        shown_path(&path.display().to_string())
-                    ))
-                })?;
+                // Non-blocking open and a bounded read: a FIFO without a writer or an
+                // endless device fails at once; `<(...)` still works.
+                let text = credguard::credspec::read_path_limited(path, MAX_ALIVE_BYTES)
+                    .map_err(|e| e.to_string())
+                    .and_then(alive_text)
+                    .map_err(|e| {
+                        CliError::usage(format!(
+                            "cannot read the alive file `{}`: {e}",
+                            shown_path(&path.display().to_string())
+                        ))
+                    })?;
                 (
                     format!("alive file `{}`", shown_path(&path.display().to_string())),
                     text,
