@@ -343,3 +343,67 @@ fn alive_and_plugin_input_files_never_hang_or_read_without_end() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn option_values_repeated_in_errors_are_escaped_and_short() {
+    let env = Env::new();
+    let long = format!("h\u{1b}[31m\u{202e}{}", "x".repeat(30_000));
+    for value in ["h\u{1b}[31m\u{202e}xx", long.as_str()] {
+        let cases: Vec<Vec<&str>> = vec![
+            vec!["--log-level", value, "instances", "list"],
+            vec![
+                "emulator",
+                "inject",
+                "--api",
+                value,
+                "--hresult",
+                "0x80004005",
+            ],
+            vec![
+                "emulator",
+                "inject",
+                "--api",
+                "HcsModifyServiceSettings",
+                "--operation",
+                value,
+                "--hresult",
+                "0x80004005",
+            ],
+            vec![
+                "emulator",
+                "inject",
+                "--api",
+                "HcsModifyServiceSettings",
+                "--hresult",
+                value,
+            ],
+            // Values clap itself refuses, and an unknown argument.
+            vec![
+                "instances",
+                "add",
+                "--id",
+                "a",
+                "--credspec",
+                "x",
+                "--isolation",
+                value,
+            ],
+            vec!["--output", value, "instances", "list"],
+            vec!["instances", "list", value],
+            vec![value],
+        ];
+        for args in cases {
+            let (code, _, err) = env.run(&args);
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert_shown("option value", &err);
+        }
+        let out = env
+            .cmd()
+            .args(["instances", "list"])
+            .env("CREDGUARD_LOG", value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_shown("CREDGUARD_LOG", &String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -208,7 +208,8 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
                 format!("--operation does not apply to {api}: it has a single operation")
             } else {
                 format!(
-                    "--operation `{op}` is not an operation of {api}; use one of {}",
+                    "--operation `{}` is not an operation of {api}; use one of {}",
+                    credguard::error::ShownId::new(op),
                     allowed.join(", ")
                 )
             }));
