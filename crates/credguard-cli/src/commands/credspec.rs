@@ -281,7 +281,7 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn read_plugin_input(path: &PathBuf) -> Result<String, CliError> {
+fn read_plugin_input(path: &std::path::Path) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let result = if path.as_os_str() == "-" {
         std::io::stdin()
