@@ -31,7 +31,7 @@ use tracing::warn;
 use crate::lifecycle::Isolation;
 use crate::statefile::{
     StateFileError, check_private_dir, ensure_private_dir, ensure_regular, no_follow, open_error,
-    open_regular, read_if_exists, remove_durably, write_atomic,
+    read_if_exists, remove_durably, write_atomic,
 };
 
 /// The marker of a journal record.
@@ -352,7 +352,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         // Through the opened file, never through a link planted in its place.
-        match open_regular(path) {
+        match crate::statefile::open_regular(path) {
             Ok(Some(file)) => file.set_permissions(fs::Permissions::from_mode(0o600)),
             Ok(None) => Err(std::io::ErrorKind::NotFound.into()),
             Err(e) => Err(std::io::Error::other(crate::error::chain_line(&e))),
