@@ -96,25 +96,35 @@ pub fn print_json(v: &Value) {
     outln!("{v}");
 }
 
+/// A value HCS (or anyone who created an instance) chose, made fit for a line of text:
+/// control and format characters escaped, cut after 80 characters, as every name credguard
+/// shows. JSON output carries the values as they are.
+pub fn text(value: &str) -> String {
+    credguard::error::ShownId::new(value).to_string()
+}
+
 /// An instance as text lines (without the credential spec).
 pub fn print_instance_text(inst: &ContainerCredentialGuardInstance) {
-    outln!("container id:   {}", inst.id);
+    outln!("container id:   {}", text(&inst.id));
     match &inst.credential_guard {
         Some(cg) => {
-            outln!("transport:      {}", cg.transport);
-            outln!("cookie:         {}", or_none(&cg.cookie));
-            outln!("rpc endpoint:   {}", or_none(&cg.rpc_endpoint));
+            outln!("transport:      {}", text(cg.transport.as_str()));
+            outln!("cookie:         {}", text(or_none(&cg.cookie)));
+            outln!("rpc endpoint:   {}", text(or_none(&cg.rpc_endpoint)));
             outln!("gMSA:           {}", gmsa_summary(&cg.credential_spec));
         }
         None => outln!("credential guard state: (none listed)"),
     }
     if let Some(hv) = &inst.hv_socket_config {
-        outln!("hvsocket service id: {}", or_none(&hv.service_id));
+        outln!("hvsocket service id: {}", text(or_none(&hv.service_id)));
         if let Some(sc) = &hv.service_config {
-            outln!("  bind sddl:    {}", or_none(&sc.bind_security_descriptor));
+            outln!(
+                "  bind sddl:    {}",
+                credguard::credspec::syntax::shown_path(or_none(&sc.bind_security_descriptor))
+            );
             outln!(
                 "  connect sddl: {}",
-                or_none(&sc.connect_security_descriptor)
+                credguard::credspec::syntax::shown_path(or_none(&sc.connect_security_descriptor))
             );
             outln!(
                 "  wildcard binds: {}, disabled: {}",
@@ -138,5 +148,5 @@ pub fn gmsa_summary(spec: &str) -> String {
     let dj = &v["DomainJoinConfig"];
     let account = dj["MachineAccountName"].as_str().unwrap_or("?");
     let domain = dj["DnsName"].as_str().unwrap_or("?");
-    format!("{account} in {domain}")
+    format!("{} in {}", text(account), text(domain))
 }

@@ -407,3 +407,57 @@ fn option_values_repeated_in_errors_are_escaped_and_short() {
         assert_shown("CREDGUARD_LOG", &String::from_utf8_lossy(&out.stderr));
     }
 }
+
+// ---- values HCS lists, shown as text ----
+
+#[test]
+fn listed_values_are_shown_escaped_and_short_in_text() {
+    let env = Env::new();
+    let spec = env.spec();
+    env.cmd()
+        .args(["instances", "add", "--id", "a", "--credspec", p(&spec)])
+        .assert()
+        .code(0);
+    // Instances another creator made, with ids and fields credguard would never send.
+    let state_file = env.state().join("emulator/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&state_file).unwrap()).unwrap();
+    let template = state["instances"][0].clone();
+    let long = "L".repeat(30_000);
+    for id in ["e\u{1b}[31mvil", "r\u{202e}ev", long.as_str()] {
+        let mut inst = template.clone();
+        inst["Id"] = id.into();
+        inst["ContainerCredentialGuard"]["RpcEndpoint"] = format!("x\u{1b}]0;{long}").into();
+        state["instances"].as_array_mut().unwrap().push(inst);
+    }
+    fs::write(&state_file, state.to_string()).unwrap();
+    for args in [
+        &["instances", "list"][..],
+        &[
+            "reconcile",
+            "--dry-run",
+            "--include-foreign",
+            "--alive",
+            "a",
+        ],
+        &[
+            "reconcile",
+            "--dry-run",
+            "--include-foreign",
+            "--alive-none",
+        ],
+    ] {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_shown(&format!("{args:?}"), &out);
+        assert_shown(&format!("{args:?}"), &err);
+    }
+    // The JSON listing keeps the values as they are (JSON escapes the controls).
+    let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\\u001b[31mvil"), "{out}");
+    // Removing the foreign instances prints their ids shown too.
+    let (code, out, err) = env.run(&["reconcile", "--include-foreign", "--alive", "a"]);
+    assert_eq!(code, 0, "{err}");
+    assert_shown("reconcile", &out);
+}

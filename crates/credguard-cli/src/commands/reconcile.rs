@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::Context;
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, print_json, text};
 
 /// Which containers are really running, for deciding what is an orphan.
 #[derive(Debug, Clone, Args)]
@@ -171,11 +171,15 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
             print_plan(&plan);
             for d in done.iter().filter(|d| d.item.action.is_change()) {
                 match &d.result {
-                    Ok(()) => outln!("done: {} {}", d.item.action.as_str(), d.item.container_id),
+                    Ok(()) => outln!(
+                        "done: {} {}",
+                        d.item.action.as_str(),
+                        text(&d.item.container_id)
+                    ),
                     Err(e) => outln!(
                         "FAILED: {} {}: {}",
                         d.item.action.as_str(),
-                        d.item.container_id,
+                        text(&d.item.container_id),
                         chain_line(e)
                     ),
                 }
@@ -200,8 +204,8 @@ fn print_plan(plan: &[PlanItem]) {
         outln!(
             "  {:<18} {}  ({})",
             p.action.as_str(),
-            p.container_id,
-            p.reason
+            text(&p.container_id),
+            shown_path(&p.reason)
         );
     }
 }
