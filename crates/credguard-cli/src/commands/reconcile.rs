@@ -25,8 +25,8 @@ pub struct AliveArgs {
     pub alive: Vec<String>,
 
     /// A file of running container ids, one per line (`#` starts a comment; `-` reads
-    /// standard input). Combines with --alive. A file that names no id is refused (use
-    /// --alive-none).
+    /// standard input; at most 4 MiB). Combines with --alive. A file that names no id is
+    /// refused (use --alive-none).
     #[arg(long, value_name = "FILE", conflicts_with = "alive_none")]
     pub alive_file: Option<PathBuf>,
 
