@@ -461,3 +461,27 @@ fn listed_values_are_shown_escaped_and_short_in_text() {
     assert_eq!(code, 0, "{err}");
     assert_shown("reconcile", &out);
 }
+
+#[test]
+fn listed_utility_vm_ids_are_shown_escaped_in_text() {
+    let env = Env::new();
+    env.cmd()
+        .args(["emulator", "uvm", "create", "u1"])
+        .assert()
+        .code(0);
+    let state_file = env.state().join("emulator/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&state_file).unwrap()).unwrap();
+    let vm = state["uvms"]["u1"].clone();
+    let hostile = "v\u{1b}[31m\u{202e}";
+    state["uvms"][hostile] = vm;
+    fs::write(&state_file, state.to_string()).unwrap();
+    for args in [
+        &["emulator", "uvm", "list"][..],
+        &["emulator", "uvm", "show", hostile],
+    ] {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_shown("uvm", &out);
+    }
+}

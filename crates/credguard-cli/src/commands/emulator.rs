@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::Context;
 use crate::backend::{BackendKind, open_emulator, open_emulator_read_only};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, print_json, text};
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
@@ -285,7 +285,7 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
             match ctx.output {
                 OutputFormat::Json => print_json(&json!(ids)),
                 OutputFormat::Text if ids.is_empty() => outln!("no utility VMs"),
-                OutputFormat::Text => ids.iter().for_each(|i| outln!("{i}")),
+                OutputFormat::Text => ids.iter().for_each(|i| outln!("{}", text(i))),
             }
         }
         UvmCommand::Show { id } => {
@@ -306,13 +306,15 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
                 })),
                 OutputFormat::Text => {
                     outln!(
-                        "utility VM `{id}`{}: {} HvSocket service-table entries",
+                        "utility VM `{}`{}: {} HvSocket service-table entries",
+                        text(&id),
                         if vm.stopped { " (stopped)" } else { "" },
                         vm.service_table.len()
                     );
                     for (sid, cfg) in &vm.service_table {
                         outln!(
-                            "  {sid}: {}",
+                            "  {}: {}",
+                            text(sid),
                             serde_json::to_string(cfg).unwrap_or_default()
                         );
                     }
