@@ -485,3 +485,55 @@ fn listed_utility_vm_ids_are_shown_escaped_in_text() {
         assert_shown("uvm", &out);
     }
 }
+
+// ---- credspec new --save: where the secret goes ----
+
+#[test]
+fn credspec_new_save_never_writes_the_secret_where_others_can_swap_it() {
+    let env = Env::new();
+    let mut save = NEW.to_vec();
+    save.extend_from_slice(&[
+        "--plugin-guid",
+        "859e1386-bdb4-49e8-85c7-3070b13920e1",
+        "--plugin-input",
+        "SECRET-INPUT",
+    ]);
+    // The default directory is under the state directory: a state directory others can
+    // write in (who planted `CredentialSpecs` as a link to their own directory) is refused,
+    // as every command refuses it.
+    let attacker = env.dir.path().join("attacker");
+    fs::create_dir(&attacker).unwrap();
+    fs::set_permissions(&attacker, fs::Permissions::from_mode(0o777)).unwrap();
+    fs::create_dir(env.state()).unwrap();
+    fs::set_permissions(env.state(), fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(&attacker, env.state().join("CredentialSpecs")).unwrap();
+    for extra in [&[][..], &["--force"]] {
+        let mut args = save.clone();
+        args.extend_from_slice(extra);
+        let (code, out, err) = env.run(&args);
+        assert_eq!(code, 7, "{extra:?}: {out}{err}");
+        assert!(err.contains("chmod 700"), "{err}");
+        assert_eq!(fs::read_dir(&attacker).unwrap().count(), 0, "{extra:?}");
+    }
+    // An explicit directory group or others may write in (without the sticky bit) is
+    // refused too: they could replace the spec, or read the next one written there.
+    let shared = env.dir.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    for mode in [0o777, 0o775, 0o770] {
+        fs::set_permissions(&shared, fs::Permissions::from_mode(mode)).unwrap();
+        let mut args = save.clone();
+        args.extend_from_slice(&["--credspec-dir", p(&shared)]);
+        let (code, out, err) = env.run(&args);
+        assert_eq!(code, 7, "{mode:o}: {out}{err}");
+        assert!(err.contains("writable by group or others"), "{err}");
+        assert_eq!(fs::read_dir(&shared).unwrap().count(), 0, "{mode:o}");
+    }
+    // A private one, or a sticky one like /tmp, is fine.
+    for mode in [0o700, 0o755, 0o1777] {
+        fs::set_permissions(&shared, fs::Permissions::from_mode(mode)).unwrap();
+        let mut args = save.clone();
+        args.extend_from_slice(&["--credspec-dir", p(&shared), "--force"]);
+        let (code, out, err) = env.run(&args);
+        assert_eq!(code, 0, "{mode:o}: {out}{err}");
+    }
+}

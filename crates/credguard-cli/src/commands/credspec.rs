@@ -356,6 +356,11 @@ fn new(ctx: &Context, args: NewArgs) -> Result<Exit, CliError> {
     let text = generated.to_json();
     let written = if args.save {
         let dir = args.dir.resolve(ctx);
+        // The default directory is under the state directory (not on Windows): it must be
+        // private, as for every other command, before anything is written beneath it.
+        if args.dir.credspec_dir.is_none() && dir.starts_with(&ctx.state_dir) {
+            crate::backend::prepare_state_dir(&ctx.state_dir)?;
+        }
         let path = write_spec_file(&dir, &request.file_name(), &text, args.force).map_err(|e| {
             let code = match e {
                 GenerateError::Exists { .. } => Exit::AlreadyExists,
