@@ -60,10 +60,10 @@ impl CliError {
 
     /// Prints the error once, as a chain: `error: ...` then `caused by: ...` lines.
     pub fn print(&self) {
-        eprintln!("error: {}", indent(&self.error.to_string()));
+        errln!("error: {}", indent(&self.error.to_string()));
         let mut next = self.error.source();
         while let Some(e) = next {
-            eprintln!("caused by: {}", indent(&e.to_string()));
+            errln!("caused by: {}", indent(&e.to_string()));
             next = e.source();
         }
     }

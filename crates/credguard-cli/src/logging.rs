@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 
 use clap::ValueEnum;
+use credguard::credspec::syntax::shown;
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -18,11 +19,12 @@ pub enum LogFormat {
 /// default (`warn`).
 pub fn init(level: Option<&str>, format: LogFormat) -> Result<(), String> {
     let filter = match level {
-        Some(l) => EnvFilter::try_new(l).map_err(|e| format!("invalid --log-level `{l}`: {e}"))?,
+        Some(l) => {
+            EnvFilter::try_new(l).map_err(|e| format!("invalid --log-level `{}`: {e}", shown(l)))?
+        }
         None => match std::env::var("CREDGUARD_LOG") {
-            Ok(v) if !v.trim().is_empty() => {
-                EnvFilter::try_new(&v).map_err(|e| format!("invalid CREDGUARD_LOG `{v}`: {e}"))?
-            }
+            Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v)
+                .map_err(|e| format!("invalid CREDGUARD_LOG `{}`: {e}", shown(&v)))?,
             _ => EnvFilter::new("warn"),
         },
     };

@@ -113,7 +113,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_exit(&e),
+    };
     if let Err(e) = logging::init(cli.global.log_level.as_deref(), cli.global.log_format) {
         CliError::usage(e).print();
         return Exit::Usage.into();
@@ -128,6 +131,23 @@ fn main() -> ExitCode {
         }
     };
     output::finish(code).into()
+}
+
+/// Ends on what the argument parser said: help and version on standard output as clap
+/// prints them; a usage error on standard error with every value it repeats shown as
+/// credguard shows names (control and format characters escaped, very long lines cut),
+/// exit 2. Nothing is written to a closed output, and the status stays clap's.
+fn usage_exit(e: &clap::Error) -> ExitCode {
+    let code = u8::try_from(e.exit_code()).unwrap_or(Exit::Usage as u8);
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::from(code);
+    }
+    let text = e.render().to_string();
+    for line in text.trim_end().lines() {
+        errln!("{}", credguard::credspec::syntax::shown_path(line));
+    }
+    ExitCode::from(code)
 }
 
 fn run(cli: Cli) -> Result<Exit, CliError> {

@@ -20,6 +20,19 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::output::write_line(format_args!($($arg)*)) };
 }
 
+/// `eprintln!` that never panics: an error, warning or note for a standard error that is
+/// closed (`2>&-`) or a pipe whose reader went away is dropped, and the command ends with
+/// its own exit status.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_err_line(format_args!($($arg)*)) };
+}
+
+/// Writes one line to standard error, ignoring any failure (see [`errln!`]).
+pub fn write_err_line(args: std::fmt::Arguments<'_>) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{args}").and_then(|()| err.flush());
+}
+
 /// No failure yet; the reader went away; another write failure.
 const OUT_OK: u8 = 0;
 const OUT_CLOSED: u8 = 1;
@@ -38,7 +51,7 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
             OUT_STATE.store(OUT_CLOSED, Ordering::Relaxed);
         } else {
             OUT_STATE.store(OUT_FAILED, Ordering::Relaxed);
-            eprintln!("error: cannot write to standard output: {e}");
+            errln!("error: cannot write to standard output: {e}");
         }
     }
 }
@@ -83,25 +96,35 @@ pub fn print_json(v: &Value) {
     outln!("{v}");
 }
 
+/// A value HCS (or anyone who created an instance) chose, made fit for a line of text:
+/// control and format characters escaped, cut after 80 characters, as every name credguard
+/// shows. JSON output carries the values as they are.
+pub fn text(value: &str) -> String {
+    credguard::error::ShownId::new(value).to_string()
+}
+
 /// An instance as text lines (without the credential spec).
 pub fn print_instance_text(inst: &ContainerCredentialGuardInstance) {
-    outln!("container id:   {}", inst.id);
+    outln!("container id:   {}", text(&inst.id));
     match &inst.credential_guard {
         Some(cg) => {
-            outln!("transport:      {}", cg.transport);
-            outln!("cookie:         {}", or_none(&cg.cookie));
-            outln!("rpc endpoint:   {}", or_none(&cg.rpc_endpoint));
+            outln!("transport:      {}", text(cg.transport.as_str()));
+            outln!("cookie:         {}", text(or_none(&cg.cookie)));
+            outln!("rpc endpoint:   {}", text(or_none(&cg.rpc_endpoint)));
             outln!("gMSA:           {}", gmsa_summary(&cg.credential_spec));
         }
         None => outln!("credential guard state: (none listed)"),
     }
     if let Some(hv) = &inst.hv_socket_config {
-        outln!("hvsocket service id: {}", or_none(&hv.service_id));
+        outln!("hvsocket service id: {}", text(or_none(&hv.service_id)));
         if let Some(sc) = &hv.service_config {
-            outln!("  bind sddl:    {}", or_none(&sc.bind_security_descriptor));
+            outln!(
+                "  bind sddl:    {}",
+                credguard::credspec::syntax::shown_path(or_none(&sc.bind_security_descriptor))
+            );
             outln!(
                 "  connect sddl: {}",
-                or_none(&sc.connect_security_descriptor)
+                credguard::credspec::syntax::shown_path(or_none(&sc.connect_security_descriptor))
             );
             outln!(
                 "  wildcard binds: {}, disabled: {}",
@@ -125,7 +148,7 @@ pub fn gmsa_summary(spec: &str) -> String {
     let dj = &v["DomainJoinConfig"];
     let account = dj["MachineAccountName"].as_str().unwrap_or("?");
     let domain = dj["DnsName"].as_str().unwrap_or("?");
-    format!("{account} in {domain}")
+    format!("{} in {}", text(account), text(domain))
 }
 
 /// The HvSocket entry an error says is still in its utility VM (kept by the journal for

@@ -314,19 +314,19 @@ fn plain_paths_keep_process_substitution_but_not_a_hang_or_an_endless_read() {
     let (code, _, err) = run_bounded(&env, &["credspec", "validate", p(&fifo)]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("empty"), "{err}");
-    // A writer, as `<(cat spec.json)` gives one.
+    // Process substitution, as users write it: `<(cat spec.json)` hands over a pipe whose
+    // writer is already there. (A named FIFO whose writer comes later is a race this test
+    // must not depend on: opened first, it reads as empty.)
     let spec = env.spec();
     let script = format!(
-        "cat {} > {} & exec {} credspec validate {}",
-        p(&spec),
-        p(&fifo),
+        "exec {} credspec validate <(cat {})",
         p(&assert_cmd::cargo::cargo_bin("credguard")),
-        p(&fifo)
+        p(&spec),
     );
-    let out = std::process::Command::new("sh")
+    let out = assert_cmd::Command::new("bash")
         .args(["-c", &script])
         .env("CREDGUARD_STATE_DIR", env.state())
-        .stdin(std::process::Stdio::null())
+        .timeout(std::time::Duration::from_secs(120))
         .output()
         .unwrap();
     assert_eq!(

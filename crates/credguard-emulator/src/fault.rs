@@ -74,7 +74,7 @@ impl FromStr for Api {
         Api::ALL
             .into_iter()
             .find(|a| a.name()[3..].eq_ignore_ascii_case(bare))
-            .ok_or_else(|| ParseApiError(s.to_owned()))
+            .ok_or_else(|| ParseApiError(credguard::error::ShownId::new(s).to_string()))
     }
 }
 

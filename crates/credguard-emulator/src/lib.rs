@@ -178,7 +178,8 @@ impl Emulator {
             }
             if s.uvms.contains_key(id) {
                 return Err(EmulatorError::Invalid(format!(
-                    "utility VM `{id}` exists already"
+                    "utility VM `{}` exists already",
+                    credguard::error::ShownId::new(id)
                 )));
             }
             s.uvms.insert(id.to_owned(), Uvm::default());
@@ -192,10 +193,12 @@ impl Emulator {
     /// No such VM, or the state cannot be written.
     pub fn remove_uvm(&self, id: &str) -> Result<(), EmulatorError> {
         self.store.try_update(|s| {
-            s.uvms
-                .remove(id)
-                .map(|_| ())
-                .ok_or_else(|| EmulatorError::Invalid(format!("no utility VM `{id}`")))
+            s.uvms.remove(id).map(|_| ()).ok_or_else(|| {
+                EmulatorError::Invalid(format!(
+                    "no utility VM `{}`",
+                    credguard::error::ShownId::new(id)
+                ))
+            })
         })
     }
 
@@ -209,7 +212,12 @@ impl Emulator {
             s.uvms
                 .get_mut(id)
                 .map(|vm| vm.stopped = true)
-                .ok_or_else(|| EmulatorError::Invalid(format!("no utility VM `{id}`")))
+                .ok_or_else(|| {
+                    EmulatorError::Invalid(format!(
+                        "no utility VM `{}`",
+                        credguard::error::ShownId::new(id)
+                    ))
+                })
         })
     }
 

@@ -13,6 +13,11 @@ use credguard::statefile::{
 use crate::fault::Api;
 use crate::state::{CallRecord, FORMAT, Outcome, State};
 
+/// A path in a message, escaped and shortened like every name credguard shows.
+fn shown_file(path: &Path) -> String {
+    credguard::credspec::syntax::shown_path(&path.to_string_lossy())
+}
+
 /// Why the emulator's own state failed (not an emulated HCS failure).
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
@@ -21,7 +26,8 @@ pub enum EmulatorError {
     Io(#[from] StateFileError),
     /// The state file is not valid.
     #[error(
-        "emulator state file `{path}` is corrupt ({reason}); it was left as it is: inspect it, then move it aside to start an empty emulator"
+        "emulator state file `{}` is corrupt ({reason}); it was left as it is: inspect it, then move it aside to start an empty emulator",
+        shown_file(.path)
     )]
     Corrupt {
         /// The file.
@@ -31,7 +37,8 @@ pub enum EmulatorError {
     },
     /// The file is JSON but not an emulator state file.
     #[error(
-        "`{path}` is not a credguard emulator state file (it lacks \"format\": \"{FORMAT}\"); it was left as it is: use another --state-dir or move the file aside"
+        "`{}` is not a credguard emulator state file (it lacks \"format\": \"{FORMAT}\"); it was left as it is: use another --state-dir or move the file aside",
+        shown_file(.path)
     )]
     Foreign {
         /// The file.

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 /// An I/O failure on a named path.
 #[derive(Debug, thiserror::Error)]
-#[error("{action} `{path}`")]
+#[error("{action} `{}`", shown_file(.path))]
 pub struct StateFileError {
     /// What was being done (`writing`, `locking`, ...).
     pub action: &'static str,
@@ -27,6 +27,12 @@ pub struct StateFileError {
     /// The OS error.
     #[source]
     pub source: io::Error,
+}
+
+/// A path in a message, escaped and shortened like every name shown
+/// ([`crate::credspec::syntax::shown_path`]): a state directory's name is the user's.
+fn shown_file(path: &Path) -> String {
+    crate::credspec::syntax::shown_path(&path.to_string_lossy())
 }
 
 impl StateFileError {

@@ -141,7 +141,21 @@ fn duplicate_members_are_refused_in_every_form_with_both_lines() {
     let yaml = "kind: GMSACredentialSpec\nmetadata:\n  name: web\ncredspec:\n  CmsPlugins: [ActiveDirectory]\n  DomainJoinConfig:\n    Sid: S-1-5-21-1-2-3\n    Sid: S-1-5-21-4-5-6\n";
     let e = from_stdin(yaml.as_bytes()).unwrap_err();
     assert!(
-        e.contains("`credspec.DomainJoinConfig.Sid` appears twice (in the mapping at line 7)"),
+        e.contains("`credspec.DomainJoinConfig.Sid` appears twice (lines 7 and 8)"),
+        "{e}"
+    );
+    // Both lines in a sequence item's mapping, with quoted keys and comments between.
+    let yaml = "kind: GMSACredentialSpec\nmetadata:\n  name: web\ncredspec:\n  CmsPlugins: [ActiveDirectory]\n  ActiveDirectoryConfig:\n    GroupManagedServiceAccounts:\n    - Name: a\n      # a comment\n      Scope: x\n\n      'Scope': y\n";
+    let e = from_stdin(yaml.as_bytes()).unwrap_err();
+    assert!(
+        e.contains("`credspec.ActiveDirectoryConfig.GroupManagedServiceAccounts[0].Scope` appears twice (lines 10 and 12)"),
+        "{e}"
+    );
+    // A flow mapping: the mapping's line.
+    let yaml = "kind: GMSACredentialSpec\nmetadata:\n  name: web\ncredspec: {CmsPlugins: [a], CmsPlugins: [b]}\n";
+    let e = from_stdin(yaml.as_bytes()).unwrap_err();
+    assert!(
+        e.contains("`credspec.CmsPlugins` appears twice (in the mapping at line 4)"),
         "{e}"
     );
     // A JSON manifest.

@@ -160,7 +160,7 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
                 unreadable = true;
                 let chain = chain_line(&e);
                 match ctx.output {
-                    OutputFormat::Text => eprintln!("error: {chain}"),
+                    OutputFormat::Text => errln!("error: {chain}"),
                     OutputFormat::Json => {
                         reports.push(
                             json!({"source": shown_arg(source), "readable": false, "error": chain}),
@@ -266,11 +266,11 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
                 serde_json::to_string_pretty(&spec).unwrap_or_default()
             );
             if let Some(reason) = &loaded.policy.gmsa_disabled {
-                eprintln!("{}", disabled_text(&loaded.origin, reason));
+                errln!("{}", disabled_text(&loaded.origin, reason));
             }
             if !diagnostics.is_empty() {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-                eprintln!(
+                errln!(
                     "note: `{}` has {errors} lint error(s) and {} warning(s): run `credguard credspec validate` for details",
                     loaded.origin,
                     diagnostics.len() - errors
@@ -281,7 +281,7 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn read_plugin_input(path: &PathBuf) -> Result<String, CliError> {
+fn read_plugin_input(path: &std::path::Path) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let result = if path.as_os_str() == "-" {
         std::io::stdin()
@@ -293,9 +293,15 @@ fn read_plugin_input(path: &PathBuf) -> Result<String, CliError> {
             shown_path(&path.display().to_string())
         )));
     } else {
-        std::fs::File::open(path).and_then(|f| {
-            f.take(credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)
-                .read_to_end(&mut bytes)
+        // Non-blocking open and a bounded read: a FIFO without a writer or an endless
+        // device fails at once instead of hanging.
+        credguard::credspec::read_path_limited(
+            path,
+            credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64,
+        )
+        .map(|read| {
+            bytes = read;
+            bytes.len()
         })
     };
     result.map_err(|e| {
@@ -350,11 +356,16 @@ fn new(ctx: &Context, args: NewArgs) -> Result<Exit, CliError> {
     };
     let generated = request.build().map_err(|e| CliError::new(Exit::Usage, e))?;
     for w in &generated.warnings {
-        eprintln!("{}", diagnostic_text("new credential spec", w));
+        errln!("{}", diagnostic_text("new credential spec", w));
     }
     let text = generated.to_json();
     let written = if args.save {
         let dir = args.dir.resolve(ctx);
+        // The default directory is under the state directory (not on Windows): it must be
+        // private, as for every other command, before anything is written beneath it.
+        if args.dir.credspec_dir.is_none() && dir.starts_with(&ctx.state_dir) {
+            crate::backend::prepare_state_dir(&ctx.state_dir)?;
+        }
         let path = write_spec_file(&dir, &request.file_name(), &text, args.force).map_err(|e| {
             let code = match e {
                 GenerateError::Exists { .. } => Exit::AlreadyExists,
@@ -369,7 +380,9 @@ fn new(ctx: &Context, args: NewArgs) -> Result<Exit, CliError> {
     };
     let warnings: Vec<&Diagnostic> = generated.warnings.iter().collect();
     match (ctx.output, &written) {
-        (OutputFormat::Text, Some(path)) => outln!("wrote {}", path.display()),
+        (OutputFormat::Text, Some(path)) => {
+            outln!("wrote {}", shown_path(&path.display().to_string()));
+        }
         (OutputFormat::Text, None) => outln!("{}", text.strip_suffix('\n').unwrap_or(&text)),
         (OutputFormat::Json, _) => print_json(&json!({
             "written": written,

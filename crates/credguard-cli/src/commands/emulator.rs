@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::Context;
 use crate::backend::{BackendKind, open_emulator, open_emulator_read_only};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, print_json, text};
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
@@ -127,8 +127,14 @@ pub fn run(ctx: &Context, cmd: EmulatorCommand) -> Result<Exit, CliError> {
             "the emulator commands act on the emulator; --backend hcs has none (drop --backend or use --backend emulator)",
         ));
     }
-    // Reading the call log changes nothing, so it works on a read-only state directory.
-    let read_only = matches!(&cmd, EmulatorCommand::Log(args) if !args.clear);
+    // Reading the call log, the queued faults or the utility VMs changes nothing, so it
+    // works on a read-only state directory and creates nothing in a missing one.
+    let read_only = match &cmd {
+        EmulatorCommand::Log(args) => !args.clear,
+        EmulatorCommand::Inject(args) => args.list,
+        EmulatorCommand::Uvm(UvmCommand::List | UvmCommand::Show { .. }) => true,
+        EmulatorCommand::Reset { .. } | EmulatorCommand::Uvm(_) => false,
+    };
     let emu = if read_only {
         open_emulator_read_only(&ctx.state_dir)?
     } else {
@@ -202,7 +208,8 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
                 format!("--operation does not apply to {api}: it has a single operation")
             } else {
                 format!(
-                    "--operation `{op}` is not an operation of {api}; use one of {}",
+                    "--operation `{}` is not an operation of {api}; use one of {}",
+                    credguard::error::ShownId::new(op),
                     allowed.join(", ")
                 )
             }));
@@ -278,14 +285,17 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
             match ctx.output {
                 OutputFormat::Json => print_json(&json!(ids)),
                 OutputFormat::Text if ids.is_empty() => outln!("no utility VMs"),
-                OutputFormat::Text => ids.iter().for_each(|i| outln!("{i}")),
+                OutputFormat::Text => ids.iter().for_each(|i| outln!("{}", text(i))),
             }
         }
         UvmCommand::Show { id } => {
             let Some(vm) = emu.uvm(&id)? else {
                 return Err(CliError::new(
                     Exit::NotFound,
-                    format!("the emulator has no utility VM `{id}`"),
+                    format!(
+                        "the emulator has no utility VM `{}`",
+                        credguard::error::ShownId::new(&id)
+                    ),
                 ));
             };
             match ctx.output {
@@ -296,13 +306,15 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
                 })),
                 OutputFormat::Text => {
                     outln!(
-                        "utility VM `{id}`{}: {} HvSocket service-table entries",
+                        "utility VM `{}`{}: {} HvSocket service-table entries",
+                        text(&id),
                         if vm.stopped { " (stopped)" } else { "" },
                         vm.service_table.len()
                     );
                     for (sid, cfg) in &vm.service_table {
                         outln!(
-                            "  {sid}: {}",
+                            "  {}: {}",
+                            text(sid),
                             serde_json::to_string(cfg).unwrap_or_default()
                         );
                     }

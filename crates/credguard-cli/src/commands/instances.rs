@@ -15,7 +15,7 @@ use crate::Context;
 use crate::commands::reconcile::AliveArgs;
 use crate::credspec_input::{CredspecDirArg, read_credspec_from};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, instance_json, print_instance_text, print_json, shown};
+use crate::output::{OutputFormat, instance_json, print_instance_text, print_json, shown, text};
 
 #[derive(Debug, Subcommand)]
 pub enum InstancesCommand {
@@ -181,7 +181,10 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     match ctx.output {
         OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
         OutputFormat::Text => {
-            outln!("created the CCG instance of container `{}`", instance.id);
+            outln!(
+                "created the CCG instance of container `{}`",
+                text(&instance.id)
+            );
             print_instance_text(&instance);
         }
     }
@@ -321,11 +324,11 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
                     let cg = inst.and_then(|i| i.credential_guard.as_ref());
                     outln!(
                         "{:<40} {:<9} {:<8} {:<10} {:>8}  {:<24} {:<36} {}",
-                        inst.map_or_else(
+                        text(inst.map_or_else(
                             || p.map_or("", |p| p.container_id.as_str()),
                             |i| i.id.as_str()
-                        ),
-                        cg.map_or("-", |c| c.transport.as_str()),
+                        )),
+                        text(cg.map_or("-", |c| c.transport.as_str())),
                         if p.is_some_and(|p| p.owned) {
                             "journal"
                         } else {
@@ -334,11 +337,13 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
                         p.and_then(|p| p.state)
                             .map_or(if inst.is_some() { "-" } else { "gone" }, |s| s.as_str()),
                         p.and_then(|p| p.age_ms).map_or_else(|| "-".to_owned(), age),
-                        cg.map_or("-", |c| c.rpc_endpoint.as_str()),
-                        inst.and_then(|i| i.hv_socket_config.as_ref())
-                            .map(|h| h.service_id.as_str())
-                            .or_else(|| p.and_then(|p| p.service_id.as_deref()))
-                            .unwrap_or("-"),
+                        text(cg.map_or("-", |c| c.rpc_endpoint.as_str())),
+                        text(
+                            inst.and_then(|i| i.hv_socket_config.as_ref())
+                                .map(|h| h.service_id.as_str())
+                                .or_else(|| p.and_then(|p| p.service_id.as_deref()))
+                                .unwrap_or("-"),
+                        ),
                         p.map_or("keep_foreign", |p| p.action.as_str()),
                     );
                 }

@@ -112,10 +112,11 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
             if cg.rpc_endpoint.is_empty() {
                 return Err("the instance has no RpcEndpoint".into());
             }
+            // What HCS answered, shown as every name is.
             let mut detail = format!(
                 "cookie {}..., endpoint {}",
-                &cg.cookie[..cg.cookie.len().min(8)],
-                cg.rpc_endpoint
+                cookie_prefix(&cg.cookie),
+                crate::output::text(&cg.rpc_endpoint)
             );
             if isolation == Isolation::HyperV {
                 let hv = inst
@@ -127,7 +128,10 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
                         "the instance's HvSocketConfig lacks ServiceId or ServiceConfig".into(),
                     );
                 }
-                detail.push_str(&format!(", hvsocket service {}", hv.service_id));
+                detail.push_str(&format!(
+                    ", hvsocket service {}",
+                    crate::output::text(&hv.service_id)
+                ));
             }
             Ok(((), detail))
         });
@@ -191,9 +195,29 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
             .iter()
             .any(|s| s.name == "remove instance" && !s.ok)
     {
-        eprintln!(
+        errln!(
             "warning: the probe instance `{id}` may be left behind: remove it with `credguard instances remove {id}`"
         );
     }
     Ok(if passed { Exit::Ok } else { Exit::CheckFailed })
+}
+
+/// The first 8 characters of a cookie, shown as every name is: characters, not bytes (a
+/// cookie is HCS's text, whatever it holds; slicing bytes could split a character).
+fn cookie_prefix(cookie: &str) -> String {
+    let head: String = cookie.chars().take(8).collect();
+    crate::output::text(&head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cookie_prefix;
+
+    #[test]
+    fn a_cookie_prefix_never_splits_a_character_or_shows_a_control() {
+        assert_eq!(cookie_prefix("0100000011223344"), "01000000");
+        assert_eq!(cookie_prefix("aaaaaaa\u{e9}\u{20ac}"), "aaaaaaa\u{e9}");
+        assert_eq!(cookie_prefix("ab"), "ab");
+        assert_eq!(cookie_prefix("\u{1b}[31m"), "\\u{1b}[31m");
+    }
 }

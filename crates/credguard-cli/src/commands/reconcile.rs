@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::Context;
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, entry_left_json, print_json};
+use crate::output::{OutputFormat, entry_left_json, print_json, text};
 
 /// Which containers are really running, for deciding what is an orphan.
 #[derive(Debug, Clone, Args)]
@@ -25,8 +25,8 @@ pub struct AliveArgs {
     pub alive: Vec<String>,
 
     /// A file of running container ids, one per line (`#` starts a comment; `-` reads
-    /// standard input). Combines with --alive. A file that names no id is refused (use
-    /// --alive-none).
+    /// standard input; at most 4 MiB). Combines with --alive. A file that names no id is
+    /// refused (use --alive-none).
     #[arg(long, value_name = "FILE", conflicts_with = "alive_none")]
     pub alive_file: Option<PathBuf>,
 
@@ -39,6 +39,18 @@ pub struct AliveArgs {
     /// the alive set. Without it, foreign instances are only reported.
     #[arg(long)]
     pub include_foreign: bool,
+}
+
+/// The most an alive set (`--alive-file`, or standard input) may hold: 4 MiB, tens of
+/// thousands of container ids.
+const MAX_ALIVE_BYTES: u64 = 4 << 20;
+
+/// The text of an alive set read with [`MAX_ALIVE_BYTES`] + 1 as its limit.
+fn alive_text(bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.len() as u64 > MAX_ALIVE_BYTES {
+        return Err("it is over 4 MiB; list the running containers only".to_owned());
+    }
+    String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_owned())
 }
 
 impl AliveArgs {
@@ -56,7 +68,14 @@ impl AliveArgs {
         }
         if let Some(path) = &self.alive_file {
             let (name, text) = if path.as_os_str() == "-" {
-                let text = std::io::read_to_string(std::io::stdin()).map_err(|e| {
+                let mut bytes = Vec::new();
+                let text = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(std::io::stdin(), MAX_ALIVE_BYTES + 1),
+                    &mut bytes,
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|_| alive_text(bytes))
+                .map_err(|e| {
                     CliError::usage(format!(
                         "cannot read the alive set from standard input: {e}"
                     ))
@@ -69,12 +88,17 @@ impl AliveArgs {
                         shown_path(&path.display().to_string())
                     )));
                 }
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    CliError::usage(format!(
-                        "cannot read the alive file `{}`: {e}",
-                        shown_path(&path.display().to_string())
-                    ))
-                })?;
+                // Non-blocking open and a bounded read: a FIFO without a writer or an
+                // endless device fails at once; `<(...)` still works.
+                let text = credguard::credspec::read_path_limited(path, MAX_ALIVE_BYTES)
+                    .map_err(|e| e.to_string())
+                    .and_then(alive_text)
+                    .map_err(|e| {
+                        CliError::usage(format!(
+                            "cannot read the alive file `{}`: {e}",
+                            shown_path(&path.display().to_string())
+                        ))
+                    })?;
                 (
                     format!("alive file `{}`", shown_path(&path.display().to_string())),
                     text,
@@ -154,11 +178,15 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
             print_plan(&plan);
             for d in done.iter().filter(|d| d.item.action.is_change()) {
                 match &d.result {
-                    Ok(()) => outln!("done: {} {}", d.item.action.as_str(), d.item.container_id),
+                    Ok(()) => outln!(
+                        "done: {} {}",
+                        d.item.action.as_str(),
+                        text(&d.item.container_id)
+                    ),
                     Err(e) => outln!(
                         "FAILED: {} {}: {}",
                         d.item.action.as_str(),
-                        d.item.container_id,
+                        text(&d.item.container_id),
                         chain_line(e)
                     ),
                 }
@@ -183,8 +211,8 @@ fn print_plan(plan: &[PlanItem]) {
         outln!(
             "  {:<18} {}  ({})",
             p.action.as_str(),
-            p.container_id,
-            p.reason
+            text(&p.container_id),
+            shown_path(&p.reason)
         );
     }
 }

@@ -118,7 +118,10 @@ pub enum GenerateError {
         problems: Vec<String>,
     },
     /// The file exists and `force` was not given.
-    #[error("`{path}` exists; give --force to overwrite it, or write to standard output")]
+    #[error(
+        "`{}` exists; give --force to overwrite it, or write to standard output",
+        shown_file(.path)
+    )]
     Exists {
         /// The file.
         path: PathBuf,
@@ -130,7 +133,7 @@ pub enum GenerateError {
         name: String,
     },
     /// Writing failed.
-    #[error("cannot write `{path}`")]
+    #[error("cannot write `{}`", shown_file(.path))]
     Write {
         /// The file.
         path: PathBuf,
@@ -138,6 +141,12 @@ pub enum GenerateError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A path in a message: escaped and shortened like every name shown
+/// ([`super::syntax::shown_path`]), whatever the user's directory is called.
+fn shown_file(path: &Path) -> String {
+    super::syntax::shown_path(&path.to_string_lossy())
 }
 
 /// The flag a diagnostic about a generated spec is to be blamed on.
@@ -297,6 +306,7 @@ pub fn write_spec_file(
     // are owner-only whatever the umask, and the file is written atomically (temporary
     // file, fsync, rename; without --force a rename that never replaces).
     crate::statefile::create_private_dir_all(dir).map_err(|e| write_error(e.source))?;
+    refuse_shared_dir(dir).map_err(write_error)?;
     match crate::statefile::write_private(&path, text.as_bytes(), force) {
         Ok(()) => {}
         Err(e) if e.source.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -305,6 +315,31 @@ pub fn write_spec_file(
         Err(e) => return Err(write_error(e.source)),
     }
     Ok(path)
+}
+
+/// On Unix, refuses a directory (the one a link leads to) that group or others may write
+/// in without the sticky bit: they could replace the spec (what Docker then reads as the
+/// container's identity) or delete it. A sticky directory such as `/tmp` is fine: there no
+/// one else can rename or remove the file, which is owner-only. On Windows the directory's
+/// DACL is Docker's to keep.
+fn refuse_shared_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "the directory is writable by group or others (mode {:04o}), who could replace the spec: `chmod go-w` it or give another --credspec-dir",
+                    mode & 0o7777
+                ),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Lays JSON out as Windows PowerShell's `ConvertTo-Json` does: four spaces of indent

@@ -42,3 +42,15 @@ pub use source::{
     LoadedSpec, SourceError, SpecForm, SpecPolicy, SpecSource, default_credspec_dir,
     device_in_path, load, load_arg, load_from, parse_source, shown_arg,
 };
+
+/// Reads what a plain path on the command line names (an alive file, a plug-in input
+/// file) the way a credential spec's plain PATH is read: whatever it names, process
+/// substitution `<(...)` included, but opened non-blocking, so a FIFO nobody writes to
+/// reads as empty instead of hanging, and at most `limit` + 1 bytes are read (more than
+/// `limit` means too large; an endless device cannot exhaust memory).
+///
+/// # Errors
+/// The path cannot be opened or read.
+pub fn read_path_limited(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    open::read_path(path, limit)
+}

@@ -314,7 +314,8 @@ pub enum SourceError {
         origin: String,
         /// The key's path in its document (printable).
         path: String,
-        /// ` (in the mapping at line L)`, when known (YAML gives no line per key).
+        /// ` (lines A and B)` of the two copies, else ` (in the mapping at line L)`, when
+        /// known (YAML gives no line per key; they are found in the text).
         at: String,
     },
     /// A manifest without a usable GMSACredentialSpec, or an ambiguous selection.
@@ -775,13 +776,20 @@ fn from_bytes(
                     let path = full
                         .split_once(DUPLICATE_KEY)
                         .and_then(|(_, rest)| rest.split(" at line ").next());
+                    let path = path.unwrap_or_default();
+                    let at = e
+                        .location()
+                        .map(|l| l.line())
+                        .map_or_else(String::new, |line| {
+                            match yaml_duplicate_lines(&text, line, path) {
+                                Some((a, b)) => format!(" (lines {a} and {b})"),
+                                None => format!(" (in the mapping at line {line})"),
+                            }
+                        });
                     Err(SourceError::YamlDuplicate {
                         origin,
-                        path: shown_name(path.unwrap_or_default()),
-                        at: e
-                            .location()
-                            .map(|l| format!(" (in the mapping at line {})", l.line()))
-                            .unwrap_or_default(),
+                        path: shown_name(path),
+                        at,
                     })
                 }
                 Err(e) if text.contains("kind:") || text.contains("apiVersion:") => {
@@ -839,6 +847,56 @@ fn yaml_documents(text: &str) -> Result<Vec<Value>, serde_norway::Error> {
     serde_norway::Deserializer::from_str(text)
         .map(|document| StrictValue(JsonPath::root()).deserialize(document))
         .collect()
+}
+
+/// The lines (1-based) of the first two copies of the last key of `path` in the block
+/// mapping whose first key is on line `mapping_line` (where serde_norway places the error),
+/// so a YAML duplicate names both lines as a JSON one does. `None` when the text does not
+/// show them plainly (a flow mapping `{a: 1, a: 2}`, a key written with escapes): the
+/// message then names the mapping's line.
+fn yaml_duplicate_lines(text: &str, mapping_line: usize, path: &str) -> Option<(usize, usize)> {
+    // A key the path shows quoted (`["a.b"]`) is not looked for.
+    let key = path.rsplit('.').next().filter(|k| !k.ends_with(']'))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let first = *lines.get(mapping_line.checked_sub(1)?)?;
+    // The mapping's indentation: that of its first key, after any `- ` of a sequence item.
+    let mut indent = first.len() - first.trim_start_matches(' ').len();
+    let mut rest = &first[indent..];
+    while let Some(item) = rest.strip_prefix("- ") {
+        let inner = item.trim_start_matches(' ');
+        indent += 2 + item.len() - inner.len();
+        rest = inner;
+    }
+    let is_key = |content: &str| {
+        [key.to_owned(), format!("\"{key}\""), format!("'{key}'")]
+            .iter()
+            .any(|k| {
+                content
+                    .strip_prefix(k.as_str())
+                    .is_some_and(|after| after.trim_start_matches(' ').starts_with(':'))
+            })
+    };
+    let mut found = Vec::new();
+    if is_key(rest) {
+        found.push(mapping_line);
+    }
+    for (n, line) in lines.iter().enumerate().skip(mapping_line) {
+        let content = line.trim_start_matches(' ');
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        let this = line.len() - content.len();
+        if this < indent || line.starts_with("---") || line.starts_with("...") {
+            break;
+        }
+        if this == indent && is_key(content) {
+            found.push(n + 1);
+            if found.len() == 2 {
+                return Some((found[0], found[1]));
+            }
+        }
+    }
+    None
 }
 
 /// The start of the error [`StrictValue`] gives for a repeated key, followed by its path.
