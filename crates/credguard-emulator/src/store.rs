@@ -10,13 +10,10 @@ use credguard::statefile::{
     open_error, read_if_exists, write_atomic,
 };
 
+use credguard::error::shown_file;
+
 use crate::fault::Api;
 use crate::state::{CallRecord, FORMAT, Outcome, State};
-
-/// A path in a message, escaped and shortened like every name credguard shows.
-fn shown_file(path: &Path) -> String {
-    credguard::credspec::syntax::shown_path(&path.to_string_lossy())
-}
 
 /// Why the emulator's own state failed (not an emulated HCS failure).
 #[derive(Debug, thiserror::Error)]

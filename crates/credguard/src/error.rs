@@ -42,6 +42,26 @@ pub(crate) fn shown_cut(value: &str, max: usize) -> String {
     out
 }
 
+/// A file path made fit for a message by the same rule as [`ShownId`], with room for real
+/// paths: up to 512 characters are kept; a longer path keeps its first and last 200
+/// characters around `...` (the end names the file).
+#[must_use]
+pub fn shown_path(value: &str) -> String {
+    const KEEP: usize = 200;
+    let count = value.chars().count();
+    if count <= 512 {
+        return shown_cut(value, 512);
+    }
+    let tail: String = value.chars().skip(count - KEEP).collect();
+    format!("{}{}", shown_cut(value, KEEP), shown_cut(&tail, KEEP))
+}
+
+/// A path in a message: [`shown_path`] of its text (a directory's name is the user's).
+#[must_use]
+pub fn shown_file(path: &std::path::Path) -> String {
+    shown_path(&path.to_string_lossy())
+}
+
 impl fmt::Display for ShownId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

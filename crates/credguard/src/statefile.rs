@@ -16,6 +16,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::error::shown_file;
+
 /// An I/O failure on a named path.
 #[derive(Debug, thiserror::Error)]
 #[error("{action} `{}`", shown_file(.path))]
@@ -27,12 +29,6 @@ pub struct StateFileError {
     /// The OS error.
     #[source]
     pub source: io::Error,
-}
-
-/// A path in a message, escaped and shortened like every name shown
-/// ([`crate::credspec::syntax::shown_path`]): a state directory's name is the user's.
-fn shown_file(path: &Path) -> String {
-    crate::credspec::syntax::shown_path(&path.to_string_lossy())
 }
 
 impl StateFileError {
@@ -240,8 +236,10 @@ pub fn open_regular(path: &Path) -> Result<Option<File>, StateFileError> {
 pub fn no_follow(options: &mut OpenOptions) {
     #[cfg(unix)]
     {
+        use rustix::fs::OFlags;
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        // The flag bits are C `int` open flags: they fit an i32.
+        options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
     }
     #[cfg(windows)]
     {
@@ -260,7 +258,7 @@ pub fn no_follow(options: &mut OpenOptions) {
 #[must_use]
 pub fn open_error(action: &'static str, path: &Path, e: io::Error) -> StateFileError {
     #[cfg(unix)]
-    if e.raw_os_error() == Some(libc::ELOOP)
+    if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
         && fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
     {
         return refused(

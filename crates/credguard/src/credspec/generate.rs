@@ -23,6 +23,7 @@ use super::model::{
 };
 use super::path::{JsonPath, Segment};
 use super::syntax::{account_problem, dns_name_problem, is_guid, shown};
+use crate::error::shown_file;
 
 /// What a new credential spec is made from (the flags of `credguard credspec new`).
 #[derive(Debug, Clone, PartialEq)]
@@ -141,12 +142,6 @@ pub enum GenerateError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// A path in a message: escaped and shortened like every name shown
-/// ([`super::syntax::shown_path`]), whatever the user's directory is called.
-fn shown_file(path: &Path) -> String {
-    super::syntax::shown_path(&path.to_string_lossy())
 }
 
 /// The flag a diagnostic about a generated spec is to be blamed on.

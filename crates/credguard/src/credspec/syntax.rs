@@ -180,23 +180,9 @@ pub fn shown(value: &str) -> String {
     crate::error::ShownId::new(value).to_string()
 }
 
-/// A file path made fit for a message by the same rule as [`shown`], with room for real
-/// paths: up to 512 characters are kept; a longer path keeps its first and last 200
-/// characters around `...` (the end names the file).
-#[must_use]
-pub fn shown_path(value: &str) -> String {
-    const KEEP: usize = 200;
-    let count = value.chars().count();
-    if count <= 512 {
-        return crate::error::shown_cut(value, 512);
-    }
-    let tail: String = value.chars().skip(count - KEEP).collect();
-    format!(
-        "{}{}",
-        crate::error::shown_cut(value, KEEP),
-        crate::error::shown_cut(&tail, KEEP)
-    )
-}
+/// A file path made fit for a message: [`crate::error::shown_path`], re-exported here
+/// where the credential-spec messages are made.
+pub use crate::error::shown_path;
 
 #[cfg(test)]
 mod tests {
