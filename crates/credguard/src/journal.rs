@@ -21,7 +21,7 @@
 //! ([`Journal::open_read_only`], for listings and dry runs) only reports it: moving it is
 //! left to `reconcile`. Records and lock files are never opened through a symbolic link.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,8 +30,8 @@ use tracing::warn;
 
 use crate::lifecycle::Isolation;
 use crate::statefile::{
-    StateFileError, check_private_dir, ensure_private_dir, ensure_regular, no_follow, open_error,
-    read_if_exists, remove_durably, write_atomic,
+    StateFileError, check_private_dir, ensure_private_dir, ensure_regular, open_error,
+    open_lock_file, read_if_exists, remove_durably, write_atomic,
 };
 
 /// The marker of a journal record.
@@ -365,54 +365,6 @@ fn lock_file(path: &Path, wait: bool, create: bool) -> Result<Option<File>, Lock
         if same_file(&file, path) {
             return Ok(Some(file));
         }
-    }
-}
-
-/// Opens a lock file: read-write and created owner-only when `create`, read-only
-/// otherwise (a lock needs no write access). On Windows without `FILE_SHARE_DELETE` (see
-/// [`release_and_remove`]); an open that meets a removal in progress (a sharing violation,
-/// or access denied while the file is marked for deletion) is retried for a while.
-fn open_lock_file(path: &Path, create: bool) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true);
-    if create {
-        options.write(true).create(true).truncate(false);
-    }
-    // Never through a link planted in the journal.
-    no_follow(&mut options);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-        options.open(path)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::OpenOptionsExt;
-        use std::time::{Duration, Instant};
-        use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_READ, FILE_SHARE_WRITE};
-        // Not FILE_SHARE_DELETE.
-        options.share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE);
-        const ERROR_ACCESS_DENIED: i32 = 5;
-        const ERROR_SHARING_VIOLATION: i32 = 32;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match options.open(path) {
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(ERROR_SHARING_VIOLATION | ERROR_ACCESS_DENIED)
-                    ) && Instant::now() < deadline =>
-                {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                other => return other,
-            }
-        }
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        options.open(path)
     }
 }
 

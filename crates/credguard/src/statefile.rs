@@ -379,26 +379,14 @@ pub fn write_private(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Sta
 fn persist_replacing(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
     #[cfg(windows)]
     {
-        use std::time::{Duration, Instant};
-        const ERROR_ACCESS_DENIED: i32 = 5;
-        const ERROR_SHARING_VIOLATION: i32 = 32;
-        let deadline = Instant::now() + REPLACE_RETRY;
-        let mut tmp = tmp;
-        loop {
-            match tmp.persist(path) {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if matches!(
-                        e.error.raw_os_error(),
-                        Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION)
-                    ) && Instant::now() < deadline =>
-                {
-                    tmp = e.file;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(e) => return Err(e.error),
-            }
-        }
+        let mut tmp = Some(tmp);
+        retry_while_held_open(|| {
+            let file = tmp.take().expect("a failed rename gives the file back");
+            file.persist(path).map(drop).map_err(|e| {
+                tmp = Some(e.file);
+                e.error
+            })
+        })
     }
     #[cfg(not(windows))]
     {
@@ -406,10 +394,9 @@ fn persist_replacing(tmp: tempfile::NamedTempFile, path: &Path) -> io::Result<()
     }
 }
 
-/// How long [`write_atomic`] keeps retrying a replace that another process's open handle
-/// blocks (Windows only).
+/// How long [`retry_while_held_open`] keeps retrying (Windows only).
 #[cfg(windows)]
-const REPLACE_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+const HELD_OPEN_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `fsync` of a directory, so a rename or unlink in it is durable.
 ///
@@ -461,6 +448,66 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StateFileError> {
     Ok(Some(bytes))
 }
 
+/// Opens a lock file: read-write and created owner-only when `create`, read-only
+/// otherwise (a lock needs no write access); never through a link ([`no_follow`]). On
+/// Windows without `FILE_SHARE_DELETE`, so a lock file cannot be removed or renamed while
+/// anyone has it open (the journal relies on it to remove lock files safely); an open that
+/// meets a removal in progress is retried ([`retry_while_held_open`]).
+///
+/// # Errors
+/// The file cannot be opened (the caller maps the error: [`open_error`]).
+pub(crate) fn open_lock_file(path: &Path, create: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    if create {
+        options.write(true).create(true).truncate(false);
+    }
+    no_follow(&mut options);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+        options.open(path)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        use windows_sys::Win32::Storage::FileSystem::{FILE_SHARE_READ, FILE_SHARE_WRITE};
+        // Not FILE_SHARE_DELETE.
+        options.share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE);
+        retry_while_held_open(|| options.open(path))
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        options.open(path)
+    }
+}
+
+/// Windows: runs `op` again while it fails because another handle has the file open, or
+/// its removal is still pending (`ERROR_ACCESS_DENIED`, `ERROR_SHARING_VIOLATION`): such
+/// handles are held for one read or one lock, so this passes once they close. Gives up
+/// after [`HELD_OPEN_RETRY`] with the last error.
+#[cfg(windows)]
+pub(crate) fn retry_while_held_open<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    use std::time::{Duration, Instant};
+    const ERROR_ACCESS_DENIED: i32 = 5;
+    const ERROR_SHARING_VIOLATION: i32 = 32;
+    let deadline = Instant::now() + HELD_OPEN_RETRY;
+    loop {
+        match op() {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION)
+                ) && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// An exclusive lock on a lock file, released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct FileLock {
@@ -474,17 +521,8 @@ impl FileLock {
     /// # Errors
     /// The lock file cannot be opened or locked.
     pub fn acquire(path: &Path) -> Result<FileLock, StateFileError> {
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        no_follow(&mut options);
-        let file = options
-            .open(path)
-            .map_err(|e| open_error("opening the lock file", path, e))?;
+        let file =
+            open_lock_file(path, true).map_err(|e| open_error("opening the lock file", path, e))?;
         ensure_regular(&file, path)?;
         file.lock()
             .map_err(|e| StateFileError::new("locking", path, e))?;
