@@ -83,6 +83,12 @@ pub fn finish(code: Exit) -> Exit {
     }
 }
 
+/// A count with its noun, singular or plural as the count asks: `1 change`, `2 changes`,
+/// `0 failures`. Every count the CLI prints goes through here.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {

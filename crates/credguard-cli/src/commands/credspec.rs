@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use crate::Context;
 use crate::credspec_input::{CredspecDirArg, diagnostic_text, load};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json, shown};
+use crate::output::{OutputFormat, count, print_json, shown};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -274,7 +274,7 @@ fn disabled_text(origin: &str, reason: &str) -> String {
 }
 
 fn summary(origin: &str, errors: usize, warnings: usize, ok: bool) -> String {
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let plural = |n: usize, word: &str| count(n, word, &format!("{word}s"));
     match (errors, warnings, ok) {
         (0, 0, _) => format!("{origin}: ok"),
         (_, _, true) => format!("{origin}: ok, {}", plural(warnings, "warning")),
@@ -315,9 +315,10 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
             if !diagnostics.is_empty() {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
                 errln!(
-                    "note: `{}` has {errors} lint error(s) and {} warning(s): run `credguard credspec validate` for details",
+                    "note: `{}` has {} and {}: run `credguard credspec validate` for details",
                     loaded.origin,
-                    diagnostics.len() - errors
+                    count(errors, "lint error", "lint errors"),
+                    count(diagnostics.len() - errors, "warning", "warnings")
                 );
             }
         }

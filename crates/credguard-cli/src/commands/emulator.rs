@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::Context;
 use crate::backend::{BackendKind, open_emulator, open_emulator_read_only};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json, text};
+use crate::output::{OutputFormat, count, print_json, text};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -386,10 +386,14 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
                 })),
                 OutputFormat::Text => {
                     outln!(
-                        "utility VM `{}`{}: {} HvSocket service-table entries",
+                        "utility VM `{}`{}: {}",
                         text(&id),
                         if vm.stopped { " (stopped)" } else { "" },
-                        vm.service_table.len()
+                        count(
+                            vm.service_table.len(),
+                            "HvSocket service-table entry",
+                            "HvSocket service-table entries"
+                        )
                     );
                     for (sid, cfg) in &vm.service_table {
                         outln!(

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::Context;
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, entry_left_json, print_json, text};
+use crate::output::{OutputFormat, count, entry_left_json, print_json, text};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -204,7 +204,11 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
                     ),
                 }
             }
-            outln!("reconcile: {changes} changes, {failures} failures");
+            outln!(
+                "reconcile: {}, {}",
+                count(changes, "change", "changes"),
+                count(failures, "failure", "failures")
+            );
         }
     }
     // The first failure decides the exit code (all were printed above).
