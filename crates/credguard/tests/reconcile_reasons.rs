@@ -126,7 +126,8 @@ fn a_record_left_transient_without_a_noted_failure_is_a_crash() {
     let item = s.plan_item("cr");
     assert_eq!(item.action, Action::RemoveInterrupted);
     assert!(
-        item.reason.contains("a crash interrupted it while releasing"),
+        item.reason
+            .contains("a crash interrupted it while releasing"),
         "{}",
         item.reason
     );
