@@ -30,8 +30,9 @@ use crate::output::OutputFormat;
 /// specs before they reach Windows.
 ///
 /// Exit codes: 0 success; 1 a check failed; 2 usage or bad input; 3 HCS failure;
-/// 4 not found; 5 already exists (or busy: another process is creating it); 6 denied by
-/// policy; 7 local state error; 8 backend unavailable.
+/// 4 not found; 5 already exists (an instance, a utility VM, a file) or busy (another
+/// process is creating or releasing it); 6 denied by policy; 7 local state error;
+/// 8 backend unavailable.
 #[derive(Debug, Parser)]
 #[command(
     name = "credguard",

@@ -448,7 +448,7 @@ fn emulator_uvms() {
     env.cmd()
         .args(["emulator", "uvm", "create", "uvm-1"])
         .assert()
-        .code(2);
+        .code(5);
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["ServiceTable"], serde_json::json!({}));

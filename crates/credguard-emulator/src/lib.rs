@@ -177,7 +177,7 @@ impl Emulator {
                 )));
             }
             if s.uvms.contains_key(id) {
-                return Err(EmulatorError::Invalid(format!(
+                return Err(EmulatorError::Exists(format!(
                     "utility VM `{}` exists already",
                     credguard::error::ShownId::new(id)
                 )));
@@ -194,7 +194,7 @@ impl Emulator {
     pub fn remove_uvm(&self, id: &str) -> Result<(), EmulatorError> {
         self.store.try_update(|s| {
             s.uvms.remove(id).map(|_| ()).ok_or_else(|| {
-                EmulatorError::Invalid(format!(
+                EmulatorError::NotFound(format!(
                     "no utility VM `{}`",
                     credguard::error::ShownId::new(id)
                 ))
@@ -213,7 +213,7 @@ impl Emulator {
                 .get_mut(id)
                 .map(|vm| vm.stopped = true)
                 .ok_or_else(|| {
-                    EmulatorError::Invalid(format!(
+                    EmulatorError::NotFound(format!(
                         "no utility VM `{}`",
                         credguard::error::ShownId::new(id)
                     ))
