@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use serde::{Deserialize, Serialize};
 
 /// The emulated HCS calls.
@@ -74,7 +74,7 @@ impl FromStr for Api {
         Api::ALL
             .into_iter()
             .find(|a| a.name()[3..].eq_ignore_ascii_case(bare))
-            .ok_or_else(|| ParseApiError(credguard::error::ShownId::new(s).to_string()))
+            .ok_or_else(|| ParseApiError(credguard::text::ShownId::new(s).to_string()))
     }
 }
 

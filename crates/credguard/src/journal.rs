@@ -10,7 +10,7 @@
 //! While a process creates or releases an instance it holds an exclusive lock on the
 //! record's lock file; the operating system drops the lock when the process dies. A record
 //! in `creating` or `releasing` whose lock can be taken was therefore left by a crash, which
-//! is how [`crate::reconcile`] tells an interrupted operation from one in progress, with no
+//! is how [`crate::lifecycle::reconcile`] tells an interrupted operation from one in progress, with no
 //! process-id guessing. A lock file is removed when its lock is released (on Windows by the
 //! last process that had it open), and reconcile removes those a crash left
 //! ([`Journal::remove_orphaned_lock_files`]), so lock files do not pile up.
@@ -28,11 +28,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::lifecycle::Isolation;
 use crate::statefile::{
     StateFileError, check_private_dir, ensure_private_dir, ensure_regular, open_error,
     open_lock_file, read_if_exists, remove_durably, write_atomic,
 };
+use crate::wire::Isolation;
 
 /// The marker of a journal record.
 pub const RECORD_FORMAT: &str = "credguard-journal/1";
@@ -170,7 +170,7 @@ impl Record {
     #[must_use]
     pub fn proves_not_ours(
         &self,
-        instance: &crate::schema::ContainerCredentialGuardInstance,
+        instance: &crate::wire::ContainerCredentialGuardInstance,
     ) -> bool {
         let Some(state) = &instance.credential_guard else {
             return false;
@@ -378,7 +378,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
         match crate::statefile::open_regular(path) {
             Ok(Some(file)) => file.set_permissions(fs::Permissions::from_mode(0o600)),
             Ok(None) => Err(std::io::ErrorKind::NotFound.into()),
-            Err(e) => Err(std::io::Error::other(crate::error::chain_line(&e))),
+            Err(e) => Err(std::io::Error::other(crate::text::chain_line(&e))),
         }
     }
     #[cfg(windows)]
@@ -567,7 +567,7 @@ impl Journal {
                     warn!(file = %path.display(), error = %e, "{action}: cannot check an orphaned lock file; leaving it");
                 }
                 Err(LockFailure::State(e)) => {
-                    warn!(file = %path.display(), error = %crate::error::chain_line(&e), "cannot check an orphaned lock file; leaving it");
+                    warn!(file = %path.display(), error = %crate::text::chain_line(&e), "cannot check an orphaned lock file; leaving it");
                 }
             }
         }
@@ -649,7 +649,7 @@ impl Journal {
                 Ok(Some(bytes)) => out.extend(self.parse(&path, &bytes)),
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(file = %path.display(), error = %crate::error::chain_line(&e), "cannot read a journal record; skipping it");
+                    warn!(file = %path.display(), error = %crate::text::chain_line(&e), "cannot read a journal record; skipping it");
                 }
             }
         }
@@ -690,7 +690,7 @@ impl Journal {
             .map_or_else(|| "record".into(), |n| n.to_string_lossy().into_owned());
         let target = corrupt.join(format!("{name}.{}", now_ms()));
         let moved = ensure_private_dir(&corrupt)
-            .map_err(|e| crate::error::chain_line(&e))
+            .map_err(|e| crate::text::chain_line(&e))
             .and_then(|()| fs::rename(path, &target).map_err(|e| e.to_string()))
             .and_then(|()| make_private(&target).map_err(|e| e.to_string()));
         match moved {

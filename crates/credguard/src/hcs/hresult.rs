@@ -223,7 +223,7 @@ impl FromStr for HResult {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         // The text is shown as every name is: escaped, and cut when long.
-        let err = || ParseHResultError(crate::error::ShownId::new(s).to_string());
+        let err = || ParseHResultError(crate::text::ShownId::new(s).to_string());
         if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
             let v = u32::from_str_radix(hex, 16).map_err(|_| err())?;
             return Ok(hr(v));
