@@ -368,12 +368,3 @@ impl HcsService for Emulator {
     }
 }
 
-impl Api {
-    fn operation(self) -> HcsOperation {
-        match self {
-            Api::ModifyServiceSettings => HcsOperation::ModifyServiceSettings,
-            Api::GetServiceProperties => HcsOperation::GetServiceProperties,
-            Api::ModifyComputeSystem => HcsOperation::ModifyComputeSystem,
-        }
-    }
-}
