@@ -51,7 +51,7 @@ use std::thread;
 use std::time::Duration;
 
 use credguard::hcs::hresult::HResult;
-use credguard::hcs::{HcsError, HcsOperation, HcsService};
+use credguard::hcs::{HcsError, HcsService};
 use credguard::wire::HvSocketServiceConfig;
 
 pub use fault::{Api, Fault, FaultAction, ParseApiError};
