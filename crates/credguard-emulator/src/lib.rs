@@ -367,4 +367,3 @@ impl HcsService for Emulator {
             .map_err(|e| e.on_compute_system(id))
     }
 }
-

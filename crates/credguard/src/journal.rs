@@ -65,6 +65,38 @@ impl RecordState {
     pub fn is_transient(self) -> bool {
         !matches!(self, RecordState::Active)
     }
+
+    /// Whether a record in this state may move to `next`: the one list of allowed
+    /// transitions. A record is born `creating` ([`Record::creating`]); create ends in
+    /// `active`; release (and a rollback or a clean-up of an interrupted create) goes through
+    /// `releasing`, which a retry may write again; removal deletes the record. Nothing
+    /// goes back: an `active` or `releasing` record never becomes `creating`, and a
+    /// `releasing` one never `active` again.
+    #[must_use]
+    pub const fn can_become(self, next: RecordState) -> bool {
+        matches!(
+            (self, next),
+            (
+                RecordState::Creating,
+                RecordState::Creating | RecordState::Active
+            ) | (
+                RecordState::Creating | RecordState::Active | RecordState::Releasing,
+                RecordState::Releasing
+            )
+        )
+    }
+
+    /// Whether create may mark the record `active` (only from `creating`).
+    #[must_use]
+    pub const fn can_activate(self) -> bool {
+        self.can_become(RecordState::Active)
+    }
+
+    /// Whether release may mark the record `releasing` (from every state).
+    #[must_use]
+    pub const fn can_release(self) -> bool {
+        self.can_become(RecordState::Releasing)
+    }
 }
 
 /// The journal's record of one instance.
@@ -129,6 +161,22 @@ impl From<Isolation> for IsolationRecord {
 }
 
 impl Record {
+    /// Moves the record to `next`, if its state allows it ([`RecordState::can_become`]).
+    ///
+    /// # Errors
+    /// [`JournalError::Transition`] when it does not; the record is unchanged.
+    pub fn move_to(&mut self, next: RecordState) -> Result<(), JournalError> {
+        if !self.state.can_become(next) {
+            return Err(JournalError::Transition {
+                container_id: self.container_id.clone(),
+                from: self.state,
+                to: next,
+            });
+        }
+        self.state = next;
+        Ok(())
+    }
+
     /// A new record in state `creating`.
     #[must_use]
     pub fn creating(container_id: &str, isolation: Isolation, utility_vm: Option<&str>) -> Self {
@@ -257,6 +305,21 @@ pub enum JournalError {
     Busy {
         /// The container.
         container_id: String,
+    },
+    /// A record was to move to a state its state does not allow
+    /// ([`RecordState::can_become`]); nothing was written.
+    #[error(
+        "the journal's record of container `{container_id}` cannot go from `{}` to `{}`; nothing was written",
+        .from.as_str(),
+        .to.as_str()
+    )]
+    Transition {
+        /// The container.
+        container_id: String,
+        /// The record's state.
+        from: RecordState,
+        /// The state asked for.
+        to: RecordState,
     },
     /// A record exists already for the id.
     #[error(
@@ -805,5 +868,42 @@ mod tests {
         assert!(matches!(j.lock("x", false), Err(JournalError::Busy { .. })));
         drop(held);
         assert!(!j.in_progress("x").unwrap());
+    }
+
+    #[test]
+    fn record_states_move_only_forward() {
+        use RecordState::{Active, Creating, Releasing};
+        let all = [Creating, Active, Releasing];
+        let allowed = [
+            (Creating, Creating),
+            (Creating, Active),
+            (Creating, Releasing),
+            (Active, Releasing),
+            (Releasing, Releasing),
+        ];
+        for from in all {
+            for to in all {
+                let expected = allowed.contains(&(from, to));
+                assert_eq!(from.can_become(to), expected, "{from:?} -> {to:?}");
+                let mut r = Record::creating("c", Isolation::Process, None);
+                r.state = from;
+                let moved = r.move_to(to);
+                assert_eq!(moved.is_ok(), expected, "{from:?} -> {to:?}");
+                if let Err(e) = moved {
+                    assert_eq!(r.state, from, "a refused move changes nothing");
+                    let shown = e.to_string();
+                    assert!(
+                        shown.contains(from.as_str())
+                            && shown.contains(to.as_str())
+                            && shown.contains("`c`"),
+                        "{shown}"
+                    );
+                } else {
+                    assert_eq!(r.state, to);
+                }
+            }
+        }
+        assert!(Creating.can_activate() && !Active.can_activate() && !Releasing.can_activate());
+        assert!(all.iter().all(|s| s.can_release()));
     }
 }

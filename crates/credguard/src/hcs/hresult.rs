@@ -140,7 +140,10 @@ impl HResult {
     #[must_use]
     pub fn name(self) -> Option<&'static str> {
         let code = self.as_u32();
-        TABLE.iter().find(|(v, _)| *v == code).map(|(_, name)| *name)
+        TABLE
+            .iter()
+            .find(|(v, _)| *v == code)
+            .map(|(_, name)| *name)
     }
 }
 
@@ -408,7 +411,9 @@ mod tests {
             assert_eq!(h.to_string().parse::<HResult>(), Ok(h));
         }
         assert_eq!(
-            "HCS_E_OPERATION_NOT_STARTED".parse::<HResult>().map(HResult::as_u32),
+            "HCS_E_OPERATION_NOT_STARTED"
+                .parse::<HResult>()
+                .map(HResult::as_u32),
             Ok(0x8037_0115)
         );
     }
