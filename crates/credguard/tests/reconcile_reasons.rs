@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use credguard::error::CcgError;
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use credguard::journal::{FailedOperation, Journal, RecordState};
-use credguard::reconcile::{Action, PlanItem};
+use credguard::lifecycle::CcgError;
+use credguard::lifecycle::reconcile::{Action, PlanItem};
 use credguard::{CcgClient, Isolation, ReconcileOptions};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use credguard::reconcile::PlanItem;
-use credguard::schema::{
+use credguard::lifecycle::reconcile::PlanItem;
+use credguard::wire::{
     ContainerCredentialGuardInstance, ModificationRequest, ModifySettingRequest, to_wire,
 };
 use credguard::{Isolation, Removal, SpecRequest};
@@ -188,10 +188,10 @@ pub fn run(ctx: &Context, cmd: InstancesCommand) -> Result<Exit, CliError> {
 }
 
 fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
-    credguard::input::validate_container_id(&args.id)?;
+    credguard::lifecycle::validate_container_id(&args.id)?;
     let denied = |reason: String| -> CliError {
         credguard::CcgError::Denied {
-            container_id: credguard::error::ShownId::new(&args.id),
+            container_id: credguard::text::ShownId::new(&args.id),
             reason,
         }
         .into()
@@ -249,7 +249,7 @@ fn dry_run(
     isolation: Isolation,
     uvm: Option<&str>,
 ) -> Result<Exit, CliError> {
-    let query = credguard::lifecycle::CCG_QUERY.to_owned();
+    let query = credguard::CCG_QUERY.to_owned();
     let wire_err = |e| CliError::new(Exit::Usage, e);
     let add = to_wire(&ModificationRequest::add_instance(
         id,
@@ -274,7 +274,7 @@ fn dry_run(
     ];
     if let Some(vm) = uvm {
         // The ServiceId and the config come from HCS's answer: placeholders here.
-        let placeholder = credguard::schema::HvSocketServiceConfig::default();
+        let placeholder = credguard::wire::HvSocketServiceConfig::default();
         let doc = to_wire(&ModifySettingRequest::hvsocket_update(
             "<ServiceId>",
             &placeholder,
@@ -419,7 +419,7 @@ fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
     let client = ctx.client_read_only()?;
     let Some(instance) = client.get(id)? else {
         return Err(credguard::CcgError::NotFound {
-            container_id: credguard::error::ShownId::new(id),
+            container_id: credguard::text::ShownId::new(id),
         }
         .into());
     };
@@ -433,7 +433,7 @@ fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
 fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
     // Check every id before touching anything.
     for id in ids {
-        credguard::input::validate_container_id(id)?;
+        credguard::lifecycle::validate_container_id(id)?;
     }
     let client = ctx.client()?;
     let mut results = Vec::new();
@@ -465,7 +465,7 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                 results.push(json!({
                     "id": id,
                     "result": "removed",
-                    "warning": credguard::error::chain_line(&e),
+                    "warning": credguard::text::chain_line(&e),
                     "entry_left": crate::output::entry_left_json(&e),
                 }));
                 let e = CliError::from(e);
@@ -477,7 +477,7 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
             }
             Err(
                 e @ credguard::CcgError::HvSocketEntry {
-                    step: credguard::error::Step::HvSocketRemove,
+                    step: credguard::lifecycle::Step::HvSocketRemove,
                     ..
                 },
             ) => {
@@ -491,7 +491,7 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                 results.push(json!({
                     "id": id,
                     "result": "absent",
-                    "warning": credguard::error::chain_line(&e),
+                    "warning": credguard::text::chain_line(&e),
                     "entry_left": crate::output::entry_left_json(&e),
                 }));
                 let e = CliError::from(e);
@@ -502,7 +502,9 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                 }
             }
             Err(e) => {
-                results.push(json!({"id": id, "result": "failed", "error": credguard::error::chain_line(&e)}));
+                results.push(
+                    json!({"id": id, "result": "failed", "error": credguard::text::chain_line(&e)}),
+                );
                 let e = CliError::from(e);
                 if failure.is_some() {
                     // Only the first failure decides the exit code; the others are printed now.

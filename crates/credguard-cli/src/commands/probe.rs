@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use credguard::Isolation;
-use credguard::error::chain_line;
+use credguard::text::chain_line;
 use serde_json::json;
 
 use crate::Context;

@@ -10,8 +10,9 @@
 //! Types that carry a credential spec redact it in their `Debug` output: a spec can hold a
 //! plug-in secret and must never reach a log by accident.
 
+pub mod container;
 mod find;
-mod wire;
+mod go_json;
 
 use std::fmt;
 
@@ -26,7 +27,31 @@ pub use find::find_instance_reference;
 pub use find::{
     FindError, find_instance, find_listed_instance, list_instances, list_listed_instances,
 };
-pub use wire::to_wire;
+pub use go_json::to_wire;
+
+/// The query for every CCG instance on the host, as hcsshim writes it.
+pub const CCG_QUERY: &str = r#"{"PropertyTypes":["ContainerCredentialGuard"]}"#;
+
+/// How the container is isolated, which decides the transport of its instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Isolation {
+    /// Process isolation (Argon): transport `LRPC`.
+    #[default]
+    Process,
+    /// Hyper-V isolation (Xenon): transport `HvSocket`.
+    HyperV,
+}
+
+impl Isolation {
+    /// The transport HCS is asked for.
+    #[must_use]
+    pub fn transport(self) -> Transport {
+        match self {
+            Isolation::Process => Transport::Lrpc,
+            Isolation::HyperV => Transport::HvSocket,
+        }
+    }
+}
 
 /// The property type of CCG requests and queries.
 pub const PROPERTY_TYPE_CCG: &str = "ContainerCredentialGuard";
