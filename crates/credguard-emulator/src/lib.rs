@@ -167,7 +167,9 @@ impl Emulator {
     /// Creates a utility VM (a compute system with an empty HvSocket service table).
     ///
     /// # Errors
-    /// A system with this id exists already, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have,
+    /// [`EmulatorError::Exists`] when a system with this id exists already, or the state
+    /// cannot be written.
     pub fn create_uvm(&self, id: &str) -> Result<(), EmulatorError> {
         self.store.try_update(|s| {
             if let Some(problem) = credguard::lifecycle::id_problem(id) {
@@ -190,8 +192,10 @@ impl Emulator {
     /// Removes a utility VM (as when it stops); later calls on it answer `0xC037010E`.
     ///
     /// # Errors
-    /// No such VM, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have, [`EmulatorError::NotFound`]
+    /// when there is no such VM, or the state cannot be written.
     pub fn remove_uvm(&self, id: &str) -> Result<(), EmulatorError> {
+        valid_uvm_id(id)?;
         self.store.try_update(|s| {
             s.uvms.remove(id).map(|_| ()).ok_or_else(|| {
                 EmulatorError::NotFound(format!(
@@ -206,8 +210,10 @@ impl Emulator {
     /// of it fails with `0xC0370110` (`HCS_E_SYSTEM_ALREADY_STOPPED`).
     ///
     /// # Errors
-    /// No such VM, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have, [`EmulatorError::NotFound`]
+    /// when there is no such VM, or the state cannot be written.
     pub fn stop_uvm(&self, id: &str) -> Result<(), EmulatorError> {
+        valid_uvm_id(id)?;
         self.store.try_update(|s| {
             s.uvms
                 .get_mut(id)
@@ -365,5 +371,17 @@ impl HcsService for Emulator {
         self.call(Api::ModifyComputeSystem, Some(id), settings)
             .map(|_| ())
             .map_err(|e| e.on_compute_system(id))
+    }
+}
+
+/// An id that no utility VM can have (empty, too long, a control or format character) is
+/// bad input, not a VM that is missing.
+fn valid_uvm_id(id: &str) -> Result<(), EmulatorError> {
+    match credguard::lifecycle::id_problem(id) {
+        Some(problem) => Err(EmulatorError::Invalid(format!(
+            "`{}` is not a utility VM id: {problem}",
+            credguard::text::ShownId::new(id)
+        ))),
+        None => Ok(()),
     }
 }
