@@ -296,7 +296,8 @@ fn man_prints_the_whole_tree_on_one_page() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(page.matches(".TH ").count(), 1, "one page");
     assert!(page.contains(".TH credguard 1"), "{}", &page[..200]);
-    for path in command_paths(&env).iter().skip(1) {
+    let paths = command_paths(&env);
+    for path in paths.iter().skip(1) {
         let title = format!(".SH \"CREDGUARD {}\"", path.join(" ").to_uppercase());
         assert!(page.contains(&title), "no section {title}");
     }
@@ -304,7 +305,11 @@ fn man_prints_the_whole_tree_on_one_page() {
         page.contains("credguard instances add \\-\\-id web\\-1"),
         "the examples"
     );
-    assert!(page.contains(".SS \"GLOBAL OPTIONS\""));
+    // Every command's examples under their own heading; the global options once.
+    assert_eq!(page.matches(".SH EXAMPLES\n").count(), 1);
+    assert_eq!(page.matches(".SS EXAMPLES\n").count(), paths.len() - 1);
+    assert!(!page.contains("EXTRA") && !page.contains("\nExamples:\n"));
+    assert_eq!(page.matches("GLOBAL OPTIONS").count(), 1);
 }
 
 #[cfg(unix)]
@@ -343,5 +348,8 @@ fn man_out_dir_writes_one_page_per_command_atomically_and_readable() {
         }
         let add = std::fs::read_to_string(dir.join("credguard-instances-add.1")).unwrap();
         assert!(add.contains("\\-\\-dry\\-run"), "{add}");
+        // A page stands alone: the global options and the examples are on it.
+        assert!(add.contains(".SH \"GLOBAL OPTIONS\""), "{add}");
+        assert!(add.contains(".SH EXAMPLES\n"), "{add}");
     }
 }

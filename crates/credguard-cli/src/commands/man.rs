@@ -3,7 +3,8 @@
 //!
 //! Without `--out-dir`, one page, `credguard(1)`, on standard output: the top command's
 //! page followed by a section per subcommand (every level), each with its synopsis,
-//! description, options and examples. With `--out-dir DIR`, one page per command
+//! description, options and examples (the global options are described once, on the top
+//! page). With `--out-dir DIR`, one page per command
 //! (`credguard.1`, `credguard-instances.1`, `credguard-instances-add.1`, ...), each written
 //! atomically (a temporary file in DIR renamed over the page) and mode 0644: man pages are
 //! documentation every user of the host reads, and hold nothing secret.
@@ -67,12 +68,13 @@ pub fn run(cmd: clap::Command, args: &ManArgs) -> Result<Exit, CliError> {
 }
 
 /// The top command's page, then a section per subcommand, in which the subcommand's own
-/// sections are subsections.
+/// sections are subsections. The global options are described once, on the top page.
 fn whole_manual(cmd: &clap::Command) -> std::io::Result<Vec<u8>> {
     let mut page = Vec::new();
     Man::new(cmd.clone()).render(&mut page)?;
     for sub in commands(cmd).into_iter().skip(1) {
         let title = sub.get_bin_name().unwrap_or(sub.get_name()).to_uppercase();
+        let sub = sub.mut_args(|a| if a.is_global_set() { a.hide(true) } else { a });
         let man = Man::new(sub.clone());
         let mut part = Vec::new();
         man.render_synopsis_section(&mut part)?;
@@ -91,7 +93,30 @@ fn whole_manual(cmd: &clap::Command) -> std::io::Result<Vec<u8>> {
             }
         }
     }
-    Ok(page)
+    Ok(examples_heading(&page))
+}
+
+/// clap_mangen puts the help's closing text under `EXTRA`; here it is the examples, so the
+/// section is called `EXAMPLES` and the text's own `Examples:` line is dropped.
+fn examples_heading(page: &[u8]) -> Vec<u8> {
+    let mut out = String::new();
+    let mut heading_just_written = false;
+    for line in String::from_utf8_lossy(page).lines() {
+        if heading_just_written && line == "Examples:" {
+            heading_just_written = false;
+            continue;
+        }
+        heading_just_written = false;
+        match line {
+            ".SH EXTRA" | ".SS EXTRA" => {
+                out.push_str(&line.replace("EXTRA", "EXAMPLES"));
+                heading_just_written = true;
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out.into_bytes()
 }
 
 /// Writes one page per command into `dir`, atomically, mode 0644; returns their paths.
@@ -109,7 +134,7 @@ fn write_pages(cmd: &clap::Command, dir: &Path) -> Result<Vec<PathBuf>, CliError
         let path = dir.join(man.get_filename());
         let mut page = Vec::new();
         man.render(&mut page)
-            .and_then(|()| write_atomic(dir, &path, &page))
+            .and_then(|()| write_atomic(dir, &path, &examples_heading(&page)))
             .map_err(|e| {
                 CliError::new(
                     Exit::State,
