@@ -14,21 +14,28 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CREDGUARD_BUILD_COMMIT");
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".to_owned());
     println!("cargo:rustc-env=CREDGUARD_BUILD_TARGET={target}");
-
-    let commit = match std::env::var("CREDGUARD_BUILD_COMMIT") {
-        Ok(c) if !c.trim().is_empty() => c.trim().to_owned(),
-        _ => {
-            watch_head();
-            git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".to_owned())
-        }
-    };
+    let given = std::env::var("CREDGUARD_BUILD_COMMIT").ok();
+    if given.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        watch_head("git");
+    }
+    let commit = commit("git", given.as_deref());
     println!("cargo:rustc-env=CREDGUARD_BUILD_COMMIT={commit}");
+}
+
+/// The commit to show: `given` (from `CREDGUARD_BUILD_COMMIT`) when not blank, else what
+/// `git rev-parse --short=12 HEAD` says, else `unknown` (no git, no repository, no commit).
+pub(crate) fn commit(git_program: &str, given: Option<&str>) -> String {
+    match given.map(str::trim) {
+        Some(c) if !c.is_empty() => c.to_owned(),
+        _ => git(git_program, &["rev-parse", "--short=12", "HEAD"])
+            .unwrap_or_else(|| "unknown".to_owned()),
+    }
 }
 
 /// One line of a git command's output, or `None` when git is missing or fails (no
 /// repository, no commit yet).
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).output().ok()?;
+fn git(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
     if !out.status.success() {
         return None;
     }
@@ -39,12 +46,12 @@ fn git(args: &[&str]) -> Option<String> {
 /// Reruns the script when HEAD changes (a checkout) or the branch it is on moves (a commit):
 /// `.git/HEAD`, the branch's ref file and `packed-refs`, wherever a worktree keeps them.
 /// Files that do not exist are not named: cargo would rerun every time.
-fn watch_head() {
-    let mut paths = vec![git(&["rev-parse", "--git-path", "HEAD"])];
-    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        paths.push(git(&["rev-parse", "--git-path", &reference]));
+fn watch_head(program: &str) {
+    let mut paths = vec![git(program, &["rev-parse", "--git-path", "HEAD"])];
+    if let Some(reference) = git(program, &["symbolic-ref", "-q", "HEAD"]) {
+        paths.push(git(program, &["rev-parse", "--git-path", &reference]));
     }
-    paths.push(git(&["rev-parse", "--git-path", "packed-refs"]));
+    paths.push(git(program, &["rev-parse", "--git-path", "packed-refs"]));
     for path in paths.into_iter().flatten().map(PathBuf::from) {
         if path.exists() {
             println!("cargo:rerun-if-changed={}", path.display());

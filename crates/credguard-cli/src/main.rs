@@ -8,6 +8,8 @@
 mod output;
 
 mod backend;
+#[cfg(test)]
+mod build_info_tests;
 mod commands;
 mod credspec_input;
 mod exit;
