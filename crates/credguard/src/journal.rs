@@ -109,7 +109,7 @@ pub struct Record {
     /// Where the instance is in its life.
     pub state: RecordState,
     /// The isolation it was created for.
-    pub isolation: IsolationRecord,
+    pub isolation: Isolation,
     /// The transport asked for (`LRPC`, `HvSocket`).
     pub transport: String,
     /// The utility VM its HvSocket entry was (or is being) added to, under Hyper-V.
@@ -141,25 +141,6 @@ pub struct Record {
     pub pid: u32,
 }
 
-/// [`Isolation`] as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IsolationRecord {
-    /// Process isolation.
-    Process,
-    /// Hyper-V isolation.
-    Hyperv,
-}
-
-impl From<Isolation> for IsolationRecord {
-    fn from(i: Isolation) -> Self {
-        match i {
-            Isolation::Process => IsolationRecord::Process,
-            Isolation::HyperV => IsolationRecord::Hyperv,
-        }
-    }
-}
-
 impl Record {
     /// Moves the record to `next`, if its state allows it ([`RecordState::can_become`]).
     ///
@@ -185,7 +166,7 @@ impl Record {
             format: RECORD_FORMAT.to_owned(),
             container_id: container_id.to_owned(),
             state: RecordState::Creating,
-            isolation: isolation.into(),
+            isolation,
             transport: isolation.transport().as_str().to_owned(),
             utility_vm: utility_vm.map(str::to_owned),
             service_id: None,
