@@ -15,7 +15,7 @@
 //! last process that had it open), and reconcile removes those a crash left
 //! ([`Journal::remove_orphaned_lock_files`]), so lock files do not pile up.
 //!
-//! A record that cannot be read (or names an id [`crate::input::validate_container_id`]
+//! A record that cannot be read (or names an id [`crate::lifecycle::validate_container_id`]
 //! refuses) is moved aside into `corrupt/` (kept for inspection) with a warning; it never
 //! stops a listing or a reconciliation. A journal opened read-only
 //! ([`Journal::open_read_only`], for listings and dry runs) only reports it: moving it is
@@ -109,7 +109,7 @@ pub struct Record {
     /// Where the instance is in its life.
     pub state: RecordState,
     /// The isolation it was created for.
-    pub isolation: IsolationRecord,
+    pub isolation: Isolation,
     /// The transport asked for (`LRPC`, `HvSocket`).
     pub transport: String,
     /// The utility VM its HvSocket entry was (or is being) added to, under Hyper-V.
@@ -169,25 +169,6 @@ impl FailedOperation {
     }
 }
 
-/// [`Isolation`] as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IsolationRecord {
-    /// Process isolation.
-    Process,
-    /// Hyper-V isolation.
-    Hyperv,
-}
-
-impl From<Isolation> for IsolationRecord {
-    fn from(i: Isolation) -> Self {
-        match i {
-            Isolation::Process => IsolationRecord::Process,
-            Isolation::HyperV => IsolationRecord::Hyperv,
-        }
-    }
-}
-
 impl Record {
     /// Moves the record to `next`, if its state allows it ([`RecordState::can_become`]).
     ///
@@ -213,7 +194,7 @@ impl Record {
             format: RECORD_FORMAT.to_owned(),
             container_id: container_id.to_owned(),
             state: RecordState::Creating,
-            isolation: isolation.into(),
+            isolation,
             transport: isolation.transport().as_str().to_owned(),
             utility_vm: utility_vm.map(str::to_owned),
             service_id: None,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use credguard::lifecycle::reconcile::PlanItem;
 use credguard::wire::{
     ContainerCredentialGuardInstance, ModificationRequest, ModifySettingRequest, to_wire,
@@ -98,24 +98,6 @@ pub enum InstancesCommand {
     },
 }
 
-/// The isolation of the container, which decides the transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IsolationArg {
-    /// Process isolation: transport LRPC.
-    Process,
-    /// Hyper-V isolation: transport HvSocket.
-    Hyperv,
-}
-
-impl From<IsolationArg> for Isolation {
-    fn from(i: IsolationArg) -> Self {
-        match i {
-            IsolationArg::Process => Isolation::Process,
-            IsolationArg::Hyperv => Isolation::HyperV,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only what `reconcile` (with the same --alive/--alive-file/--include-foreign) would
@@ -161,7 +143,7 @@ pub struct AddArgs {
 
     /// The container's isolation: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
-    pub isolation: IsolationArg,
+    pub isolation: Isolation,
 
     /// Hyper-V isolation: the utility VM to hot-add the instance's HvSocket service-table
     /// entry to (removed again on release).
@@ -211,7 +193,7 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     // The spec carries its source's policy (an OCI bundle's gMSA-disable annotation, however
     // the bundle was named); the library refuses what it denies.
     let loaded = read_credspec_from(ctx, &source, &args.dir, args.no_lint, &args.id)?;
-    let isolation = Isolation::from(args.isolation);
+    let isolation = args.isolation;
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
