@@ -14,7 +14,8 @@
 //! - [`input`] and [`redact`]: what is checked before anything is sent, and what is hidden
 //!   before anything is shown; [`statefile`]: atomic, private, locked files;
 //! - `windows` (on Windows only): the real backend over computecore.dll and `registry://`
-//!   credential specs.
+//!   credential specs, calling Windows through the safe interface of the `credguard-winapi`
+//!   crate (where all of credguard's unsafe code lives: this crate forbids it).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -28,6 +29,8 @@
 //! handle.release()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![forbid(unsafe_code)]
 
 pub mod container;
 pub mod credspec;
