@@ -32,9 +32,9 @@ pub use registry::{CREDENTIAL_SPECS_KEY, RegistryError, read_registry_credential
 
 pub(crate) use credguard_winapi::path::final_path_of;
 
+use crate::hcs::hresult::HResult;
+use crate::hcs::watchdog::watch;
 use crate::hcs::{HcsError, HcsOperation, HcsService};
-use crate::hresult::HResult;
-use crate::watchdog::watch;
 use credguard_winapi::computecore::{Api, LoadError, Operation};
 use credguard_winapi::wide::WideCString;
 
