@@ -42,6 +42,9 @@
 //!   stopped VM with is not documented, so this is the emulator's choice, and other codes
 //!   (`HCS_E_INVALID_STATE`, ...) can be injected as faults.
 
+// rustdoc on every public item (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
+
 mod fault;
 mod state;
 mod store;

@@ -37,6 +37,8 @@
 //! freed) and `security::as_stranger` (run a closure under a restricted token), for the tests
 //! of the crates built on this one. It is off by default and is not for production builds.
 
+// rustdoc on every public item (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
 // The workspace denies `unsafe_code`; this crate is the one place allowed to call into
 // Windows through raw pointers, which cannot be done without it.
 #![allow(unsafe_code)]

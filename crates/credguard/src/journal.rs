@@ -15,7 +15,7 @@
 //! last process that had it open), and reconcile removes those a crash left
 //! ([`Journal::remove_orphaned_lock_files`]), so lock files do not pile up.
 //!
-//! A record that cannot be read (or names an id [`crate::input::validate_container_id`]
+//! A record that cannot be read (or names an id [`crate::lifecycle::validate_container_id`]
 //! refuses) is moved aside into `corrupt/` (kept for inspection) with a warning; it never
 //! stops a listing or a reconciliation. A journal opened read-only
 //! ([`Journal::open_read_only`], for listings and dry runs) only reports it: moving it is

@@ -30,6 +30,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// rustdoc on every public item (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
 // Unsafe code lives only in the credguard-winapi crate (the Windows FFI, behind a safe API).
 #![forbid(unsafe_code)]
 
@@ -54,3 +56,9 @@ pub use lifecycle::{
     CcgClient, CcgError, CcgResource, CreateRequest, ErrorKind, Removal, SpecRequest, Step,
 };
 pub use wire::{CCG_QUERY, Isolation};
+
+/// The Rust examples of the repository's README, compiled and run as doctests so that they
+/// cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
