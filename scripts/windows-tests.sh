@@ -129,9 +129,9 @@ STUB_DLL=$OUT/computecore.dll
 # directory (System32 has no computecore.dll under Wine).
 cmp -s "$STUB_DLL" "$OUT/deps/computecore.dll" || cp -f "$STUB_DLL" "$OUT/deps/computecore.dll"
 
-# crates/credguard-cli/tests/cli.rs is left out: it assumes `--backend auto` means the
-# emulator (it means hcs on Windows) and Unix file modes; credguard.exe is tested under
-# Wine by section 4 below instead. The CLI's unit tests do run.
+# The CLI's integration tests (crates/credguard-cli/tests/) are left out: they assume
+# `--backend auto` means the emulator (it means hcs on Windows) and Unix file modes;
+# credguard.exe is tested under Wine by section 4 below instead. The CLI's unit tests do run.
 step "cargo test --target $TRIPLE --workspace under wine64"
 rm -rf "$WORK/stub-state"
 mkdir -p "$WORK/stub-state"

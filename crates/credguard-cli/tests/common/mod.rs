@@ -106,3 +106,33 @@ impl Env {
 pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
+
+/// The plug-in input's secret in [`secret_spec`]: no output may show it unless asked.
+pub const SECRET: &str = "Sup3rS3cretPassw0rd";
+
+/// A credential spec whose `PluginInput` holds [`SECRET`], as a file.
+pub fn secret_spec(env: &Env) -> PathBuf {
+    let spec = serde_json::json!({
+        "CmsPlugins": ["ActiveDirectory"],
+        "DomainJoinConfig": {
+            "Sid": "S-1-5-21-702590844-1001920913-2680819671",
+            "MachineAccountName": "webapp01",
+            "Guid": "56d9b66c-d746-4f87-bd26-26760cfdca2e",
+            "DnsTreeName": "contoso.com",
+            "DnsName": "contoso.com",
+            "NetBiosName": "CONTOSO"
+        },
+        "ActiveDirectoryConfig": {
+            "GroupManagedServiceAccounts": [
+                {"Name": "webapp01", "Scope": "contoso.com"},
+                {"Name": "webapp01", "Scope": "CONTOSO"}
+            ],
+            "HostAccountConfig": {
+                "PortableCcgVersion": "1",
+                "PluginGUID": "{CFCA0441-511D-4B2A-862E-20348A78760B}",
+                "PluginInput": format!("contoso.com:gmsaccg:{SECRET}")
+            }
+        }
+    });
+    env.file("secret.json", spec.to_string().as_bytes())
+}
