@@ -277,32 +277,11 @@ fn utility_vm_names_are_shown_escaped_and_short() {
 // ---- files named on the command line besides credential specs ----
 
 /// Runs a command that must end on its own: waits up to 60 s (a deadline, not a timing
-/// assertion), then kills it and fails.
+/// assertion; a FIFO or an endless device read forever would hit it), then kills it and fails.
 fn run_bounded(env: &Env, args: &[&str]) -> (i32, String) {
-    let mut child = Command::new(bin())
-        .args(args)
-        .env_remove("CREDGUARD_BACKEND")
-        .env_remove("CREDGUARD_LOG")
-        .env("CREDGUARD_STATE_DIR", env.state())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            return (status.code().unwrap_or(-1), err);
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?} did not end (a FIFO or an endless device read forever)");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut child = env.spawn(args);
+    let code = child.finish();
+    (code, child.stderr())
 }
 
 #[test]

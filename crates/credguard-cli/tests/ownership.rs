@@ -432,27 +432,13 @@ fn crash_inside_add_while_another_creates(env: &Env, id: &str, foreign: Transpor
     )
     .unwrap();
     let spec = env.spec();
-    let mut child = env
-        .process(&["instances", "add", "--id", id, "--credspec", p(&spec)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !emu.faults().unwrap().is_empty() {
-        assert!(child.try_wait().unwrap().is_none(), "the add ended early");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the add never reached AddInstance"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut child = env.spawn(&["instances", "add", "--id", id, "--credspec", p(&spec)]);
+    child.wait_until("AddInstance", || emu.faults().unwrap().is_empty());
     // The same spec the killed command sent, but another transport: not its instance.
     let text = std::fs::read_to_string(&spec).unwrap();
     let doc = to_wire(&ModificationRequest::add_instance(id, &text, foreign)).unwrap();
     emu.modify_service_settings(&doc).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     emu.clear_faults().unwrap();
 }
 

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use credguard::error::CcgError;
 use credguard::hresult::HResult;
@@ -191,10 +192,13 @@ fn locks_stay_exclusive_while_their_files_are_removed_and_recreated() {
                 let lock = if n % 2 == 0 {
                     journal.lock("lf-race", true).unwrap()
                 } else {
+                    // A deadline against a lock never given back, not a timing assertion.
+                    let deadline = Instant::now() + Duration::from_secs(60);
                     loop {
                         match journal.lock("lf-race", false) {
                             Ok(lock) => break lock,
                             Err(credguard::journal::JournalError::Busy { .. }) => {
+                                assert!(Instant::now() < deadline, "the lock was never free");
                                 std::thread::yield_now();
                             }
                             Err(e) => panic!("{e:?}"),
@@ -215,8 +219,10 @@ fn locks_stay_exclusive_while_their_files_are_removed_and_recreated() {
     }
     let observer = {
         let (journal, taken) = (journal.clone(), taken.clone());
+        // Until every round is done, or a deadline if a worker failed.
+        let deadline = Instant::now() + Duration::from_secs(60);
         std::thread::spawn(move || {
-            while taken.load(Ordering::SeqCst) < 4 * ROUNDS {
+            while taken.load(Ordering::SeqCst) < 4 * ROUNDS && Instant::now() < deadline {
                 journal.in_progress("lf-race").unwrap();
                 journal.remove_orphaned_lock_files().unwrap();
             }

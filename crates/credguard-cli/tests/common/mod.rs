@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use credguard_emulator::Emulator;
 use serde_json::Value;
@@ -52,6 +54,23 @@ impl Env {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         c
+    }
+
+    /// Starts a command in the background, its standard error kept for [`Running`]'s messages.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let stderr = self.dir.path().join(format!("stderr-{n}.txt"));
+        let child = self
+            .process(args)
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        Running {
+            child,
+            what: format!("credguard {}", args.join(" ")),
+            stderr,
+        }
     }
 
     /// Runs a command: exit code, stdout, stderr.
@@ -135,4 +154,87 @@ pub fn secret_spec(env: &Env) -> PathBuf {
         }
     });
     env.file("secret.json", spec.to_string().as_bytes())
+}
+
+/// How long a test waits for a process or a condition before it fails: a deadline against
+/// hangs, never a timing assertion.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A `credguard` process running in the background ([`Env::spawn`]). Every wait on it has
+/// [`DEADLINE`] and watches the process: when it ends (or hangs) where the test did not
+/// expect it, the test fails at once with its standard error. Dropped, it is killed.
+pub struct Running {
+    child: Child,
+    what: String,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// What the process wrote to standard error so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Polls `ready` until it holds (`Ok`) or the process ends (`Err` with its status); kills
+    /// the process and fails after [`DEADLINE`].
+    pub fn until(&mut self, what: &str, mut ready: impl FnMut() -> bool) -> Result<(), ExitStatus> {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(status);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "`{}`: no {what} within {DEADLINE:?}; its stderr:\n{}",
+                    self.what,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Waits until `ready` holds; fails at once, with the process's standard error, if the
+    /// process ends first.
+    pub fn wait_until(&mut self, what: &str, ready: impl FnMut() -> bool) {
+        if let Err(status) = self.until(what, ready) {
+            panic!(
+                "`{}` ended ({status}) before {what}; its stderr:\n{}",
+                self.what,
+                self.stderr()
+            );
+        }
+    }
+
+    /// Waits for the process to end by itself, up to [`DEADLINE`]: its exit code.
+    pub fn finish(&mut self) -> i32 {
+        match self.until("end", || false) {
+            Err(status) => status.code().unwrap_or(-1),
+            Ok(()) => unreachable!("never ready"),
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Kills the process (SIGKILL on Unix) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A failed test leaves no process behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
