@@ -30,17 +30,6 @@ fn kill_inside(env: &Env, fault: Fault, args: &[&str]) {
     child.kill(); // SIGKILL
 }
 
-fn journal_records(env: &Env) -> Vec<PathBuf> {
-    match std::fs::read_dir(env.state().join("journal/emulator")) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 /// reconcile, then nothing may be left.
 fn reconcile_and_check_clean(env: &Env, what: &str) {
     assert_eq!(run(env, &["reconcile"]), 0, "{what}: reconcile failed");
@@ -52,7 +41,7 @@ fn reconcile_and_check_clean(env: &Env, what: &str) {
         "{what}: HvSocket entries left"
     );
     assert_eq!(
-        journal_records(env),
+        env.journal_files("json"),
         Vec::<PathBuf>::new(),
         "{what}: journal records dangle"
     );
@@ -73,7 +62,7 @@ fn killed_before_add_instance() {
         &["instances", "add", "--id", "k1", "--credspec", p(&spec)],
     );
     assert_eq!(
-        journal_records(&env).len(),
+        env.journal_files("json").len(),
         1,
         "the record is written before AddInstance"
     );
@@ -206,7 +195,7 @@ fn a_live_operation_is_not_reconciled_away() {
         child.stderr()
     );
     assert_eq!(emu.instances().unwrap().len(), 1);
-    assert_eq!(journal_records(&env).len(), 1);
+    assert_eq!(env.journal_files("json").len(), 1);
     assert_eq!(run(&env, &["instances", "remove", "live"]), 0);
     reconcile_and_check_clean(&env, "after a live create");
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{Env, SECRET, p, secret_spec};
+use common::{Env, SECRET, oci_config, p, secret_spec};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -226,18 +226,7 @@ fn state_files_are_owner_only() {
 fn oci_bundle(env: &Env, name: &str, disable: Option<&str>, as_string: bool) -> PathBuf {
     let dir = env.dir.path().join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    let spec: Value = serde_json::from_slice(include_bytes!(
-        "../../../examples/credspecs/contoso_webapp01.json"
-    ))
-    .unwrap();
-    let mut config = serde_json::json!({
-        "ociVersion": "1.1.0",
-        "windows": {"credentialSpec": if as_string { Value::String(spec.to_string()) } else { spec }},
-    });
-    if let Some(v) = disable {
-        config["annotations"] = serde_json::json!({"io.microsoft.container.wcow.gmsa.disable": v});
-    }
-    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::write(dir.join("config.json"), oci_config(disable, as_string)).unwrap();
     dir
 }
 

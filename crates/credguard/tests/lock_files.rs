@@ -4,40 +4,22 @@
 //! ones a crash left. Two holders of one record's lock never coexist, however lock files
 //! are removed and re-created around them.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{CS1, World};
 use credguard::error::CcgError;
 use credguard::hresult::HResult;
-use credguard::journal::{Journal, Record};
+use credguard::journal::Record;
 use credguard::{CcgClient, Isolation, ReconcileOptions, Removal};
-use credguard_emulator::{Api, Emulator, Fault, FaultAction};
+use credguard_emulator::{Api, Fault, FaultAction};
 
-const CS1: &str = include_str!("fixtures/cs1.json");
-
-struct Setup {
-    emu: Arc<Emulator>,
-    journal: Arc<Journal>,
-    client: CcgClient,
-    dir: PathBuf,
-    _tmp: tempfile::TempDir,
-}
-
-fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("journal");
-    let emu = Arc::new(Emulator::in_memory());
-    let journal = Arc::new(Journal::open(&dir).unwrap());
-    let client = CcgClient::new(emu.clone()).with_journal(journal.clone());
-    Setup {
-        emu,
-        journal,
-        client,
-        dir,
-        _tmp: tmp,
-    }
+fn setup() -> World {
+    World::new()
 }
 
 /// The `*.lock` files in a directory.
