@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Env, p};
@@ -260,22 +259,15 @@ fn concurrent_remove_processes_report_one_removed() {
                     args.extend(["--output", "json"]);
                 }
                 args.extend(["instances", "remove", id.as_str()]);
-                let mut c = env.process(&args);
-                c.stdout(Stdio::piped()).stderr(Stdio::piped());
-                c.spawn().unwrap()
+                env.spawn(&args)
             })
             .collect();
         let mut removed = 0;
         let mut absent = 0;
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        for mut child in children {
+            let code = child.finish();
+            let stdout = child.stdout();
+            assert_eq!(code, 0, "{stdout}{}", child.stderr());
             let result = if json {
                 let v: Value = serde_json::from_str(&stdout).unwrap();
                 v[0]["result"].as_str().unwrap().to_owned()

@@ -33,14 +33,18 @@ impl Env {
         self.dir.path().join("state")
     }
 
-    /// `credguard` with the state directory set and the environment of the caller kept out.
+    /// `credguard` with the state directory set and the environment of the caller kept out,
+    /// killed after [`DEADLINE`].
     pub fn cmd(&self) -> assert_cmd::Command {
         let mut c = assert_cmd::Command::cargo_bin("credguard").unwrap();
         for var in IGNORED_VARS {
             c.env_remove(var);
         }
         c.env("CREDGUARD_STATE_DIR", self.state())
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            // A deadline against a hang (the command is killed and the test fails), never a
+            // timing assertion.
+            .timeout(DEADLINE);
         c
     }
 
