@@ -15,9 +15,9 @@ use std::path::PathBuf;
 use common::{Env, p};
 use credguard_emulator::{Api, Fault, FaultAction};
 
-/// Runs a command to its end; its exit code.
+/// Runs a command to its end (bounded by the harness's deadline); its exit code.
 fn run(env: &Env, args: &[&str]) -> i32 {
-    env.process(args).status().unwrap().code().unwrap_or(-1)
+    env.spawn(args).finish()
 }
 
 /// Starts `args` with a delay fault queued, waits until the CLI is inside the delayed call,

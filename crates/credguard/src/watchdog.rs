@@ -135,13 +135,17 @@ pub(crate) mod tests {
             String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
         }
 
-        /// Returns once the watchdog has warned that a call is still running: a slow call
-        /// in a test lasts until then (a signal, not a duration guessed long enough). A
-        /// deadline against a watchdog that never warns.
-        pub(crate) fn until_warned(&self) {
+        /// Returns once the watchdog has warned that a call of `api` (`HcsModifyServiceSettings`)
+        /// is still running: a slow call in a test lasts until then (a signal, not a duration
+        /// guessed long enough). A deadline against a watchdog that never warns.
+        pub(crate) fn until_warned(&self, api: &str) {
+            let warning = format!("{api} is still running after");
             let deadline = Instant::now() + Duration::from_secs(60);
-            while !self.text().contains("is still running after") {
-                assert!(Instant::now() < deadline, "the watchdog never warned");
+            while !self.text().contains(&warning) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the watchdog never warned about {api}"
+                );
                 thread::sleep(Duration::from_millis(1));
             }
         }
@@ -177,7 +181,7 @@ pub(crate) mod tests {
                 None,
                 Duration::from_millis(5),
                 || {
-                    log.until_warned();
+                    log.until_warned("HcsModifyServiceSettings");
                     42
                 },
             )
@@ -219,7 +223,7 @@ pub(crate) mod tests {
                 HcsOperation::ModifyComputeSystem,
                 Some("uvm-1"),
                 Duration::from_millis(5),
-                || log.until_warned(),
+                || log.until_warned("HcsModifyComputeSystem"),
             );
         });
         let text = log.text();

@@ -539,10 +539,20 @@ fn a_timed_out_hot_add_cannot_land_after_its_rollback() {
     assert!(stub.emulator.hvsocket_entries().unwrap().is_empty());
 }
 
-/// Ends the stand-in's injected delay once the watchdog has warned about the slow call: the
-/// call is slow until then (a signal, not a delay guessed longer than the threshold).
+/// Ends the stand-in's injected delay once the delayed AddInstance has taken it and the
+/// watchdog has warned about it: the call is slow until then (a signal, not a delay guessed
+/// longer than the threshold). Another call slow enough under Wine to be warned about (the
+/// query before AddInstance) must not end the delay before it starts.
 fn end_delays_once_warned(stub: &Stub, log: &CapturedLog) {
-    log.until_warned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !stub.emulator.faults().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delayed call never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    log.until_warned("HcsModifyServiceSettings");
     stub.emulator.end_delays().unwrap();
 }
 
