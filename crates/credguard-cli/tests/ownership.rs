@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Env, p};
-use credguard::schema::{ModificationRequest, Transport, to_wire};
+use credguard::wire::{ModificationRequest, Transport, to_wire};
 use serde_json::Value;
 
 // ---- point 5: an empty or invalid alive set is a usage error ----

@@ -4,11 +4,11 @@
 
 mod common;
 
-use credguard::container::{
+use credguard::wire::container::{
     ComputeSystem, HostedSystem, hyperv_hosted, place_in_compute_system, place_in_v1,
     process_isolated,
 };
-use credguard::schema::{ContainerCredentialGuardInstance, Transport, find_instance, to_wire};
+use credguard::wire::{ContainerCredentialGuardInstance, Transport, find_instance, to_wire};
 
 use common::{CS1, fixture};
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use common::fixture_path;
 use credguard::credspec::{Encoding, SpecForm, load_arg};
-use credguard::error::chain_line;
+use credguard::text::chain_line;
 
 const SECRET: &str = "FIXTURE-SECRET";
 

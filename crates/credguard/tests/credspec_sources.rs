@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::CS1;
 use credguard::credspec::{SpecSource, load_arg, load_from, read};
-use credguard::error::chain_line;
+use credguard::text::chain_line;
 use credguard::{CcgClient, ErrorKind, Isolation, SpecRequest};
 use credguard_emulator::Emulator;
 

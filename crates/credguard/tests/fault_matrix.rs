@@ -11,8 +11,9 @@
 mod common;
 
 use common::{CS1, World};
-use credguard::error::{CcgError, chain_line};
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
+use credguard::lifecycle::CcgError;
+use credguard::text::chain_line;
 use credguard::{CcgResource, CreateRequest, Isolation};
 use credguard_emulator::{Api, Fault, FaultAction};
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{CS1, fixture};
-use credguard::schema::{
+use credguard::wire::{
     Container, ContainerCredentialGuardHvSocketServiceConfig, ContainerCredentialGuardInstance,
     ContainerCredentialGuardState, ContainerCredentialGuardSystemInfo, HvSocketServiceConfig,
     ModificationRequest, ModifySettingRequest, PropertyQuery, ServiceProperties, Transport,
@@ -110,7 +110,7 @@ fn s4_query() {
         to_wire(&PropertyQuery::ccg()).unwrap(),
         golden("s4_query.json")
     );
-    assert_eq!(credguard::lifecycle::CCG_QUERY, golden("s4_query.json"));
+    assert_eq!(credguard::CCG_QUERY, golden("s4_query.json"));
     let back: PropertyQuery = serde_json::from_str(&golden("s4_query.json")).unwrap();
     assert_eq!(back, PropertyQuery::ccg());
 }

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{CS1, World};
-use credguard::error::CcgError;
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use credguard::journal::Record;
+use credguard::lifecycle::CcgError;
 use credguard::{CcgClient, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Fault, FaultAction};
 

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use credguard::error::CcgError;
 use credguard::journal::{Journal, RecordState};
+use credguard::lifecycle::CcgError;
 use credguard::{CcgClient, CcgResource, CreateRequest, Isolation};
 use credguard_emulator::Emulator;
 
@@ -99,7 +99,7 @@ impl World {
         vm: &str,
     ) -> Result<
         (
-            credguard::schema::ContainerCredentialGuardInstance,
+            credguard::wire::ContainerCredentialGuardInstance,
             CcgResource,
         ),
         CcgError,
