@@ -36,6 +36,7 @@
 #![forbid(unsafe_code)]
 
 pub mod credspec;
+pub mod doctor;
 pub mod hcs;
 mod input;
 pub mod journal;
