@@ -60,6 +60,7 @@ Examples:
   credguard instances remove web-1
   credguard reconcile --dry-run
   credguard credspec validate contoso_webapp01.json
+  credguard doctor --credspec contoso_webapp01.json
   credguard --backend emulator --state-dir /tmp/credguard-try probe \\
       --credspec contoso_webapp01.json";
 
@@ -133,6 +134,13 @@ enum Command {
     #[command(subcommand, after_help = commands::credspec::EXAMPLES)]
     Credspec(commands::credspec::CredspecCommand),
 
+    /// Check that this Windows host is ready for gMSA containers: the Containers feature,
+    /// the vmcompute service, ccg.exe, the registration of a credential spec's CCG plug-in,
+    /// the CCG event channel (and a container's events). Each check is ok, warning or failed,
+    /// with the next step; exit 1 when one failed, 8 off Windows.
+    #[command(after_help = commands::doctor::EXAMPLES)]
+    Doctor(commands::doctor::DoctorArgs),
+
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on standard
     /// output.
     #[command(after_help = commands::completions::EXAMPLES)]
@@ -195,6 +203,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Version => return commands::version::run(cli.global.output),
         command => command,
     };
+    // Off Windows doctor has nothing to check: it says so before anything else is read.
+    if let (Command::Doctor(_), Err(e)) = (&command, credguard::doctor::host_supported()) {
+        return commands::doctor::unavailable(cli.global.output, e);
+    }
     let ctx = Context::new(cli.global)?;
     match command {
         Command::Instances(cmd) => commands::instances::run(&ctx, cmd),
@@ -202,6 +214,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Emulator(cmd) => commands::emulator::run(&ctx, cmd),
         Command::Reconcile(args) => commands::reconcile::run(&ctx, &args),
         Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
+        Command::Doctor(args) => commands::doctor::run(&ctx, &args),
         // Returned above.
         Command::Completions(_) | Command::Man(_) | Command::Version => Ok(Exit::Ok),
     }

@@ -233,6 +233,20 @@ pub enum DoctorError {
     },
 }
 
+/// Whether this host can be checked: `Ok` on Windows, [`DoctorError::NotWindows`] elsewhere.
+///
+/// # Errors
+/// [`DoctorError::NotWindows`] off Windows.
+pub fn host_supported() -> Result<(), DoctorError> {
+    if cfg!(windows) {
+        Ok(())
+    } else {
+        Err(DoctorError::NotWindows {
+            os: std::env::consts::OS,
+        })
+    }
+}
+
 /// The checks, against the real host: on Windows, [`WindowsHost`]; elsewhere
 /// [`DoctorError::NotWindows`].
 ///
