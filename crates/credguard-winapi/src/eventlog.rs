@@ -21,9 +21,14 @@ impl Drop for EvtHandle {
     }
 }
 
+/// The thread's last error; `ERROR_NOT_SUPPORTED` when a call failed without setting one
+/// (Wine's Event Log stubs do that).
 fn last_error() -> u32 {
     // SAFETY: reads this thread's last-error value; no preconditions.
-    unsafe { GetLastError() }
+    match unsafe { GetLastError() } {
+        0 => ERROR_NOT_SUPPORTED,
+        code => code,
+    }
 }
 
 /// The newest `limit` events of `channel` that match the XPath `query` (`*` for all), each

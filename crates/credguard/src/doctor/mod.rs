@@ -275,7 +275,7 @@ pub fn run(host: &dyn Host, options: &DoctorOptions) -> Report {
         host,
         "ccg_exe",
         "ccg.exe",
-        "Container Credential Guard, which HCS starts for each gMSA container,",
+        "Container Credential Guard, which HCS starts for each gMSA container",
         "install the Containers feature (it brings ccg.exe) and restart; on Windows Server 2019 install the latest cumulative update",
     ));
     checks.push(system_file(
@@ -374,7 +374,7 @@ fn system_file(host: &dyn Host, name: &'static str, file: &str, what: &str, next
     if host.file_exists(&path) {
         Check::ok(name, format!("{shown} is present"))
     } else {
-        Check::failed(name, format!("{shown}, {what} is missing"), next)
+        Check::failed(name, format!("{shown} is missing: it is {what}"), next)
     }
 }
 
