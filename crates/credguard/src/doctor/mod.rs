@@ -553,7 +553,7 @@ fn stale_comclasses(host: &dyn Host) -> Check {
             Ok(Some(_)) => {}
             Ok(None) => stale.push(name.clone()),
             Err(why) => {
-                unreadable.push(format!("{} ({why})", crate::credspec::syntax::shown(name)))
+                unreadable.push(format!("{} ({why})", crate::credspec::syntax::shown(name)));
             }
         }
     }
