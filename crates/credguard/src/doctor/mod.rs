@@ -288,7 +288,7 @@ pub fn run(host: &dyn Host, options: &DoctorOptions) -> Report {
     if options.spec_given || options.plugin_guid.is_some() {
         checks.extend(plugin_checks(host, options.plugin_guid.as_deref()));
     }
-    checks.push(wrong_comclasses_key(host, options.plugin_guid.as_deref()));
+    checks.push(wrong_comclasses_key(host));
     checks.push(stale_comclasses(host));
     checks.push(event_channel(host));
     let mut events = Vec::new();
@@ -495,7 +495,9 @@ fn plugin_com_class(host: &dyn Host, guid: &str, named: &str) -> Check {
     }
 }
 
-fn wrong_comclasses_key(host: &dyn Host, guid: Option<&str>) -> Check {
+/// Anything under the wrong key; the spec's own plug-in there is also reported as a failure
+/// by `plugin_registration`.
+fn wrong_comclasses_key(host: &dyn Host) -> Check {
     const NAME: &str = "wrong_comclasses_key";
     match host.subkeys(Hive::LocalMachine, WRONG_COMCLASSES_KEY) {
         Err(why) => Check::warning(
@@ -521,8 +523,6 @@ fn wrong_comclasses_key(host: &dyn Host, guid: Option<&str>) -> Check {
             let next = format!(
                 "register each under HKLM\\{COMCLASSES_KEY} instead (`reg add \"HKLM\\{COMCLASSES_KEY}\\{{GUID}}\" /f`) and delete HKLM\\{WRONG_COMCLASSES_KEY}"
             );
-            // The spec's own plug-in there is reported as a failure by plugin_registration.
-            let _ = guid;
             Check::warning(NAME, detail, next)
         }
     }
