@@ -307,10 +307,7 @@ impl Emulator {
             HcsError::local(
                 op,
                 HResult::E_UNEXPECTED,
-                format!(
-                    "the HCS emulator failed: {}",
-                    credguard::text::chain_line(&e)
-                ),
+                format!("the HCS emulator failed: {}", chain_line(&e)),
             )
         };
         let fault = self
@@ -376,4 +373,16 @@ impl Api {
             Api::ModifyComputeSystem => HcsOperation::ModifyComputeSystem,
         }
     }
+}
+
+/// An error and its sources on one line (`a: b: c`).
+fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string().replace('\n', " ");
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string().replace('\n', " "));
+        next = e.source();
+    }
+    out
 }

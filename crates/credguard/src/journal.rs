@@ -252,7 +252,7 @@ pub enum JournalError {
     Io(#[from] StateFileError),
     /// Another process holds the record's lock.
     #[error(
-        "another process is creating or releasing the instance of container `{container_id}`; wait for it, or run `credguard reconcile` if it died"
+        "another process is creating or releasing the instance of container `{container_id}`; wait for it, or reconcile if it died"
     )]
     Busy {
         /// The container.
@@ -260,7 +260,7 @@ pub enum JournalError {
     },
     /// A record exists already for the id.
     #[error(
-        "the journal already has a record for container `{container_id}` (state {}); release that instance first, or run `credguard reconcile` if a crash left it",
+        "the journal already has a record for container `{container_id}` (state {}); release that instance first, or reconcile if a crash left it",
         .state.as_str()
     )]
     Exists {
@@ -680,7 +680,7 @@ impl Journal {
             warn!(
                 file = %path.display(),
                 reason,
-                "corrupt journal record left in place; `credguard reconcile` moves it aside"
+                "corrupt journal record left in place; a reconcile moves it aside"
             );
             return;
         }
@@ -698,7 +698,7 @@ impl Journal {
                 file = %path.display(),
                 moved_to = %target.display(),
                 reason,
-                "corrupt journal record moved aside; if it named a live instance, `credguard instances list` shows that instance as foreign"
+                "corrupt journal record moved aside; if it named a live instance, the instance is now listed as foreign (no record)"
             ),
             Err(e) => {
                 warn!(file = %path.display(), reason, error = %e, "corrupt journal record could not be moved aside; skipping it");

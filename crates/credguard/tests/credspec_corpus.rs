@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use credguard::credspec::{Encoding, SpecForm, load_arg};
-use credguard::text::chain_line;
+mod chain;
+use chain::chain_line;
 
 const SECRET: &str = "FIXTURE-SECRET";
 

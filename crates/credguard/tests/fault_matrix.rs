@@ -13,7 +13,8 @@ use std::sync::Arc;
 use credguard::hcs::hresult::HResult;
 use credguard::journal::Journal;
 use credguard::lifecycle::CcgError;
-use credguard::text::chain_line;
+mod chain;
+use chain::chain_line;
 use credguard::{CcgClient, CcgResource, CreateRequest, Isolation};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
@@ -182,12 +183,7 @@ impl World {
 
     fn create(&self) -> Result<CcgResource, CcgError> {
         self.client
-            .create_request(&CreateRequest {
-                container_id: ID,
-                credential_spec: CS1,
-                isolation: Isolation::HyperV,
-                utility_vm: Some(UVM),
-            })
+            .create_request(&CreateRequest::new(ID, CS1, Isolation::HyperV).with_utility_vm(UVM))
             .map(|(_, h)| h)
     }
 

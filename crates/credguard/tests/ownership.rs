@@ -13,7 +13,8 @@ use credguard::hcs::{HcsError, HcsService};
 use credguard::journal::{Journal, RecordState};
 use credguard::lifecycle::CcgError;
 use credguard::lifecycle::reconcile::Action;
-use credguard::text::chain_line;
+mod chain;
+use chain::chain_line;
 use credguard::wire::Transport;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
@@ -185,12 +186,7 @@ impl World {
     }
     fn hyperv(&self, id: &str) -> Result<credguard::CcgResource, CcgError> {
         self.client
-            .create_request(&CreateRequest {
-                container_id: id,
-                credential_spec: CS1,
-                isolation: Isolation::HyperV,
-                utility_vm: Some(UVM),
-            })
+            .create_request(&CreateRequest::new(id, CS1, Isolation::HyperV).with_utility_vm(UVM))
             .map(|(_, h)| h)
     }
 }

@@ -78,12 +78,8 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
     let mut probe = Probe { steps: Vec::new() };
 
     let created = probe.step("add instance", || {
-        let request = credguard::SpecRequest {
-            container_id: &id,
-            spec: &spec,
-            isolation,
-            utility_vm: args.uvm.as_deref(),
-        };
+        let request =
+            credguard::SpecRequest::new(&id, &spec, isolation).with_utility_vm(args.uvm.as_deref());
         client
             .create_spec_request(&request)
             .map(|(inst, handle)| {
