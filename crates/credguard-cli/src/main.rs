@@ -8,6 +8,7 @@
 mod output;
 
 mod backend;
+mod chain;
 mod commands;
 mod credspec_input;
 mod exit;

@@ -49,6 +49,7 @@ impl fmt::Display for Step {
 
 /// What a CCG instance lacked in HCS's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Missing {
     /// The `CredentialGuard` state the container document needs.
     CredentialGuard,
@@ -370,6 +371,36 @@ impl CcgError {
         }
     }
 
+    /// Whether the instance this error is about was removed: the error is about what was
+    /// left behind with it (its HvSocket entry, see [`CcgError::entry_left`]).
+    #[must_use]
+    pub fn instance_removed(&self) -> bool {
+        matches!(self, CcgError::HvSocketEntryLeft { .. })
+    }
+
+    /// What the caller can do about this error, if anything beyond fixing its input: for a
+    /// program, the action to take; for a tool, the command to suggest. The message says it
+    /// in words without naming any tool's command.
+    #[must_use]
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            CcgError::AlreadyExists { .. } => Some(Remedy::RemoveInstance),
+            CcgError::JournalConflict { .. } => Some(Remedy::WaitOrReconcile),
+            CcgError::HvSocketEntryLeft { .. }
+            | CcgError::EntryPending { .. }
+            | CcgError::RolledBack {
+                entry_left: Some(_),
+                ..
+            }
+            | CcgError::HvSocketEntry {
+                step: Step::HvSocketRemove,
+                ..
+            } => Some(Remedy::Reconcile),
+            CcgError::RollbackFailed { .. } => Some(Remedy::RemoveInstanceOrReconcile),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is, for exit codes and for callers that branch on it.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
@@ -417,8 +448,24 @@ fn entry_left_note(entry: Option<&(ShownId, ShownId)>) -> String {
     })
 }
 
+/// What a caller can do about a [`CcgError`] ([`CcgError::remedy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// An instance of the id exists already: remove it (or use another id).
+    RemoveInstance,
+    /// Something is left that the journal keeps (an HvSocket entry): a reconcile removes
+    /// it, once what refused it allows it.
+    Reconcile,
+    /// The instance may be left behind: remove it, or reconcile.
+    RemoveInstanceOrReconcile,
+    /// Another process works on the id: wait for it, or reconcile if it died.
+    WaitOrReconcile,
+}
+
 /// The broad classes of [`CcgError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The input was refused before anything was sent.
     InvalidInput,

@@ -23,7 +23,7 @@ pub use crate::input::{
     MAX_CONTAINER_ID_CHARS, MAX_CREDENTIAL_SPEC_BYTES, credential_spec_problem, id_problem,
 };
 pub use checks::{validate_container_id, validate_credential_spec};
-pub use error::{CcgError, ErrorKind, Missing, Step};
+pub use error::{CcgError, ErrorKind, Missing, Remedy, Step};
 pub use plan::{PLACEHOLDER_SERVICE_ID, Plan, PlannedCall};
 pub use reconcile::ReconcileOptions;
 
@@ -59,6 +59,10 @@ pub struct CreateRequest<'a> {
     /// Under Hyper-V isolation: the utility VM to hot-add the HvSocket service-table entry
     /// to. `None` when the caller puts the entry into the VM's document itself.
     pub utility_vm: Option<&'a str>,
+    /// The caller's gMSA disable policy for this container (what disabled it, as hcsshim's
+    /// `io.microsoft.container.wcow.gmsa.disable` annotation does): the request is refused
+    /// with [`CcgError::Denied`] before anything is sent.
+    pub gmsa_disabled: Option<&'a str>,
 }
 
 impl<'a> CreateRequest<'a> {
@@ -70,7 +74,15 @@ impl<'a> CreateRequest<'a> {
             credential_spec,
             isolation,
             utility_vm: None,
+            gmsa_disabled: None,
         }
+    }
+
+    /// Disables gMSA for this container: `reason` says what disabled it (for the message).
+    #[must_use]
+    pub fn with_gmsa_disabled(mut self, reason: impl Into<Option<&'a str>>) -> Self {
+        self.gmsa_disabled = reason.into();
+        self
     }
 
     /// The utility VM to hot-add the instance's HvSocket entry to (Hyper-V isolation only;
@@ -82,16 +94,18 @@ impl<'a> CreateRequest<'a> {
     }
 
     /// Every check [`CcgClient::create_request`] makes of the request itself before
-    /// anything is sent: the container id, the credential spec, and the utility VM (a valid
-    /// id, under Hyper-V isolation only). The client's own policy is not part of it (see
-    /// [`CcgClient::check_container_id`]).
+    /// anything is sent: the container id, the request's gMSA policy, the credential spec,
+    /// and the utility VM (a valid id, under Hyper-V isolation only). The client's own
+    /// policy is not part of it (see [`CcgClient::check_request`]).
     ///
     /// # Errors
-    /// [`CcgError::InvalidContainerId`], [`CcgError::InvalidCredentialSpec`] or
-    /// [`CcgError::InvalidRequest`], as create returns them.
+    /// [`CcgError::InvalidContainerId`], [`CcgError::Denied`],
+    /// [`CcgError::InvalidCredentialSpec`] or [`CcgError::InvalidRequest`], as create
+    /// returns them.
     pub fn check(&self) -> Result<(), CcgError> {
         let id = self.container_id;
         validate_container_id(id)?;
+        denied_by(id, self.gmsa_disabled)?;
         validate_credential_spec(id, self.credential_spec)?;
         if let Some(vm) = self.utility_vm {
             if self.isolation != Isolation::HyperV {
@@ -126,6 +140,8 @@ pub struct SpecRequest<'a> {
     pub isolation: Isolation,
     /// As [`CreateRequest::utility_vm`].
     pub utility_vm: Option<&'a str>,
+    /// As [`CreateRequest::gmsa_disabled`] (the spec's source may disable gMSA too).
+    pub gmsa_disabled: Option<&'a str>,
 }
 
 impl<'a> SpecRequest<'a> {
@@ -137,6 +153,7 @@ impl<'a> SpecRequest<'a> {
             spec,
             isolation,
             utility_vm: None,
+            gmsa_disabled: None,
         }
     }
 
@@ -147,16 +164,24 @@ impl<'a> SpecRequest<'a> {
         self
     }
 
+    /// As [`CreateRequest::with_gmsa_disabled`].
+    #[must_use]
+    pub fn with_gmsa_disabled(mut self, reason: impl Into<Option<&'a str>>) -> Self {
+        self.gmsa_disabled = reason.into();
+        self
+    }
+
     /// Every check [`CcgClient::create_spec_request`] makes of the request itself before
-    /// anything is sent: the container id, what the spec's source says about policy (a
-    /// denied spec is refused before anything else about it matters), then as
+    /// anything is sent: the container id, the request's and the spec's source's gMSA
+    /// policy (a denied spec is refused before anything else about it matters), then as
     /// [`CreateRequest::check`] for the spec's canonical form.
     ///
     /// # Errors
-    /// [`CcgError::Denied`] when the spec's source disables gMSA; otherwise as
-    /// [`CreateRequest::check`].
+    /// [`CcgError::Denied`] when the request or the spec's source disables gMSA;
+    /// otherwise as [`CreateRequest::check`].
     pub fn check(&self) -> Result<(), CcgError> {
         validate_container_id(self.container_id)?;
+        denied_by(self.container_id, self.gmsa_disabled)?;
         self.spec.policy.check(self.container_id)?;
         let text = self.spec.document.canonical();
         self.with_text(&text).check()
@@ -172,7 +197,48 @@ impl<'a> SpecRequest<'a> {
             credential_spec: text,
             isolation: self.isolation,
             utility_vm: self.utility_vm,
+            gmsa_disabled: self.gmsa_disabled,
         }
+    }
+}
+
+/// Refuses a container whose gMSA a policy disabled (`reason`: what disabled it).
+fn denied_by(id: &str, reason: Option<&str>) -> Result<(), CcgError> {
+    match reason {
+        Some(reason) => Err(CcgError::Denied {
+            container_id: ShownId::new(id),
+            reason: reason.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Container ids that are all valid (as [`validate_container_id`] checks them), for
+/// [`CcgClient::remove_each`]: a batch is checked whole before anything is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerIds(Vec<String>);
+
+impl ContainerIds {
+    /// Checks every id, in order.
+    ///
+    /// # Errors
+    /// [`CcgError::InvalidContainerId`] of the first invalid id.
+    pub fn new<I, S>(ids: I) -> Result<Self, CcgError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let ids: Vec<String> = ids.into_iter().map(Into::into).collect();
+        for id in &ids {
+            validate_container_id(id)?;
+        }
+        Ok(ContainerIds(ids))
+    }
+
+    /// The ids, in order.
+    #[must_use]
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
     }
 }
 
@@ -260,17 +326,6 @@ impl CcgClient {
         self.journal.as_ref()
     }
 
-    /// Refuses, before anything is read or sent, what every create of `container_id` would
-    /// be refused for whatever its credential spec: an invalid id, and any create while the
-    /// client's gMSA disable policy ([`CcgClient::with_gmsa_disabled`]) holds.
-    ///
-    /// # Errors
-    /// [`CcgError::InvalidContainerId`] or [`CcgError::Denied`], as create returns them.
-    pub fn check_container_id(&self, container_id: &str) -> Result<(), CcgError> {
-        validate_container_id(container_id)?;
-        self.check_policy(container_id)
-    }
-
     /// Every check [`CcgClient::create_spec_request`] makes before anything is sent (the
     /// request's, [`SpecRequest::check`], then the client's policy), without sending
     /// anything: a caller that does more with the spec (lints it, say) learns first whether
@@ -286,13 +341,7 @@ impl CcgClient {
 
     /// The client's gMSA disable policy, for `id`.
     fn check_policy(&self, id: &str) -> Result<(), CcgError> {
-        match &self.gmsa_disabled {
-            Some(reason) => Err(CcgError::Denied {
-                container_id: ShownId::new(id),
-                reason: reason.clone(),
-            }),
-            None => Ok(()),
-        }
+        denied_by(id, self.gmsa_disabled.as_deref())
     }
 
     /// Creates the CCG instance for a container (no utility VM hot-add).
@@ -342,7 +391,9 @@ impl CcgClient {
         &self,
         req: &SpecRequest<'_>,
     ) -> Result<(ContainerCredentialGuardInstance, CcgResource), CcgError> {
+        // Denied before anything else about the spec matters; create_request checks the rest.
         validate_container_id(req.container_id)?;
+        denied_by(req.container_id, req.gmsa_disabled)?;
         req.spec.policy.check(req.container_id)?;
         let text = req.spec.document.canonical();
         self.create_request(&req.with_text(&text))
@@ -505,6 +556,26 @@ impl CcgClient {
         let _calls = calls_for(container_id);
         self.lookup(container_id)
             .map_err(|e| e.at(container_id, Step::List))
+    }
+
+    /// The instance HCS lists for a container id.
+    ///
+    /// # Errors
+    /// As [`CcgClient::get`], and [`CcgError::NotFound`] when no instance is listed.
+    pub fn get_existing(
+        &self,
+        container_id: &str,
+    ) -> Result<ContainerCredentialGuardInstance, CcgError> {
+        self.get(container_id)?.ok_or_else(|| CcgError::NotFound {
+            container_id: ShownId::new(container_id),
+        })
+    }
+
+    /// [`CcgClient::remove`] for each id of a checked list, in order (one id's failure does
+    /// not stop the others): the outcome of each.
+    #[must_use]
+    pub fn remove_each(&self, container_ids: &ContainerIds) -> Vec<Result<Removal, CcgError>> {
+        container_ids.0.iter().map(|id| self.remove(id)).collect()
     }
 
     /// Removes the instance of a container id that this process holds no handle for (an

@@ -86,7 +86,7 @@ impl CcgClient {
     /// [`CcgError::Denied`] when the client's policy disables gMSA.
     pub fn plan(&self, req: &CreateRequest<'_>) -> Result<Plan, CcgError> {
         req.check()?;
-        self.check_container_id(req.container_id)?;
+        self.check_policy(req.container_id)?;
         let query = |purpose| PlannedCall {
             operation: HcsOperation::GetServiceProperties,
             target: None,
