@@ -246,6 +246,7 @@ pub fn now_ms() -> u64 {
 
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JournalError {
     /// A file could not be read or written.
     #[error("the journal could not be accessed")]
