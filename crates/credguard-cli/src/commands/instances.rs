@@ -121,7 +121,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub gmsa_disabled: bool,
 
-    /// Send nothing: print the documents that would be sent, in order.
+    /// Send nothing: print the library's plan, after the same checks as a real add: the HCS
+    /// calls in order with the documents they would send (`<ServiceId>` and empty Settings
+    /// stand for what only HCS's answer holds).
     #[arg(long)]
     pub dry_run: bool,
 }
