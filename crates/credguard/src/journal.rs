@@ -238,7 +238,7 @@ pub fn spec_fingerprint(credential_spec: &str) -> String {
 
 /// Milliseconds since the Unix epoch.
 #[must_use]
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -292,7 +292,7 @@ pub struct RecordLock {
 
 impl RecordLock {
     /// Releases the lock and removes the lock file: the same as dropping it.
-    pub fn remove_file(self) {
+    pub(crate) fn remove_file(self) {
         drop(self);
     }
 }
