@@ -42,6 +42,9 @@
 //!   stopped VM with is not documented, so this is the emulator's choice, and other codes
 //!   (`HCS_E_INVALID_STATE`, ...) can be injected as faults.
 
+// rustdoc on every public item (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
+
 mod fault;
 mod state;
 mod store;
@@ -51,7 +54,7 @@ use std::thread;
 use std::time::Duration;
 
 use credguard::hcs::hresult::HResult;
-use credguard::hcs::{HcsError, HcsOperation, HcsService};
+use credguard::hcs::{HcsError, HcsService};
 use credguard::wire::HvSocketServiceConfig;
 
 pub use fault::{Api, Fault, FaultAction, ParseApiError};
@@ -362,16 +365,6 @@ impl HcsService for Emulator {
         self.call(Api::ModifyComputeSystem, Some(id), settings)
             .map(|_| ())
             .map_err(|e| e.on_compute_system(id))
-    }
-}
-
-impl Api {
-    fn operation(self) -> HcsOperation {
-        match self {
-            Api::ModifyServiceSettings => HcsOperation::ModifyServiceSettings,
-            Api::GetServiceProperties => HcsOperation::GetServiceProperties,
-            Api::ModifyComputeSystem => HcsOperation::ModifyComputeSystem,
-        }
     }
 }
 

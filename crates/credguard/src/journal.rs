@@ -15,7 +15,7 @@
 //! last process that had it open), and reconcile removes those a crash left
 //! ([`Journal::remove_orphaned_lock_files`]), so lock files do not pile up.
 //!
-//! A record that cannot be read (or names an id [`crate::input::validate_container_id`]
+//! A record that cannot be read (or names an id [`crate::lifecycle::validate_container_id`]
 //! refuses) is moved aside into `corrupt/` (kept for inspection) with a warning; it never
 //! stops a listing or a reconciliation. A journal opened read-only
 //! ([`Journal::open_read_only`], for listings and dry runs) only reports it: moving it is
@@ -65,6 +65,38 @@ impl RecordState {
     pub fn is_transient(self) -> bool {
         !matches!(self, RecordState::Active)
     }
+
+    /// Whether a record in this state may move to `next`: the one list of allowed
+    /// transitions. A record is born `creating` ([`Record::creating`]); create ends in
+    /// `active`; release (and a rollback or a clean-up of an interrupted create) goes through
+    /// `releasing`, which a retry may write again; removal deletes the record. Nothing
+    /// goes back: an `active` or `releasing` record never becomes `creating`, and a
+    /// `releasing` one never `active` again.
+    #[must_use]
+    pub const fn can_become(self, next: RecordState) -> bool {
+        matches!(
+            (self, next),
+            (
+                RecordState::Creating,
+                RecordState::Creating | RecordState::Active
+            ) | (
+                RecordState::Creating | RecordState::Active | RecordState::Releasing,
+                RecordState::Releasing
+            )
+        )
+    }
+
+    /// Whether create may mark the record `active` (only from `creating`).
+    #[must_use]
+    pub const fn can_activate(self) -> bool {
+        self.can_become(RecordState::Active)
+    }
+
+    /// Whether release may mark the record `releasing` (from every state).
+    #[must_use]
+    pub const fn can_release(self) -> bool {
+        self.can_become(RecordState::Releasing)
+    }
 }
 
 /// The journal's record of one instance.
@@ -77,7 +109,7 @@ pub struct Record {
     /// Where the instance is in its life.
     pub state: RecordState,
     /// The isolation it was created for.
-    pub isolation: IsolationRecord,
+    pub isolation: Isolation,
     /// The transport asked for (`LRPC`, `HvSocket`).
     pub transport: String,
     /// The utility VM its HvSocket entry was (or is being) added to, under Hyper-V.
@@ -109,26 +141,23 @@ pub struct Record {
     pub pid: u32,
 }
 
-/// [`Isolation`] as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IsolationRecord {
-    /// Process isolation.
-    Process,
-    /// Hyper-V isolation.
-    Hyperv,
-}
-
-impl From<Isolation> for IsolationRecord {
-    fn from(i: Isolation) -> Self {
-        match i {
-            Isolation::Process => IsolationRecord::Process,
-            Isolation::HyperV => IsolationRecord::Hyperv,
-        }
-    }
-}
-
 impl Record {
+    /// Moves the record to `next`, if its state allows it ([`RecordState::can_become`]).
+    ///
+    /// # Errors
+    /// [`JournalError::Transition`] when it does not; the record is unchanged.
+    pub fn move_to(&mut self, next: RecordState) -> Result<(), JournalError> {
+        if !self.state.can_become(next) {
+            return Err(JournalError::Transition {
+                container_id: self.container_id.clone(),
+                from: self.state,
+                to: next,
+            });
+        }
+        self.state = next;
+        Ok(())
+    }
+
     /// A new record in state `creating`.
     #[must_use]
     pub fn creating(container_id: &str, isolation: Isolation, utility_vm: Option<&str>) -> Self {
@@ -137,7 +166,7 @@ impl Record {
             format: RECORD_FORMAT.to_owned(),
             container_id: container_id.to_owned(),
             state: RecordState::Creating,
-            isolation: isolation.into(),
+            isolation,
             transport: isolation.transport().as_str().to_owned(),
             utility_vm: utility_vm.map(str::to_owned),
             service_id: None,
@@ -258,6 +287,21 @@ pub enum JournalError {
     Busy {
         /// The container.
         container_id: String,
+    },
+    /// A record was to move to a state its state does not allow
+    /// ([`RecordState::can_become`]); nothing was written.
+    #[error(
+        "the journal's record of container `{container_id}` cannot go from `{}` to `{}`; nothing was written",
+        .from.as_str(),
+        .to.as_str()
+    )]
+    Transition {
+        /// The container.
+        container_id: String,
+        /// The record's state.
+        from: RecordState,
+        /// The state asked for.
+        to: RecordState,
     },
     /// A record exists already for the id.
     #[error(
@@ -806,5 +850,42 @@ mod tests {
         assert!(matches!(j.lock("x", false), Err(JournalError::Busy { .. })));
         drop(held);
         assert!(!j.in_progress("x").unwrap());
+    }
+
+    #[test]
+    fn record_states_move_only_forward() {
+        use RecordState::{Active, Creating, Releasing};
+        let all = [Creating, Active, Releasing];
+        let allowed = [
+            (Creating, Creating),
+            (Creating, Active),
+            (Creating, Releasing),
+            (Active, Releasing),
+            (Releasing, Releasing),
+        ];
+        for from in all {
+            for to in all {
+                let expected = allowed.contains(&(from, to));
+                assert_eq!(from.can_become(to), expected, "{from:?} -> {to:?}");
+                let mut r = Record::creating("c", Isolation::Process, None);
+                r.state = from;
+                let moved = r.move_to(to);
+                assert_eq!(moved.is_ok(), expected, "{from:?} -> {to:?}");
+                if let Err(e) = moved {
+                    assert_eq!(r.state, from, "a refused move changes nothing");
+                    let shown = e.to_string();
+                    assert!(
+                        shown.contains(from.as_str())
+                            && shown.contains(to.as_str())
+                            && shown.contains("`c`"),
+                        "{shown}"
+                    );
+                } else {
+                    assert_eq!(r.state, to);
+                }
+            }
+        }
+        assert!(Creating.can_activate() && !Active.can_activate() && !Releasing.can_activate());
+        assert!(all.iter().all(|s| s.can_release()));
     }
 }

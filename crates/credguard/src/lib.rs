@@ -30,6 +30,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// rustdoc on every public item (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
 // The Windows FFI is leaving for its own crate; until then it is the one exception.
 #![cfg_attr(not(windows), forbid(unsafe_code))]
 
@@ -55,3 +57,9 @@ pub use lifecycle::{
     Remedy, Removal, SpecRequest, Step,
 };
 pub use wire::{CCG_QUERY, Isolation};
+
+/// The Rust examples of the repository's README, compiled and run as doctests so that they
+/// cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

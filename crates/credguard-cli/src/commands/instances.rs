@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use credguard::lifecycle::reconcile::PlanItem;
 use credguard::wire::ContainerCredentialGuardInstance;
 use credguard::{ContainerIds, Isolation, LoadedSpec, Plan, Removal, SpecRequest};
@@ -44,24 +44,6 @@ pub enum InstancesCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
-}
-
-/// The isolation of the container, which decides the transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IsolationArg {
-    /// Process isolation: transport LRPC.
-    Process,
-    /// Hyper-V isolation: transport HvSocket.
-    Hyperv,
-}
-
-impl From<IsolationArg> for Isolation {
-    fn from(i: IsolationArg) -> Self {
-        match i {
-            IsolationArg::Process => Isolation::Process,
-            IsolationArg::Hyperv => Isolation::HyperV,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -109,7 +91,7 @@ pub struct AddArgs {
 
     /// The container's isolation: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
-    pub isolation: IsolationArg,
+    pub isolation: Isolation,
 
     /// Hyper-V isolation: the utility VM to hot-add the instance's HvSocket service-table
     /// entry to (removed again on release).
@@ -139,7 +121,7 @@ pub fn run(ctx: &Context, cmd: InstancesCommand) -> Result<Exit, CliError> {
 
 fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     // Said in the flags' terms before the spec is read (the library refuses it too).
-    if args.uvm.is_some() && Isolation::from(args.isolation) != Isolation::HyperV {
+    if args.uvm.is_some() && args.isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
     let source = match (&args.credspec, &args.oci_bundle) {
@@ -186,7 +168,7 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
 
 /// The library's request for `instances add`.
 fn request<'a>(args: &'a AddArgs, spec: &'a LoadedSpec) -> SpecRequest<'a> {
-    SpecRequest::new(&args.id, spec, Isolation::from(args.isolation))
+    SpecRequest::new(&args.id, spec, args.isolation)
         .with_utility_vm(args.uvm.as_deref())
         .with_gmsa_disabled(args.gmsa_disabled.then_some("--gmsa-disabled"))
 }

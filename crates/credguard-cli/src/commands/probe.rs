@@ -13,7 +13,6 @@ use credguard::Isolation;
 use serde_json::json;
 
 use crate::Context;
-use crate::commands::instances::IsolationArg;
 use crate::credspec_input::{CredspecArgs, read_credspec};
 use crate::exit::{CliError, Exit};
 use crate::output::{OutputFormat, print_json};
@@ -25,7 +24,7 @@ pub struct ProbeArgs {
 
     /// The isolation to probe: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
-    pub isolation: IsolationArg,
+    pub isolation: Isolation,
 
     /// Hyper-V isolation: a utility VM to hot-add the probe instance's HvSocket entry to
     /// (and remove it from again).
@@ -68,7 +67,7 @@ impl Probe {
 }
 
 pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
-    let isolation = Isolation::from(args.isolation);
+    let isolation = args.isolation;
     // Said in the flags' terms before the spec is read (the library refuses it too).
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
@@ -172,10 +171,7 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
         OutputFormat::Text => {
             outln!(
                 "probe: container id {id}, {} isolation, backend {}",
-                match isolation {
-                    Isolation::Process => "process",
-                    Isolation::HyperV => "hyperv",
-                },
+                isolation,
                 ctx.backend.resolve().name()
             );
             for s in &probe.steps {

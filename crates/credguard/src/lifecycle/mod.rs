@@ -514,8 +514,11 @@ impl CcgClient {
             hv_entry = Some(entry);
         }
 
-        record.state = RecordState::Active;
-        if let Err(e) = self.journal_write(&record) {
+        if let Err(e) = record
+            .move_to(RecordState::Active)
+            .map_err(|e| journal_error(id, e))
+            .and_then(|()| self.journal_write(&record))
+        {
             return Err(self.roll_back(id, e, hv_entry.as_ref()));
         }
         drop(lock);
@@ -920,7 +923,7 @@ fn journal_error(id: &str, e: JournalError) -> CcgError {
             container_id,
             source: e,
         },
-        JournalError::Io(_) => CcgError::Journal {
+        JournalError::Io(_) | JournalError::Transition { .. } => CcgError::Journal {
             container_id,
             source: e,
         },
@@ -1053,7 +1056,8 @@ pub(crate) fn release(
                 .hvsocket_entry()
                 .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
         }
-        r.state = RecordState::Releasing;
+        r.move_to(RecordState::Releasing)
+            .map_err(|e| journal_error(id, e))?;
         j.write(&r).map_err(|e| journal_error(id, e))?;
         record = Some(r);
     }
@@ -1076,7 +1080,7 @@ pub(crate) fn release(
         if let Some(j) = journal {
             let mut r = record.unwrap_or_else(|| {
                 let mut r = Record::creating(id, Isolation::HyperV, Some(&vm));
-                r.state = RecordState::Releasing;
+                r.state = RecordState::Releasing; // creating -> releasing, always allowed
                 r
             });
             r.utility_vm = Some(vm.clone());

@@ -6,10 +6,10 @@ use crate::lifecycle::CcgError;
 use crate::text::ShownId;
 
 impl SpecPolicy {
-    /// Refuses what this policy denies, for `container_id`: [`CcgError::Denied`](CcgError::Denied).
+    /// Refuses what this policy denies, for `container_id`: [`CcgError::Denied`].
     ///
     /// # Errors
-    /// [`CcgError::Denied`](CcgError::Denied) when the policy disables gMSA.
+    /// [`CcgError::Denied`] when the policy disables gMSA.
     pub fn check(&self, container_id: &str) -> Result<(), CcgError> {
         match &self.gmsa_disabled {
             Some(reason) => Err(CcgError::Denied {
