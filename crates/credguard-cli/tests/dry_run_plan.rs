@@ -157,6 +157,30 @@ fn the_hyperv_dry_run_shows_the_hot_add_with_placeholders() {
 }
 
 #[test]
+fn a_dry_run_opens_no_backend_and_no_state_directory() {
+    let env = Env::new();
+    let spec = env.spec();
+    // Even the real HCS, which is not here: the plan needs none.
+    let (code, out, err) = env.run(&[
+        "--backend",
+        "hcs",
+        "instances",
+        "add",
+        "--id",
+        "nowhere",
+        "--credspec",
+        p(&spec),
+        "--dry-run",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("HcsModifyServiceSettings (AddInstance)"),
+        "{out}"
+    );
+    assert!(!env.state().exists(), "the state directory stays missing");
+}
+
+#[test]
 fn a_dry_run_refuses_what_add_refuses() {
     let env = Env::new();
     let spec = env.spec();

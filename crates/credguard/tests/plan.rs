@@ -49,6 +49,8 @@ fn a_process_plan_is_byte_for_byte_what_create_sends() {
     assert!(emu.calls().unwrap().is_empty(), "a plan sends nothing");
     assert_eq!(plan.container_id, "p1");
     assert_eq!(plan.modifying_calls().count(), 1);
+    // The request plans alone, without a client or a backend: the same plan.
+    assert_eq!(req.plan().unwrap(), plan);
 
     let (_, handle) = client.create_request(&req).unwrap();
     handle.detach();

@@ -139,17 +139,14 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     let loaded = read_credspec_from(ctx, &source, &args.dir, args.no_lint, |spec| {
         request(args, spec).check()
     })?;
-    // A dry run reads the state directory only (a missing one stays missing).
-    let client = if args.dry_run {
-        ctx.client_read_only()?
-    } else {
-        ctx.client()?
-    };
     if args.dry_run {
-        let plan = client.plan_spec(&request(args, &loaded))?;
+        // The request's plan needs no backend and no state directory: a dry run works
+        // where HCS cannot be reached, and opens nothing.
+        let plan = request(args, &loaded).plan()?;
         print_plan(ctx, &plan);
         return Ok(Exit::Ok);
     }
+    let client = ctx.client()?;
     let (instance, handle) = client.create_spec_request(&request(args, &loaded))?;
     // The instance outlives this process by design; `instances remove` releases it.
     handle.detach();

@@ -75,18 +75,15 @@ fn embedded_json<S: serde::Serializer>(doc: &str, s: S) -> Result<S::Ok, S::Erro
     }
 }
 
-impl CcgClient {
-    /// What [`CcgClient::create_request`] would do with `req`, without sending anything:
-    /// every check it makes first (the same errors), then its HCS calls in order with
-    /// their documents as it would send them. See the module docs of what a plan does not
-    /// decide (it sends no query, so an id that already has an instance is not refused).
+impl CreateRequest<'_> {
+    /// What a create of this request would do, by a client without a policy of its own
+    /// ([`CcgClient::plan`] adds the client's): needs no client and no backend, so a dry run
+    /// works where HCS cannot be reached.
     ///
     /// # Errors
-    /// What create refuses before anything is sent: [`CreateRequest::check`], then
-    /// [`CcgError::Denied`] when the client's policy disables gMSA.
-    pub fn plan(&self, req: &CreateRequest<'_>) -> Result<Plan, CcgError> {
-        req.check()?;
-        self.check_policy(req.container_id)?;
+    /// As [`CreateRequest::check`].
+    pub fn plan(&self) -> Result<Plan, CcgError> {
+        self.check()?;
         let query = |purpose| PlannedCall {
             operation: HcsOperation::GetServiceProperties,
             target: None,
@@ -100,12 +97,12 @@ impl CcgClient {
                 operation: HcsOperation::ModifyServiceSettings,
                 target: None,
                 purpose: "AddInstance",
-                document: add_instance_document(req),
+                document: add_instance_document(self),
                 from_answer: Vec::new(),
             },
             query("read the new instance"),
         ];
-        if let Some(vm) = req.utility_vm {
+        if let Some(vm) = self.utility_vm {
             calls.push(PlannedCall {
                 operation: HcsOperation::ModifyComputeSystem,
                 target: Some(vm.to_owned()),
@@ -118,9 +115,38 @@ impl CcgClient {
             });
         }
         Ok(Plan {
-            container_id: req.container_id.to_owned(),
+            container_id: self.container_id.to_owned(),
             calls,
         })
+    }
+}
+
+impl SpecRequest<'_> {
+    /// [`CreateRequest::plan`] for a loaded credential spec: a spec whose source disables
+    /// gMSA is refused as create refuses it; the canonical form is what the plan shows.
+    ///
+    /// # Errors
+    /// As [`SpecRequest::check`].
+    pub fn plan(&self) -> Result<Plan, CcgError> {
+        self.check()?;
+        let text = self.spec.document.canonical();
+        self.with_text(&text).plan()
+    }
+}
+
+impl CcgClient {
+    /// What [`CcgClient::create_request`] would do with `req`, without sending anything:
+    /// every check it makes first (the same errors), then its HCS calls in order with
+    /// their documents as it would send them. See the module docs of what a plan does not
+    /// decide (it sends no query, so an id that already has an instance is not refused).
+    ///
+    /// # Errors
+    /// What create refuses before anything is sent: [`CreateRequest::check`], then
+    /// [`CcgError::Denied`] when the client's policy disables gMSA.
+    pub fn plan(&self, req: &CreateRequest<'_>) -> Result<Plan, CcgError> {
+        req.check()?;
+        self.check_policy(req.container_id)?;
+        req.plan()
     }
 
     /// [`CcgClient::plan`] for a loaded credential spec, as
@@ -131,7 +157,6 @@ impl CcgClient {
     /// As [`CcgClient::check_request`].
     pub fn plan_spec(&self, req: &SpecRequest<'_>) -> Result<Plan, CcgError> {
         self.check_request(req)?;
-        let text = req.spec.document.canonical();
-        self.plan(&req.with_text(&text))
+        req.plan()
     }
 }
