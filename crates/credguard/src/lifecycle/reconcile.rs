@@ -80,7 +80,7 @@ impl ReconcileOptions {
         }
         if alive.is_empty() {
             return Err(invalid_alive(
-                "it is empty, which would remove every active instance; give the running containers, or say that none runs (`--alive-none`, ReconcileOptions::alive_none)".to_owned(),
+                "it is empty, which would remove every active instance; give the running containers, or say that none runs (ReconcileOptions::alive_none)".to_owned(),
             ));
         }
         Ok(ReconcileOptions {
