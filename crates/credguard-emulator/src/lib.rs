@@ -120,6 +120,17 @@ impl Emulator {
         self.store.update(|s| s.faults.clear())
     }
 
+    /// Ends every injected delay being waited out now: those calls go on at once. A test holds
+    /// a call with a long delay (an upper bound against hangs), sees it start (its fault leaves
+    /// the queue, [`Emulator::faults`]), does what must happen meanwhile, then ends the delay,
+    /// rather than guessing a delay long enough. Delays that start later are not affected.
+    ///
+    /// # Errors
+    /// The persistent state cannot be read or written.
+    pub fn end_delays(&self) -> Result<(), EmulatorError> {
+        self.store.update(|s| s.delays_ended += 1)
+    }
+
     /// The faults still queued.
     ///
     /// # Errors
@@ -170,7 +181,9 @@ impl Emulator {
     /// Creates a utility VM (a compute system with an empty HvSocket service table).
     ///
     /// # Errors
-    /// A system with this id exists already, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have,
+    /// [`EmulatorError::Exists`] when a system with this id exists already, or the state
+    /// cannot be written.
     pub fn create_uvm(&self, id: &str) -> Result<(), EmulatorError> {
         self.store.try_update(|s| {
             if let Some(problem) = credguard::lifecycle::id_problem(id) {
@@ -180,7 +193,7 @@ impl Emulator {
                 )));
             }
             if s.uvms.contains_key(id) {
-                return Err(EmulatorError::Invalid(format!(
+                return Err(EmulatorError::Exists(format!(
                     "utility VM `{}` exists already",
                     credguard::text::ShownId::new(id)
                 )));
@@ -193,11 +206,13 @@ impl Emulator {
     /// Removes a utility VM (as when it stops); later calls on it answer `0xC037010E`.
     ///
     /// # Errors
-    /// No such VM, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have, [`EmulatorError::NotFound`]
+    /// when there is no such VM, or the state cannot be written.
     pub fn remove_uvm(&self, id: &str) -> Result<(), EmulatorError> {
+        valid_uvm_id(id)?;
         self.store.try_update(|s| {
             s.uvms.remove(id).map(|_| ()).ok_or_else(|| {
-                EmulatorError::Invalid(format!(
+                EmulatorError::NotFound(format!(
                     "no utility VM `{}`",
                     credguard::text::ShownId::new(id)
                 ))
@@ -209,14 +224,16 @@ impl Emulator {
     /// of it fails with `0xC0370110` (`HCS_E_SYSTEM_ALREADY_STOPPED`).
     ///
     /// # Errors
-    /// No such VM, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have, [`EmulatorError::NotFound`]
+    /// when there is no such VM, or the state cannot be written.
     pub fn stop_uvm(&self, id: &str) -> Result<(), EmulatorError> {
+        valid_uvm_id(id)?;
         self.store.try_update(|s| {
             s.uvms
                 .get_mut(id)
                 .map(|vm| vm.stopped = true)
                 .ok_or_else(|| {
-                    EmulatorError::Invalid(format!(
+                    EmulatorError::NotFound(format!(
                         "no utility VM `{}`",
                         credguard::text::ShownId::new(id)
                     ))
@@ -317,12 +334,18 @@ impl Emulator {
             .store
             .take_fault(api, operation.as_deref())
             .map_err(local)?;
+        let (fault, ended_at_take) = fault.unzip();
         if let Some(delay) = fault.as_ref().map(|f| f.delay_ms).filter(|&d| d > 0) {
-            // In slices, so that a cancellation ends the wait early.
+            // In slices, so that a cancellation or `end_delays` ends the wait early.
             let until = std::time::Instant::now() + Duration::from_millis(delay);
+            let ended = || {
+                self.store
+                    .read(|s| Some(s.delays_ended) > ended_at_take)
+                    .unwrap_or(false)
+            };
             loop {
                 let left = until.saturating_duration_since(std::time::Instant::now());
-                if left.is_zero() || is_cancelled() {
+                if left.is_zero() || is_cancelled() || ended() {
                     break;
                 }
                 thread::sleep(left.min(Duration::from_millis(10)));
@@ -365,6 +388,18 @@ impl HcsService for Emulator {
         self.call(Api::ModifyComputeSystem, Some(id), settings)
             .map(|_| ())
             .map_err(|e| e.on_compute_system(id))
+    }
+}
+
+/// An id that no utility VM can have (empty, too long, a control or format character) is
+/// bad input, not a VM that is missing.
+fn valid_uvm_id(id: &str) -> Result<(), EmulatorError> {
+    match credguard::lifecycle::id_problem(id) {
+        Some(problem) => Err(EmulatorError::Invalid(format!(
+            "`{}` is not a utility VM id: {problem}",
+            credguard::text::ShownId::new(id)
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -2,6 +2,8 @@
 //! shim or any other caller has no such command): they say what to do in words, and
 //! `CcgError::remedy` says it as a value a caller maps to its own action or command.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,8 +12,7 @@ use credguard::lifecycle::{CcgError, Remedy};
 use credguard::{CcgClient, CreateRequest, Isolation, Journal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
-mod chain;
-use chain::chain_line;
+use common::chain_line;
 
 const CS1: &str = include_str!("fixtures/cs1.json");
 

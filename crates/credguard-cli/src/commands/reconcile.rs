@@ -13,7 +13,20 @@ use serde_json::json;
 
 use crate::Context;
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, entry_left_json, print_json, text};
+use crate::output::{OutputFormat, count, entry_left_json, print_json, text};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # print the plan, change nothing
+  credguard reconcile --dry-run
+  # finish what crashes interrupted
+  credguard reconcile
+  # also remove instances of containers not running
+  credguard reconcile --alive web-1 web-4
+  # and instances the journal does not know
+  credguard reconcile --alive-file running.txt --include-foreign
+  # no container runs: remove every active instance
+  credguard reconcile --alive-none";
 
 /// Which containers are really running, for deciding what is an orphan.
 #[derive(Debug, Clone, Args)]
@@ -186,7 +199,11 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
                     ),
                 }
             }
-            outln!("reconcile: {changes} changes, {failures} failures");
+            outln!(
+                "reconcile: {}, {}",
+                count(changes, "change", "changes"),
+                count(failures, "failure", "failures")
+            );
         }
     }
     // The first failure decides the exit code (all were printed above).

@@ -37,7 +37,7 @@ use crate::hcs::{HcsError, HcsService};
 use crate::text::{ShownId, chain_line};
 
 use crate::hcs::watchdog::calls_for;
-use crate::journal::{Journal, JournalError, Record, RecordLock, RecordState};
+use crate::journal::{FailedOperation, Journal, JournalError, Record, RecordLock, RecordState};
 use crate::wire::{
     CCG_QUERY, ContainerCredentialGuardInstance, FindError, HvSocketServiceConfig, Isolation,
     ModificationRequest, ModifySettingRequest, find_instance, find_listed_instance,
@@ -849,6 +849,7 @@ impl CcgClient {
                         }
                     }
                     Err(remove) => {
+                        mark_failed(self.journal.as_deref(), id, FailedOperation::Rollback);
                         // The query's failure was logged above; the rollback's is the
                         // RemoveInstance HCS refused.
                         CcgError::RollbackFailed {
@@ -897,6 +898,7 @@ impl CcgClient {
                     tracing::error!(container_id = id, utility_vm = %vm, service_id = %sid, error = %chain_line(&e), "rollback: the HvSocket entry could not be removed either; the journal keeps it for reconcile");
                 }
                 tracing::error!(container_id = id, error = %chain_line(&rollback), "rollback failed: the instance may be left behind");
+                mark_failed(self.journal.as_deref(), id, FailedOperation::Rollback);
                 CcgError::RollbackFailed {
                     container_id: ShownId::new(id),
                     rollback: Box::new(rollback),
@@ -912,6 +914,25 @@ impl CcgClient {
             && let Err(e) = j.delete(id)
         {
             warn!(container_id = id, error = %chain_line(&e), "could not drop the journal record");
+        }
+    }
+}
+
+/// Notes in the record of `id` (if the journal has one) that `operation` failed, so that
+/// `reconcile` says so instead of blaming a crash. Best effort: a record that cannot be
+/// updated still leads `reconcile` to the instance.
+fn mark_failed(journal: Option<&Journal>, id: &str, operation: FailedOperation) {
+    let Some(j) = journal else { return };
+    match j.get(id) {
+        Ok(Some(mut r)) if r.state.is_transient() => {
+            r.failed = Some(operation);
+            if let Err(e) = j.write(&r) {
+                warn!(container_id = id, error = %e, "could not note the failed {} in the journal record", operation.as_str());
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            warn!(container_id = id, error = %e, "could not read the journal record to note the failed {}", operation.as_str());
         }
     }
 }
@@ -1058,6 +1079,8 @@ pub(crate) fn release(
         }
         r.move_to(RecordState::Releasing)
             .map_err(|e| journal_error(id, e))?;
+        // Under way again: until it fails, a record left `releasing` means a crash.
+        r.failed = None;
         j.write(&r).map_err(|e| journal_error(id, e))?;
         record = Some(r);
     }
@@ -1072,6 +1095,7 @@ pub(crate) fn release(
             if let Some((_, _, entry)) = &entry_error {
                 warn!(container_id = id, error = %chain_line(entry), "the HvSocket entry could not be removed either");
             }
+            mark_failed(journal, id, FailedOperation::Release);
             return Err(e);
         }
     };
