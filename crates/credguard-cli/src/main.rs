@@ -10,6 +10,7 @@ mod output;
 mod backend;
 mod commands;
 mod credspec_input;
+mod documents;
 mod exit;
 mod logging;
 
@@ -115,18 +116,19 @@ enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_exit(&e),
+        Err(e) => return usage_exit(&e, OutputFormat::requested(std::env::args_os())),
     };
+    let format = cli.global.output;
     if let Err(e) = logging::init(cli.global.log_level.as_deref(), cli.global.log_format) {
-        CliError::usage(e).print();
-        return Exit::Usage.into();
+        output::print_error(format, &CliError::usage(e));
+        return output::finish(Exit::Usage).into();
     }
     // The exit status is the command's own, whatever became of standard output: a reader
     // that went away (`| head -1`) loses the output, not the result.
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            e.print();
+            output::print_error(format, &e);
             e.code
         }
     };
@@ -136,8 +138,10 @@ fn main() -> ExitCode {
 /// Ends on what the argument parser said: help and version on standard output as clap
 /// prints them; a usage error on standard error with every value it repeats shown as
 /// credguard shows names (control and format characters escaped, very long lines cut),
-/// exit 2. Nothing is written to a closed output, and the status stays clap's.
-fn usage_exit(e: &clap::Error) -> ExitCode {
+/// exit 2. Nothing is written to a closed output, and the status stays clap's. Under
+/// `--output json` (or `jsonl`) a usage error is also an error document on standard output:
+/// its message is clap's first line, shown the same way.
+fn usage_exit(e: &clap::Error, format: OutputFormat) -> ExitCode {
     let code = u8::try_from(e.exit_code()).unwrap_or(Exit::Usage as u8);
     if !e.use_stderr() {
         let _ = e.print();
@@ -146,6 +150,20 @@ fn usage_exit(e: &clap::Error) -> ExitCode {
     let text = e.render().to_string();
     for line in text.trim_end().lines() {
         errln!("{}", credguard::credspec::syntax::shown_path(line));
+    }
+    if format.is_json() {
+        let first = text.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first);
+        output::emit(
+            format,
+            &documents::ErrorDoc {
+                error: documents::ErrorBody {
+                    message: credguard::credspec::syntax::shown_path(message),
+                    chain: Vec::new(),
+                    exit_code: code,
+                },
+            },
+        );
     }
     ExitCode::from(code)
 }

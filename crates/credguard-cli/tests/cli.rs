@@ -127,8 +127,9 @@ fn add_list_show_remove() {
     ]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["CredentialGuard"]["Transport"], "HvSocket");
-    assert!(v["HvSocketConfig"]["ServiceId"].is_string());
+    assert_eq!(v["container_id"], "web-2");
+    assert_eq!(v["instance"]["CredentialGuard"]["Transport"], "HvSocket");
+    assert!(v["instance"]["HvSocketConfig"]["ServiceId"].is_string());
     assert_eq!(env.ids(), ["web-1", "web-2"]);
 
     env.cmd()
@@ -291,7 +292,8 @@ fn dry_run_sends_nothing_and_prints_the_documents() {
     ]);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    let docs = v.as_array().unwrap();
+    assert_eq!(v["dry_run"], true);
+    let docs = v["calls"].as_array().unwrap();
     assert_eq!(docs.len(), 3);
     assert_eq!(docs[1]["api"], "HcsModifyServiceSettings");
     assert_eq!(
@@ -451,7 +453,7 @@ fn emulator_uvms() {
         .code(2);
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["ServiceTable"], serde_json::json!({}));
+    assert_eq!(v["service_table"], serde_json::json!({}));
     env.cmd()
         .args(["emulator", "uvm", "show", "uvm-2"])
         .assert()
@@ -744,15 +746,15 @@ fn hyperv_with_a_utility_vm_list_orphans_and_reconcile() {
         .code(0);
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let vm: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(vm["ServiceTable"].as_object().unwrap().len(), 1);
+    assert_eq!(vm["service_table"].as_object().unwrap().len(), 1);
 
     let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
     assert_eq!(code, 0);
     let rows: Value = serde_json::from_str(&out).unwrap();
     for row in rows.as_array().unwrap() {
-        assert_eq!(row["credguard"]["owned"], true);
-        assert_eq!(row["credguard"]["state"], "active");
-        assert_eq!(row["credguard"]["orphan"], false);
+        assert_eq!(row["owned"], true);
+        assert_eq!(row["state"], "active");
+        assert_eq!(row["orphan"], false);
     }
     let (_, out, _) = env.run(&[
         "--output",
@@ -765,7 +767,7 @@ fn hyperv_with_a_utility_vm_list_orphans_and_reconcile() {
     ]);
     let orphans: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(orphans.as_array().unwrap().len(), 1);
-    assert_eq!(orphans[0]["Id"], "h1");
+    assert_eq!(orphans[0]["container_id"], "h1");
 
     env.cmd()
         .args(["reconcile", "--dry-run", "--alive", "p1"])
@@ -784,7 +786,7 @@ fn hyperv_with_a_utility_vm_list_orphans_and_reconcile() {
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let vm: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
-        vm["ServiceTable"],
+        vm["service_table"],
         serde_json::json!({}),
         "the HvSocket entry went with the instance"
     );

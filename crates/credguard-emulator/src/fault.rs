@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// The emulated HCS calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum Api {
     /// `HcsModifyServiceSettings`.
     #[serde(rename = "HcsModifyServiceSettings")]
@@ -80,6 +81,7 @@ impl FromStr for Api {
 
 /// What a fault does once its delay (if any) is over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultAction {
     /// Nothing besides the delay: the call then runs normally.
@@ -87,6 +89,7 @@ pub enum FaultAction {
     /// Fail without applying the call, returning `result` as the result document.
     Fail {
         /// The HRESULT returned.
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         hresult: HResult,
         /// The result document returned with it (raw text: it need not parse).
         result: Option<String>,
@@ -94,6 +97,7 @@ pub enum FaultAction {
     /// Apply the call, then report failure anyway (HCS can do this).
     ApplyThenFail {
         /// The HRESULT returned.
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         hresult: HResult,
         /// The result document returned with it.
         result: Option<String>,
@@ -108,6 +112,7 @@ pub enum FaultAction {
 
 /// A queued fault: it applies to the next `times` calls of `api` (and `operation`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Fault {
     /// The call it applies to.
     pub api: Api,

@@ -9,13 +9,16 @@ use credguard::schema::{
     ContainerCredentialGuardInstance, ModificationRequest, ModifySettingRequest, to_wire,
 };
 use credguard::{Isolation, Removal, SpecRequest};
-use serde_json::json;
 
 use crate::Context;
 use crate::commands::reconcile::AliveArgs;
 use crate::credspec_input::{CredspecDirArg, read_credspec_from};
+use crate::documents::{
+    AddDoc, DryRunDoc, EntryLeft, InstanceDoc, ListDoc, ListRow, PlannedCall, RemoveDoc,
+    RemoveItem, RemoveResult,
+};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, instance_json, print_instance_text, print_json, shown, text};
+use crate::output::{OutputFormat, emit, instance_json, print_instance_text, shown, text};
 
 #[derive(Debug, Subcommand)]
 pub enum InstancesCommand {
@@ -179,7 +182,13 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     // The instance outlives this process by design; `instances remove` releases it.
     handle.detach();
     match ctx.output {
-        OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &AddDoc::Created(InstanceDoc {
+                container_id: instance.id.clone(),
+                instance: instance_json(&instance, ctx.show_secrets),
+            }),
+        ),
         OutputFormat::Text => {
             outln!(
                 "created the CCG instance of container `{}`",
@@ -236,24 +245,32 @@ fn dry_run(
             doc,
         ));
     }
-    let docs: Vec<_> = steps
+    let calls: Vec<PlannedCall> = steps
         .iter()
         .map(|(api, target, purpose, doc)| {
             let document = serde_json::from_str(doc).unwrap_or(serde_json::Value::Null);
-            json!({"api": api, "target": target, "purpose": purpose, "document": shown(document, ctx.show_secrets)})
+            PlannedCall {
+                api: (*api).to_owned(),
+                target: target.map(str::to_owned),
+                purpose: (*purpose).to_owned(),
+                document: shown(document, ctx.show_secrets),
+            }
         })
         .collect();
     match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::Value::Array(docs)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &AddDoc::DryRun(DryRunDoc {
+                dry_run: true,
+                container_id: id.to_owned(),
+                calls,
+            }),
+        ),
         OutputFormat::Text => {
             outln!("dry run: nothing is sent; these documents would be, in order:");
-            for d in &docs {
-                outln!(
-                    "{} ({}):",
-                    d["api"].as_str().unwrap_or(""),
-                    d["purpose"].as_str().unwrap_or("")
-                );
-                outln!("  {}", d["document"]);
+            for c in &calls {
+                outln!("{} ({}):", c.api, c.purpose);
+                outln!("  {}", c.document);
             }
         }
     }
@@ -278,27 +295,27 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
         rows.retain(|(_, p)| orphan(p.as_ref()));
     }
     match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::Value::Array(
-            rows.iter()
-                .map(|(inst, p)| {
-                    let mut v = inst.map_or_else(
-                        || json!({"Id": p.map(|p| p.container_id.as_str())}),
-                        |i| instance_json(i, ctx.show_secrets),
-                    );
-                    v["credguard"] = json!({
-                        "listed": inst.is_some(),
-                        "owned": p.is_some_and(|p| p.owned),
-                        "state": p.and_then(|p| p.state),
-                        "age_ms": p.and_then(|p| p.age_ms),
-                        "utility_vm": p.and_then(|p| p.utility_vm.as_deref()),
-                        "service_id": p.and_then(|p| p.service_id.as_deref()),
-                        "reconcile": p.map(|p| p.action),
-                        "orphan": orphan(p.as_ref()),
-                    });
-                    v
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &rows
+                .iter()
+                .map(|(inst, p)| ListRow {
+                    container_id: inst.map_or_else(
+                        || p.map_or_else(String::new, |p| p.container_id.clone()),
+                        |i| i.id.clone(),
+                    ),
+                    listed: inst.is_some(),
+                    owned: p.is_some_and(|p| p.owned),
+                    state: p.and_then(|p| p.state),
+                    age_ms: p.and_then(|p| p.age_ms),
+                    utility_vm: p.and_then(|p| p.utility_vm.clone()),
+                    service_id: p.and_then(|p| p.service_id.clone()),
+                    reconcile: p.map(|p| p.action),
+                    orphan: orphan(p.as_ref()),
+                    instance: inst.map(|i| instance_json(i, ctx.show_secrets)),
                 })
-                .collect(),
-        )),
+                .collect::<ListDoc>(),
+        ),
         OutputFormat::Text => {
             if rows.is_empty() {
                 outln!(
@@ -373,7 +390,13 @@ fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
         .into());
     };
     match ctx.output {
-        OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &InstanceDoc {
+                container_id: instance.id.clone(),
+                instance: instance_json(&instance, ctx.show_secrets),
+            },
+        ),
         OutputFormat::Text => print_instance_text(&instance),
     }
     Ok(Exit::Ok)
@@ -385,16 +408,16 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
         credguard::input::validate_container_id(id)?;
     }
     let client = ctx.client()?;
-    let mut results = Vec::new();
+    let mut results: RemoveDoc = Vec::new();
     let mut failure: Option<CliError> = None;
     for id in ids {
         match client.remove(id) {
             Ok(outcome) => {
                 let what = match outcome {
-                    Removal::Removed => "removed",
-                    Removal::AlreadyAbsent => "absent",
+                    Removal::Removed => RemoveResult::Removed,
+                    Removal::AlreadyAbsent => RemoveResult::Absent,
                 };
-                if ctx.output == OutputFormat::Text {
+                if !ctx.output.is_json() {
                     match outcome {
                         Removal::Removed => outln!("removed the CCG instance of `{id}`"),
                         Removal::AlreadyAbsent => {
@@ -402,21 +425,28 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                         }
                     }
                 }
-                results.push(json!({"id": id, "result": what}));
+                results.push(RemoveItem {
+                    container_id: id.clone(),
+                    result: what,
+                    warning: None,
+                    entry_left: None,
+                    error: None,
+                });
             }
             Err(e @ credguard::CcgError::HvSocketEntryLeft { .. }) => {
                 // The instance is gone; only its HvSocket entry is left, for reconcile.
-                if ctx.output == OutputFormat::Text {
+                if !ctx.output.is_json() {
                     outln!(
                         "removed the CCG instance of `{id}` (its HvSocket entry is left for `credguard reconcile`)"
                     );
                 }
-                results.push(json!({
-                    "id": id,
-                    "result": "removed",
-                    "warning": credguard::error::chain_line(&e),
-                    "entry_left": crate::output::entry_left_json(&e),
-                }));
+                results.push(RemoveItem {
+                    container_id: id.clone(),
+                    result: RemoveResult::Removed,
+                    warning: Some(credguard::error::chain_line(&e)),
+                    entry_left: EntryLeft::of(&e),
+                    error: None,
+                });
                 let e = CliError::from(e);
                 if failure.is_some() {
                     e.print();
@@ -432,17 +462,18 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
             ) => {
                 // No instance; the HvSocket entry an earlier refused removal left is still
                 // there, and the journal keeps it for reconcile.
-                if ctx.output == OutputFormat::Text {
+                if !ctx.output.is_json() {
                     outln!(
                         "`{id}` has no CCG instance (already absent); its HvSocket entry is still left for `credguard reconcile`"
                     );
                 }
-                results.push(json!({
-                    "id": id,
-                    "result": "absent",
-                    "warning": credguard::error::chain_line(&e),
-                    "entry_left": crate::output::entry_left_json(&e),
-                }));
+                results.push(RemoveItem {
+                    container_id: id.clone(),
+                    result: RemoveResult::Absent,
+                    warning: Some(credguard::error::chain_line(&e)),
+                    entry_left: EntryLeft::of(&e),
+                    error: None,
+                });
                 let e = CliError::from(e);
                 if failure.is_some() {
                     e.print();
@@ -451,7 +482,13 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                 }
             }
             Err(e) => {
-                results.push(json!({"id": id, "result": "failed", "error": credguard::error::chain_line(&e)}));
+                results.push(RemoveItem {
+                    container_id: id.clone(),
+                    result: RemoveResult::Failed,
+                    warning: None,
+                    entry_left: None,
+                    error: Some(credguard::error::chain_line(&e)),
+                });
                 let e = CliError::from(e);
                 if failure.is_some() {
                     // Only the first failure decides the exit code; the others are printed now.
@@ -462,8 +499,8 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
             }
         }
     }
-    if ctx.output == OutputFormat::Json {
-        print_json(&serde_json::Value::Array(results));
+    if ctx.output.is_json() {
+        emit(ctx.output, &results);
     }
     match failure {
         Some(e) => Err(e),

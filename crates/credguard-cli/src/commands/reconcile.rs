@@ -9,11 +9,11 @@ use credguard::credspec::syntax::shown_path;
 use credguard::error::chain_line;
 use credguard::input::validate_container_id;
 use credguard::reconcile::PlanItem;
-use serde_json::json;
 
 use crate::Context;
+use crate::documents::{EntryLeft, ReconcileDoc, ReconcileResult};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, entry_left_json, print_json, text};
+use crate::output::{OutputFormat, emit, text};
 
 /// Which containers are really running, for deciding what is an orphan.
 #[derive(Debug, Clone, Args)]
@@ -147,7 +147,14 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
     if args.dry_run {
         let plan = client.plan_reconcile(&opts)?;
         match ctx.output {
-            OutputFormat::Json => print_json(&json!({"dry_run": true, "plan": plan})),
+            OutputFormat::Json | OutputFormat::Jsonl => emit(
+                ctx.output,
+                &ReconcileDoc {
+                    dry_run: true,
+                    plan,
+                    results: None,
+                },
+            ),
             OutputFormat::Text => {
                 print_plan(&plan);
                 outln!("dry run: nothing was changed");
@@ -163,17 +170,24 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
         .filter(|d| d.item.action.is_change() && d.result.is_ok())
         .count();
     match ctx.output {
-        OutputFormat::Json => print_json(&json!({
-            "dry_run": false,
-            "plan": plan,
-            "results": done.iter().map(|d| json!({
-                "container_id": d.item.container_id,
-                "action": d.item.action,
-                "ok": d.result.is_ok(),
-                "error": d.result.as_ref().err().map(|e| chain_line(e)),
-                "entry_left": d.result.as_ref().err().map(entry_left_json),
-            })).collect::<Vec<_>>(),
-        })),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &ReconcileDoc {
+                dry_run: false,
+                plan,
+                results: Some(
+                    done.iter()
+                        .map(|d| ReconcileResult {
+                            container_id: d.item.container_id.clone(),
+                            action: d.item.action,
+                            ok: d.result.is_ok(),
+                            error: d.result.as_ref().err().map(|e| chain_line(e)),
+                            entry_left: d.result.as_ref().err().and_then(EntryLeft::of),
+                        })
+                        .collect(),
+                ),
+            },
+        ),
         OutputFormat::Text => {
             print_plan(&plan);
             for d in done.iter().filter(|d| d.item.action.is_change()) {

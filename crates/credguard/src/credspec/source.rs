@@ -113,6 +113,7 @@ impl fmt::Display for SpecSource {
 
 /// How the spec was stored in its source.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "form", rename_all = "kebab-case")]
 pub enum SpecForm {
     /// A credential spec document.
