@@ -140,7 +140,7 @@ fn main() -> ExitCode {
 /// credguard shows names (control and format characters escaped, very long lines cut),
 /// exit 2. Nothing is written to a closed output, and the status stays clap's. Under
 /// `--output json` (or `jsonl`) a usage error is also an error document on standard output:
-/// its message is clap's first line, shown the same way.
+/// its message is clap's first paragraph on one line, shown the same way.
 fn usage_exit(e: &clap::Error, format: OutputFormat) -> ExitCode {
     let code = u8::try_from(e.exit_code()).unwrap_or(Exit::Usage as u8);
     if !e.use_stderr() {
@@ -152,8 +152,14 @@ fn usage_exit(e: &clap::Error, format: OutputFormat) -> ExitCode {
         errln!("{}", credguard::credspec::syntax::shown_path(line));
     }
     if format.is_json() {
-        let first = text.lines().next().unwrap_or_default();
-        let message = first.strip_prefix("error: ").unwrap_or(first);
+        // clap's first paragraph (`error: ...` and the lines that complete it), on one line.
+        let paragraph: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let joined = paragraph.join(" ");
+        let message = joined.strip_prefix("error: ").unwrap_or(&joined);
         output::emit(
             format,
             &documents::ErrorDoc {
