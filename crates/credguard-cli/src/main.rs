@@ -68,7 +68,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CREDGUARD_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// How results are printed on standard output.
+    /// How results are printed on standard output: `json` prints exactly one JSON document
+    /// (an `{"error": ...}` document when the command fails before it has a result; schemas
+    /// in docs/schema/), `jsonl` prints an array result one element a line.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
 

@@ -40,7 +40,11 @@ fn one_document(out: &str, what: &str) -> Value {
         .into_iter::<Value>()
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("{what}: stdout is not JSON ({e}): {out:?}"));
-    assert_eq!(docs.len(), 1, "{what}: not exactly one JSON document: {out:?}");
+    assert_eq!(
+        docs.len(),
+        1,
+        "{what}: not exactly one JSON document: {out:?}"
+    );
     assert_eq!(
         out.lines().count(),
         1,
@@ -226,7 +230,10 @@ fn every_command_prints_one_document_valid_against_its_schema() {
                 assert!(doc[0]["error"].as_str().unwrap().contains("0x80004005"));
             }
             ("emulator-uvm-create", [.., id]) => {
-                assert_eq!(doc, serde_json::json!({"utility_vm": id, "action": "created"}));
+                assert_eq!(
+                    doc,
+                    serde_json::json!({"utility_vm": id, "action": "created"})
+                );
             }
             ("emulator-inject", [.., "--clear"]) => {
                 assert_eq!(doc["cleared_faults"], cleared.next().unwrap(), "{doc}");
@@ -313,9 +320,15 @@ fn an_error_document_has_the_message_and_its_causes() {
         .map(|c| c.as_str().unwrap())
         .collect();
     // Standard error says the same, as lines.
-    assert!(err.contains(&format!("error: {}", e["message"].as_str().unwrap())), "{err}");
+    assert!(
+        err.contains(&format!("error: {}", e["message"].as_str().unwrap())),
+        "{err}"
+    );
     for cause in &chain {
-        assert!(err.contains(&format!("caused by: {cause}")), "{err} vs {chain:?}");
+        assert!(
+            err.contains(&format!("caused by: {cause}")),
+            "{err} vs {chain:?}"
+        );
     }
     assert!(!chain.is_empty(), "{doc}");
 }
@@ -349,7 +362,10 @@ fn usage_errors_print_the_error_document_only_when_json_was_asked() {
     // `--output json` as an argument after `--` asks for nothing.
     let (code, out, _) = env.run(&["credspec", "validate", "--", "--output", "json"]);
     assert_eq!(code, 2);
-    assert_eq!(out, "", "text output: validate prints nothing for unreadable sources");
+    assert_eq!(
+        out, "",
+        "text output: validate prints nothing for unreadable sources"
+    );
     // Help is help, whatever the output.
     let (code, out, _) = env.run(&["--output", "json", "instances", "--help"]);
     assert_eq!(code, 0);
