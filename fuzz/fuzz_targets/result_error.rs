@@ -5,7 +5,7 @@
 
 use credguard::HResult;
 use credguard::hcs::{ErrorDocument, HcsError, HcsOperation};
-use credguard::schema::{ResultError, to_wire};
+use credguard::wire::{ResultError, to_wire};
 use libfuzzer_sys::fuzz_target;
 
 const OPERATIONS: [HcsOperation; 5] = [

@@ -4,7 +4,7 @@
 //! `list_instances` has first for an id (and nothing for an id it does not list).
 #![no_main]
 
-use credguard::schema::{
+use credguard::wire::{
     ContainerCredentialGuardInstance, find_instance, find_instance_reference, list_instances,
 };
 use libfuzzer_sys::fuzz_target;

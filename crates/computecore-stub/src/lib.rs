@@ -52,9 +52,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
+use credguard::hcs::hresult::HResult;
 use credguard::hcs::{ErrorDocument, HcsError, HcsOperation, HcsService};
-use credguard::hresult::HResult;
-use credguard::schema::ResultError;
+use credguard::wire::ResultError;
 use credguard_emulator::Emulator;
 use windows_sys::Win32::Foundation::HLOCAL;
 use windows_sys::Win32::System::Memory::{LMEM_FIXED, LocalAlloc};
@@ -80,7 +80,7 @@ fn emulator() -> Result<&'static Emulator, String> {
                 format!(
                     "the stand-in computecore.dll cannot open the emulator state in {} ({STATE_DIR_ENV}): {}",
                     Path::new(&dir).display(),
-                    credguard::error::chain_line(&e)
+                    credguard::text::chain_line(&e)
                 )
             }),
             None => Ok(Emulator::in_memory()),

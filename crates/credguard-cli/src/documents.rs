@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use credguard::credspec::{Diagnostic, Encoding, SpecForm};
 use credguard::journal::RecordState;
-use credguard::reconcile::{Action, PlanItem};
-use credguard_emulator::{Api, Fault};
+use credguard::lifecycle::reconcile::{Action, PlanItem};
+use credguard_emulator::Fault;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 use serde_json::Value;
@@ -196,25 +196,6 @@ pub struct RemoveItem {
 /// `instances remove`: one item per id, in the order given.
 pub type RemoveDoc = Vec<RemoveItem>;
 
-/// The isolation of a container.
-#[derive(Debug, Clone, Copy, Serialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum IsolationDoc {
-    /// Process isolation (LRPC).
-    Process,
-    /// Hyper-V isolation (HvSocket).
-    Hyperv,
-}
-
-impl From<credguard::Isolation> for IsolationDoc {
-    fn from(i: credguard::Isolation) -> Self {
-        match i {
-            credguard::Isolation::Process => IsolationDoc::Process,
-            credguard::Isolation::HyperV => IsolationDoc::Hyperv,
-        }
-    }
-}
-
 /// `probe`.
 #[derive(Debug, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -222,7 +203,7 @@ pub struct ProbeDoc {
     /// The generated container id.
     pub container_id: String,
     /// The isolation probed.
-    pub isolation: IsolationDoc,
+    pub isolation: credguard::Isolation,
     /// The backend (`hcs`, `emulator`).
     pub backend: String,
     /// Whether every step passed.
@@ -280,8 +261,8 @@ pub struct ReconcileResult {
 pub struct CallDoc {
     /// Sequence number, from 1, never reused.
     pub seq: u64,
-    /// The HCS function called.
-    pub api: Api,
+    /// The HCS function called (`HcsModifyServiceSettings`).
+    pub api: String,
     /// The compute system (`HcsModifyComputeSystem`), if any.
     pub target: Option<String>,
     /// The document received: a JSON value as sent, or a string when it was not JSON.
@@ -308,7 +289,7 @@ impl CallDoc {
         };
         CallDoc {
             seq: call.seq,
-            api: call.api,
+            api: call.api.name().to_owned(),
             target: call.target.clone(),
             document,
             hresult: call.hresult.to_string(),

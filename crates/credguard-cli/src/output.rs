@@ -9,7 +9,7 @@ use crate::exit::{CliError, Exit};
 
 use clap::ValueEnum;
 use credguard::redact::redact_value;
-use credguard::schema::ContainerCredentialGuardInstance;
+use credguard::wire::ContainerCredentialGuardInstance;
 use serde_json::Value;
 
 /// `println!` for results that never panics and never ends the process: once standard
@@ -173,7 +173,7 @@ pub fn instance_json(inst: &ContainerCredentialGuardInstance, show_secrets: bool
 /// control and format characters escaped, cut after 80 characters, as every name credguard
 /// shows. JSON output carries the values as they are.
 pub fn text(value: &str) -> String {
-    credguard::error::ShownId::new(value).to_string()
+    credguard::text::ShownId::new(value).to_string()
 }
 
 /// An instance as text lines (without the credential spec).

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Env, p};
-use credguard::schema::{ModificationRequest, Transport, to_wire};
+use credguard::wire::{ModificationRequest, Transport, to_wire};
 use serde_json::Value;
 
 fn add(env: &Env, id: &str, extra: &[&str]) {

@@ -3,22 +3,35 @@
 use std::fmt;
 use std::str::FromStr;
 
-use credguard::hresult::HResult;
+use credguard::hcs::HcsOperation;
+use credguard::hcs::hresult::HResult;
 use serde::{Deserialize, Serialize};
 
-/// The emulated HCS calls.
+/// The emulated HCS calls: the subset of [`HcsOperation`] the emulator answers, named (in
+/// the call log, in faults, on the command line) by the library's one list of HCS call
+/// names, [`HcsOperation::api_name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(into = "String", try_from = "String")]
 pub enum Api {
     /// `HcsModifyServiceSettings`.
-    #[serde(rename = "HcsModifyServiceSettings")]
     ModifyServiceSettings,
     /// `HcsGetServiceProperties`.
-    #[serde(rename = "HcsGetServiceProperties")]
     GetServiceProperties,
     /// `HcsModifyComputeSystem`.
-    #[serde(rename = "HcsModifyComputeSystem")]
     ModifyComputeSystem,
+}
+
+impl From<Api> for String {
+    fn from(api: Api) -> String {
+        api.name().to_owned()
+    }
+}
+
+impl TryFrom<String> for Api {
+    type Error = ParseApiError;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
+    }
 }
 
 impl Api {
@@ -29,13 +42,19 @@ impl Api {
         Api::ModifyComputeSystem,
     ];
 
-    /// The Win32 name.
+    /// The Win32 name ([`HcsOperation::api_name`]).
     #[must_use]
     pub fn name(self) -> &'static str {
+        self.operation().api_name()
+    }
+
+    /// The library's name for this call.
+    #[must_use]
+    pub fn operation(self) -> HcsOperation {
         match self {
-            Api::ModifyServiceSettings => "HcsModifyServiceSettings",
-            Api::GetServiceProperties => "HcsGetServiceProperties",
-            Api::ModifyComputeSystem => "HcsModifyComputeSystem",
+            Api::ModifyServiceSettings => HcsOperation::ModifyServiceSettings,
+            Api::GetServiceProperties => HcsOperation::GetServiceProperties,
+            Api::ModifyComputeSystem => HcsOperation::ModifyComputeSystem,
         }
     }
 
@@ -59,7 +78,8 @@ impl fmt::Display for Api {
 /// A text that names no emulated API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{0}` is not an emulated HCS call; use HcsModifyServiceSettings, HcsGetServiceProperties or HcsModifyComputeSystem"
+    "`{0}` is not an emulated HCS call; use {names}",
+    names = Api::ALL.map(Api::name).join(", ")
 )]
 pub struct ParseApiError(String);
 
@@ -75,7 +95,7 @@ impl FromStr for Api {
         Api::ALL
             .into_iter()
             .find(|a| a.name()[3..].eq_ignore_ascii_case(bare))
-            .ok_or_else(|| ParseApiError(credguard::error::ShownId::new(s).to_string()))
+            .ok_or_else(|| ParseApiError(credguard::text::ShownId::new(s).to_string()))
     }
 }
 
@@ -115,6 +135,7 @@ pub enum FaultAction {
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Fault {
     /// The call it applies to.
+    #[cfg_attr(feature = "schemars", schemars(with = "String"))]
     pub api: Api,
     /// The operation (`AddInstance`, `RemoveInstance` for service settings; `Add`,
     /// `Update`, `Remove` for compute-system modifications); any when `None`.

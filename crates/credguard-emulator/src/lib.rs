@@ -42,6 +42,9 @@
 //!   stopped VM with is not documented, so this is the emulator's choice, and other codes
 //!   (`HCS_E_INVALID_STATE`, ...) can be injected as faults.
 
+// rustdoc on every public item (clippy -D warnings makes this an error).
+#![warn(missing_docs)]
+
 mod fault;
 mod state;
 mod store;
@@ -50,9 +53,9 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use credguard::hcs::{HcsError, HcsOperation, HcsService};
-use credguard::hresult::HResult;
-use credguard::schema::HvSocketServiceConfig;
+use credguard::hcs::hresult::HResult;
+use credguard::hcs::{HcsError, HcsService};
+use credguard::wire::HvSocketServiceConfig;
 
 pub use fault::{Api, Fault, FaultAction, ParseApiError};
 pub use state::{CallRecord, Uvm};
@@ -160,7 +163,7 @@ impl Emulator {
     /// The persistent state cannot be read.
     pub fn instances(
         &self,
-    ) -> Result<Vec<credguard::schema::ContainerCredentialGuardInstance>, EmulatorError> {
+    ) -> Result<Vec<credguard::wire::ContainerCredentialGuardInstance>, EmulatorError> {
         self.store.read(|s| s.instances.clone())
     }
 
@@ -170,16 +173,16 @@ impl Emulator {
     /// A system with this id exists already, or the state cannot be written.
     pub fn create_uvm(&self, id: &str) -> Result<(), EmulatorError> {
         self.store.try_update(|s| {
-            if let Some(problem) = credguard::input::id_problem(id) {
+            if let Some(problem) = credguard::lifecycle::id_problem(id) {
                 return Err(EmulatorError::Invalid(format!(
                     "utility VM `{}` cannot be created: {problem}",
-                    credguard::error::ShownId::new(id)
+                    credguard::text::ShownId::new(id)
                 )));
             }
             if s.uvms.contains_key(id) {
                 return Err(EmulatorError::Invalid(format!(
                     "utility VM `{}` exists already",
-                    credguard::error::ShownId::new(id)
+                    credguard::text::ShownId::new(id)
                 )));
             }
             s.uvms.insert(id.to_owned(), Uvm::default());
@@ -196,7 +199,7 @@ impl Emulator {
             s.uvms.remove(id).map(|_| ()).ok_or_else(|| {
                 EmulatorError::Invalid(format!(
                     "no utility VM `{}`",
-                    credguard::error::ShownId::new(id)
+                    credguard::text::ShownId::new(id)
                 ))
             })
         })
@@ -215,7 +218,7 @@ impl Emulator {
                 .ok_or_else(|| {
                     EmulatorError::Invalid(format!(
                         "no utility VM `{}`",
-                        credguard::error::ShownId::new(id)
+                        credguard::text::ShownId::new(id)
                     ))
                 })
         })
@@ -309,7 +312,7 @@ impl Emulator {
                 HResult::E_UNEXPECTED,
                 format!(
                     "the HCS emulator failed: {}",
-                    credguard::error::chain_line(&e)
+                    credguard::text::chain_line(&e)
                 ),
             )
         };
@@ -365,15 +368,5 @@ impl HcsService for Emulator {
         self.call(Api::ModifyComputeSystem, Some(id), settings)
             .map(|_| ())
             .map_err(|e| e.on_compute_system(id))
-    }
-}
-
-impl Api {
-    fn operation(self) -> HcsOperation {
-        match self {
-            Api::ModifyServiceSettings => HcsOperation::ModifyServiceSettings,
-            Api::GetServiceProperties => HcsOperation::GetServiceProperties,
-            Api::ModifyComputeSystem => HcsOperation::ModifyComputeSystem,
-        }
     }
 }

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use credguard::redact::redact_document;
-use credguard::schema::{
+use credguard::wire::{
     CcgOperation, ContainerCredentialGuardHvSocketServiceConfig, ContainerCredentialGuardInstance,
     ContainerCredentialGuardState, ContainerCredentialGuardSystemInfo, ErrorEvent,
     HVSOCKET_SERVICE_TABLE_PATH, HvSocketServiceConfig, ModificationRequest, ModifySettingRequest,
@@ -307,7 +307,7 @@ impl State {
                 Err(e) => return Outcome::error(HResult::E_UNEXPECTED, e.to_string()),
             }
         }
-        let answer = credguard::schema::ServiceProperties { properties };
+        let answer = credguard::wire::ServiceProperties { properties };
         Outcome::ok(to_wire(&answer).ok())
     }
 

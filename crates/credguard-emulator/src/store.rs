@@ -10,7 +10,7 @@ use credguard::statefile::{
     open_error, read_if_exists, write_atomic,
 };
 
-use credguard::error::shown_file;
+use credguard::text::shown_file;
 
 use crate::fault::Api;
 use crate::state::{CallRecord, FORMAT, Outcome, State};

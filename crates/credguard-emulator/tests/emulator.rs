@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use credguard::hcs::hresult::HResult;
 use credguard::hcs::{ErrorDocument, HcsService};
-use credguard::hresult::HResult;
-use credguard::schema::{
+use credguard::wire::{
     HvSocketServiceConfig, ModificationRequest, ModifySettingRequest, Transport, to_wire,
 };
 use credguard_emulator::{Api, Emulator, EmulatorError, Fault, FaultAction};

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use credguard::schema::{ModificationRequest, Transport, to_wire};
+use credguard::wire::{ModificationRequest, Transport, to_wire};
 use credguard::{CcgClient, HcsService, Isolation};
 use credguard_emulator::Emulator;
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};

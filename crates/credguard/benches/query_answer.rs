@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use answer::{SIZES, Wanted, answer, full_decode};
-use credguard::schema::find_instance;
+use credguard::wire::find_instance;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn query_answer(c: &mut Criterion) {

@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use answer::{SIZES, Wanted, answer, full_decode};
-use credguard::schema::find_instance;
+use credguard::wire::find_instance;
 
 /// The system allocator, counting allocations and bytes live.
 struct Counting;

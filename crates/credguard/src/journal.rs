@@ -10,12 +10,12 @@
 //! While a process creates or releases an instance it holds an exclusive lock on the
 //! record's lock file; the operating system drops the lock when the process dies. A record
 //! in `creating` or `releasing` whose lock can be taken was therefore left by a crash, which
-//! is how [`crate::reconcile`] tells an interrupted operation from one in progress, with no
+//! is how [`crate::lifecycle::reconcile`] tells an interrupted operation from one in progress, with no
 //! process-id guessing. A lock file is removed when its lock is released (on Windows by the
 //! last process that had it open), and reconcile removes those a crash left
 //! ([`Journal::remove_orphaned_lock_files`]), so lock files do not pile up.
 //!
-//! A record that cannot be read (or names an id [`crate::input::validate_container_id`]
+//! A record that cannot be read (or names an id [`crate::lifecycle::validate_container_id`]
 //! refuses) is moved aside into `corrupt/` (kept for inspection) with a warning; it never
 //! stops a listing or a reconciliation. A journal opened read-only
 //! ([`Journal::open_read_only`], for listings and dry runs) only reports it: moving it is
@@ -28,11 +28,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::lifecycle::Isolation;
 use crate::statefile::{
     StateFileError, check_private_dir, ensure_private_dir, ensure_regular, open_error,
     open_lock_file, read_if_exists, remove_durably, write_atomic,
 };
+use crate::wire::Isolation;
 
 /// The marker of a journal record.
 pub const RECORD_FORMAT: &str = "credguard-journal/1";
@@ -66,6 +66,38 @@ impl RecordState {
     pub fn is_transient(self) -> bool {
         !matches!(self, RecordState::Active)
     }
+
+    /// Whether a record in this state may move to `next`: the one list of allowed
+    /// transitions. A record is born `creating` ([`Record::creating`]); create ends in
+    /// `active`; release (and a rollback or a clean-up of an interrupted create) goes through
+    /// `releasing`, which a retry may write again; removal deletes the record. Nothing
+    /// goes back: an `active` or `releasing` record never becomes `creating`, and a
+    /// `releasing` one never `active` again.
+    #[must_use]
+    pub const fn can_become(self, next: RecordState) -> bool {
+        matches!(
+            (self, next),
+            (
+                RecordState::Creating,
+                RecordState::Creating | RecordState::Active
+            ) | (
+                RecordState::Creating | RecordState::Active | RecordState::Releasing,
+                RecordState::Releasing
+            )
+        )
+    }
+
+    /// Whether create may mark the record `active` (only from `creating`).
+    #[must_use]
+    pub const fn can_activate(self) -> bool {
+        self.can_become(RecordState::Active)
+    }
+
+    /// Whether release may mark the record `releasing` (from every state).
+    #[must_use]
+    pub const fn can_release(self) -> bool {
+        self.can_become(RecordState::Releasing)
+    }
 }
 
 /// The journal's record of one instance.
@@ -78,7 +110,7 @@ pub struct Record {
     /// Where the instance is in its life.
     pub state: RecordState,
     /// The isolation it was created for.
-    pub isolation: IsolationRecord,
+    pub isolation: Isolation,
     /// The transport asked for (`LRPC`, `HvSocket`).
     pub transport: String,
     /// The utility VM its HvSocket entry was (or is being) added to, under Hyper-V.
@@ -110,26 +142,23 @@ pub struct Record {
     pub pid: u32,
 }
 
-/// [`Isolation`] as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IsolationRecord {
-    /// Process isolation.
-    Process,
-    /// Hyper-V isolation.
-    Hyperv,
-}
-
-impl From<Isolation> for IsolationRecord {
-    fn from(i: Isolation) -> Self {
-        match i {
-            Isolation::Process => IsolationRecord::Process,
-            Isolation::HyperV => IsolationRecord::Hyperv,
-        }
-    }
-}
-
 impl Record {
+    /// Moves the record to `next`, if its state allows it ([`RecordState::can_become`]).
+    ///
+    /// # Errors
+    /// [`JournalError::Transition`] when it does not; the record is unchanged.
+    pub fn move_to(&mut self, next: RecordState) -> Result<(), JournalError> {
+        if !self.state.can_become(next) {
+            return Err(JournalError::Transition {
+                container_id: self.container_id.clone(),
+                from: self.state,
+                to: next,
+            });
+        }
+        self.state = next;
+        Ok(())
+    }
+
     /// A new record in state `creating`.
     #[must_use]
     pub fn creating(container_id: &str, isolation: Isolation, utility_vm: Option<&str>) -> Self {
@@ -138,7 +167,7 @@ impl Record {
             format: RECORD_FORMAT.to_owned(),
             container_id: container_id.to_owned(),
             state: RecordState::Creating,
-            isolation: isolation.into(),
+            isolation,
             transport: isolation.transport().as_str().to_owned(),
             utility_vm: utility_vm.map(str::to_owned),
             service_id: None,
@@ -171,7 +200,7 @@ impl Record {
     #[must_use]
     pub fn proves_not_ours(
         &self,
-        instance: &crate::schema::ContainerCredentialGuardInstance,
+        instance: &crate::wire::ContainerCredentialGuardInstance,
     ) -> bool {
         let Some(state) = &instance.credential_guard else {
             return false;
@@ -258,6 +287,21 @@ pub enum JournalError {
     Busy {
         /// The container.
         container_id: String,
+    },
+    /// A record was to move to a state its state does not allow
+    /// ([`RecordState::can_become`]); nothing was written.
+    #[error(
+        "the journal's record of container `{container_id}` cannot go from `{}` to `{}`; nothing was written",
+        .from.as_str(),
+        .to.as_str()
+    )]
+    Transition {
+        /// The container.
+        container_id: String,
+        /// The record's state.
+        from: RecordState,
+        /// The state asked for.
+        to: RecordState,
     },
     /// A record exists already for the id.
     #[error(
@@ -379,7 +423,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
         match crate::statefile::open_regular(path) {
             Ok(Some(file)) => file.set_permissions(fs::Permissions::from_mode(0o600)),
             Ok(None) => Err(std::io::ErrorKind::NotFound.into()),
-            Err(e) => Err(std::io::Error::other(crate::error::chain_line(&e))),
+            Err(e) => Err(std::io::Error::other(crate::text::chain_line(&e))),
         }
     }
     #[cfg(windows)]
@@ -568,7 +612,7 @@ impl Journal {
                     warn!(file = %path.display(), error = %e, "{action}: cannot check an orphaned lock file; leaving it");
                 }
                 Err(LockFailure::State(e)) => {
-                    warn!(file = %path.display(), error = %crate::error::chain_line(&e), "cannot check an orphaned lock file; leaving it");
+                    warn!(file = %path.display(), error = %crate::text::chain_line(&e), "cannot check an orphaned lock file; leaving it");
                 }
             }
         }
@@ -650,7 +694,7 @@ impl Journal {
                 Ok(Some(bytes)) => out.extend(self.parse(&path, &bytes)),
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(file = %path.display(), error = %crate::error::chain_line(&e), "cannot read a journal record; skipping it");
+                    warn!(file = %path.display(), error = %crate::text::chain_line(&e), "cannot read a journal record; skipping it");
                 }
             }
         }
@@ -691,7 +735,7 @@ impl Journal {
             .map_or_else(|| "record".into(), |n| n.to_string_lossy().into_owned());
         let target = corrupt.join(format!("{name}.{}", now_ms()));
         let moved = ensure_private_dir(&corrupt)
-            .map_err(|e| crate::error::chain_line(&e))
+            .map_err(|e| crate::text::chain_line(&e))
             .and_then(|()| fs::rename(path, &target).map_err(|e| e.to_string()))
             .and_then(|()| make_private(&target).map_err(|e| e.to_string()));
         match moved {
@@ -806,5 +850,42 @@ mod tests {
         assert!(matches!(j.lock("x", false), Err(JournalError::Busy { .. })));
         drop(held);
         assert!(!j.in_progress("x").unwrap());
+    }
+
+    #[test]
+    fn record_states_move_only_forward() {
+        use RecordState::{Active, Creating, Releasing};
+        let all = [Creating, Active, Releasing];
+        let allowed = [
+            (Creating, Creating),
+            (Creating, Active),
+            (Creating, Releasing),
+            (Active, Releasing),
+            (Releasing, Releasing),
+        ];
+        for from in all {
+            for to in all {
+                let expected = allowed.contains(&(from, to));
+                assert_eq!(from.can_become(to), expected, "{from:?} -> {to:?}");
+                let mut r = Record::creating("c", Isolation::Process, None);
+                r.state = from;
+                let moved = r.move_to(to);
+                assert_eq!(moved.is_ok(), expected, "{from:?} -> {to:?}");
+                if let Err(e) = moved {
+                    assert_eq!(r.state, from, "a refused move changes nothing");
+                    let shown = e.to_string();
+                    assert!(
+                        shown.contains(from.as_str())
+                            && shown.contains(to.as_str())
+                            && shown.contains("`c`"),
+                        "{shown}"
+                    );
+                } else {
+                    assert_eq!(r.state, to);
+                }
+            }
+        }
+        assert!(Creating.can_activate() && !Active.can_activate() && !Releasing.can_activate());
+        assert!(all.iter().all(|s| s.can_release()));
     }
 }

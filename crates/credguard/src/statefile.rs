@@ -16,7 +16,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::shown_file;
+use crate::text::shown_file;
 
 /// An I/O failure on a named path.
 #[derive(Debug, thiserror::Error)]
@@ -593,14 +593,14 @@ mod tests {
         // A file read, or a lock file opened, through a planted link fails and names it.
         let link = state.join("state.json");
         symlink(&outside, &link).unwrap();
-        let e = crate::error::chain_line(&read_if_exists(&link).unwrap_err());
+        let e = crate::text::chain_line(&read_if_exists(&link).unwrap_err());
         assert!(
             e.contains("symbolic link") && e.contains("state.json"),
             "{e}"
         );
         let lock = state.join("x.lock");
         symlink(dir.path().join("created"), &lock).unwrap();
-        let e = crate::error::chain_line(&FileLock::acquire(&lock).unwrap_err());
+        let e = crate::text::chain_line(&FileLock::acquire(&lock).unwrap_err());
         assert!(e.contains("symbolic link"), "{e}");
         assert!(!dir.path().join("created").exists());
         // Writing replaces the link itself, never its target.
@@ -615,15 +615,15 @@ mod tests {
                 .unwrap()
                 .success()
         );
-        let e = crate::error::chain_line(&read_if_exists(&fifo).unwrap_err());
+        let e = crate::text::chain_line(&read_if_exists(&fifo).unwrap_err());
         assert!(e.contains("not a regular file"), "{e}");
         // A linked directory, or one others can write in, is refused with its mode.
         let linked = dir.path().join("linked");
         symlink(&state, &linked).unwrap();
-        let e = crate::error::chain_line(&ensure_private_dir(&linked).unwrap_err());
+        let e = crate::text::chain_line(&ensure_private_dir(&linked).unwrap_err());
         assert!(e.contains("symbolic link"), "{e}");
         fs::set_permissions(&state, fs::Permissions::from_mode(0o775)).unwrap();
-        let e = crate::error::chain_line(&ensure_private_dir(&state).unwrap_err());
+        let e = crate::text::chain_line(&ensure_private_dir(&state).unwrap_err());
         assert!(e.contains("0775") && e.contains("uid"), "{e}");
         assert!(check_private_dir(&state).is_err());
         fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
-use credguard::error::CcgError;
 use credguard::journal::{Journal, RecordState};
+use credguard::lifecycle::CcgError;
 use credguard::{CcgClient, CreateRequest, Isolation};
 use credguard_emulator::Emulator;
 

@@ -2,11 +2,11 @@
 //! (ComputeSystem: Owner, SchemaVersion, HostingSystemId, HostedSystem, Container, ...;
 //! HostedSystem: SchemaVersion, Container), and a runtime's own fields kept.
 
-use credguard::container::{
+use credguard::wire::container::{
     ComputeSystem, HostedSystem, hyperv_hosted, place_in_compute_system, place_in_v1,
     process_isolated,
 };
-use credguard::schema::{ContainerCredentialGuardInstance, Transport, find_instance, to_wire};
+use credguard::wire::{ContainerCredentialGuardInstance, Transport, find_instance, to_wire};
 
 const CS1: &str = include_str!("fixtures/cs1.json");
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use credguard::credspec::{Encoding, SpecForm, load_arg};
-use credguard::error::chain_line;
+use credguard::text::chain_line;
 
 const SECRET: &str = "FIXTURE-SECRET";
 

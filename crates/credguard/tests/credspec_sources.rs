@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use credguard::credspec::{SpecSource, load_arg, load_from, read};
-use credguard::error::chain_line;
+use credguard::text::chain_line;
 use credguard::{CcgClient, ErrorKind, Isolation, SpecRequest};
 use credguard_emulator::Emulator;
 

@@ -10,9 +10,10 @@
 
 use std::sync::Arc;
 
-use credguard::error::{CcgError, chain_line};
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use credguard::journal::Journal;
+use credguard::lifecycle::CcgError;
+use credguard::text::chain_line;
 use credguard::{CcgClient, CcgResource, CreateRequest, Isolation};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 

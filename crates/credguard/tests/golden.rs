@@ -1,7 +1,7 @@
 //! Every wire document of the CCG flow, compared with what hcsshim's own Go structs
 //! produce (fixtures/golden, made by json.Marshal): byte for byte, and parsed back.
 
-use credguard::schema::{
+use credguard::wire::{
     Container, ContainerCredentialGuardHvSocketServiceConfig, ContainerCredentialGuardInstance,
     ContainerCredentialGuardState, ContainerCredentialGuardSystemInfo, HvSocketServiceConfig,
     ModificationRequest, ModifySettingRequest, PropertyQuery, ServiceProperties, Transport,
@@ -112,7 +112,7 @@ fn s4_query() {
         to_wire(&PropertyQuery::ccg()).unwrap(),
         golden("s4_query.json")
     );
-    assert_eq!(credguard::lifecycle::CCG_QUERY, golden("s4_query.json"));
+    assert_eq!(credguard::CCG_QUERY, golden("s4_query.json"));
     let back: PropertyQuery = serde_json::from_str(&golden("s4_query.json")).unwrap();
     assert_eq!(back, PropertyQuery::ccg());
 }

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use credguard::error::{CcgError, Step, chain_line};
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use credguard::journal::{Journal, Record, RecordState};
-use credguard::reconcile::Action;
+use credguard::lifecycle::reconcile::Action;
+use credguard::lifecycle::{CcgError, Step};
+use credguard::text::chain_line;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
@@ -58,7 +59,7 @@ impl Setup {
         vm: &str,
     ) -> Result<
         (
-            credguard::schema::ContainerCredentialGuardInstance,
+            credguard::wire::ContainerCredentialGuardInstance,
             credguard::CcgResource,
         ),
         CcgError,
@@ -451,10 +452,10 @@ fn remove_uses_the_journal_for_the_hvsocket_entry() {
 #[test]
 fn gmsa_disabled_policy_denies_before_anything_is_sent() {
     let s = setup();
-    let client = s.client.clone().with_gmsa_disabled(format!(
-        "annotation {}",
-        credguard::lifecycle::GMSA_DISABLE_ANNOTATION
-    ));
+    let client = s
+        .client
+        .clone()
+        .with_gmsa_disabled(format!("annotation {}", credguard::GMSA_DISABLE_ANNOTATION));
     let err = client
         .create("denied", CS1, Isolation::Process)
         .unwrap_err();

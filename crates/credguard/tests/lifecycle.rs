@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use credguard::error::{CcgError, Missing, Step, chain_line};
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
+use credguard::lifecycle::{CcgError, Missing, Step};
+use credguard::text::chain_line;
 use credguard::{CcgClient, ErrorKind, Isolation};
 use credguard_emulator::{Api, CallRecord, Emulator, Fault, FaultAction};
 
@@ -58,10 +59,10 @@ fn process_isolation_uses_lrpc_and_the_hcsshim_flow() {
     assert_eq!(trace(&emu), [Q, ADD, Q]);
     let add = &calls(&emu)[1].document;
     let golden_like =
-        credguard::schema::to_wire(&credguard::schema::ModificationRequest::add_instance(
+        credguard::wire::to_wire(&credguard::wire::ModificationRequest::add_instance(
             "c1",
             CS1,
-            credguard::schema::Transport::Lrpc,
+            credguard::wire::Transport::Lrpc,
         ))
         .unwrap();
     assert_eq!(add, &golden_like);

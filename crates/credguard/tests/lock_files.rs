@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use credguard::error::CcgError;
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use credguard::journal::{Journal, Record};
+use credguard::lifecycle::CcgError;
 use credguard::{CcgClient, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 

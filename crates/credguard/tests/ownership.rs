@@ -8,12 +8,13 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
-use credguard::error::{CcgError, chain_line};
+use credguard::hcs::hresult::HResult;
 use credguard::hcs::{HcsError, HcsService};
-use credguard::hresult::HResult;
 use credguard::journal::{Journal, RecordState};
-use credguard::reconcile::Action;
-use credguard::schema::Transport;
+use credguard::lifecycle::CcgError;
+use credguard::lifecycle::reconcile::Action;
+use credguard::text::chain_line;
+use credguard::wire::Transport;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
@@ -195,7 +196,7 @@ impl World {
 }
 
 fn raw_add(emu: &Emulator, id: &str) {
-    let doc = credguard::schema::to_wire(&credguard::schema::ModificationRequest::add_instance(
+    let doc = credguard::wire::to_wire(&credguard::wire::ModificationRequest::add_instance(
         id,
         CS1,
         Transport::Lrpc,
@@ -272,9 +273,9 @@ fn a_hot_add_refused_as_already_exists_leaves_the_entry_and_removes_our_instance
             .unwrap()
             .service_id;
         let doc =
-            credguard::schema::to_wire(&credguard::schema::ModifySettingRequest::hvsocket_update(
+            credguard::wire::to_wire(&credguard::wire::ModifySettingRequest::hvsocket_update(
                 &sid,
-                &credguard::schema::HvSocketServiceConfig::default(),
+                &credguard::wire::HvSocketServiceConfig::default(),
             ))
             .unwrap();
         emu.modify_compute_system(UVM, &doc).unwrap();
@@ -562,9 +563,9 @@ fn remove_reports_absent_when_someone_else_removed_it_first() {
     // look and our RemoveInstance: it is absent for us.
     let emu = w.emu.clone();
     w.hooked.after(Api::GetServiceProperties, 1, move || {
-        let doc = credguard::schema::to_wire(
-            &credguard::schema::ModificationRequest::remove_instance("moved"),
-        )
+        let doc = credguard::wire::to_wire(&credguard::wire::ModificationRequest::remove_instance(
+            "moved",
+        ))
         .unwrap();
         emu.modify_service_settings(&doc).unwrap();
     });
@@ -788,7 +789,7 @@ fn alive_sets_must_name_valid_ids_and_empty_means_none_only_when_said() {
 #[test]
 fn a_creating_record_tells_another_creators_instance_by_its_spec_or_transport() {
     use credguard::journal::{Record, spec_fingerprint};
-    use credguard::schema::{ContainerCredentialGuardInstance, ContainerCredentialGuardState};
+    use credguard::wire::{ContainerCredentialGuardInstance, ContainerCredentialGuardState};
     let spec = r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"DnsName":"contoso.com","PluginInput":"s3cret-value"}}"#;
     let reordered = "{ \"DomainJoinConfig\": {\"PluginInput\": \"other\", \"DnsName\": \"contoso.com\"},\n \"CmsPlugins\": [\"ActiveDirectory\"] }";
     assert_eq!(spec_fingerprint(spec), spec_fingerprint(reordered));
@@ -821,13 +822,12 @@ fn a_failed_add_leaves_an_instance_that_provably_is_another_creators() {
     let w = world();
     let emu = w.emu.clone();
     w.hooked.after(Api::GetServiceProperties, 1, move || {
-        let doc =
-            credguard::schema::to_wire(&credguard::schema::ModificationRequest::add_instance(
-                "raced",
-                CS1,
-                Transport::HvSocket,
-            ))
-            .unwrap();
+        let doc = credguard::wire::to_wire(&credguard::wire::ModificationRequest::add_instance(
+            "raced",
+            CS1,
+            Transport::HvSocket,
+        ))
+        .unwrap();
         emu.modify_service_settings(&doc).unwrap();
         emu.inject(Fault::fail(Api::ModifyServiceSettings, HResult::E_FAIL).on("AddInstance"))
             .unwrap();

@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use credguard::{CcgClient, Isolation};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 use tracing_subscriber::fmt::MakeWriter;

@@ -15,7 +15,7 @@ use credguard::credspec::{
     AdditionalAccount, GenerateError, HostAccount, KnownPlugin, LoadedSpec, NewSpec, PluginInput,
     Severity, load_arg, shown_arg,
 };
-use credguard::error::chain_line;
+use credguard::text::chain_line;
 use serde_json::Value;
 
 use crate::Context;
@@ -313,7 +313,7 @@ fn read_plugin_input(path: &std::path::Path) -> Result<String, CliError> {
     let mut bytes = Vec::new();
     let result = if path.as_os_str() == "-" {
         std::io::stdin()
-            .take(credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)
+            .take(credguard::lifecycle::MAX_CREDENTIAL_SPEC_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
     } else if let Some(device) = credguard::credspec::device_in_path(path) {
         return Err(CliError::usage(format!(
@@ -325,7 +325,7 @@ fn read_plugin_input(path: &std::path::Path) -> Result<String, CliError> {
         // device fails at once instead of hanging.
         credguard::credspec::read_path_limited(
             path,
-            credguard::input::MAX_CREDENTIAL_SPEC_BYTES as u64,
+            credguard::lifecycle::MAX_CREDENTIAL_SPEC_BYTES as u64,
         )
         .map(|read| {
             bytes = read;
@@ -338,7 +338,7 @@ fn read_plugin_input(path: &std::path::Path) -> Result<String, CliError> {
             shown_path(&path.display().to_string())
         ))
     })?;
-    if bytes.len() > credguard::input::MAX_CREDENTIAL_SPEC_BYTES {
+    if bytes.len() > credguard::lifecycle::MAX_CREDENTIAL_SPEC_BYTES {
         return Err(CliError::usage(format!(
             "--plugin-input-file `{}` is over 64 KiB, more than a credential spec can hold",
             shown_path(&path.display().to_string())

@@ -4,7 +4,7 @@
 //! `--backend` says (they refuse `--backend hcs`, which has no emulator).
 
 use clap::{Args, Subcommand};
-use credguard::hresult::HResult;
+use credguard::hcs::hresult::HResult;
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
 use crate::Context;
@@ -235,7 +235,7 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
             } else {
                 format!(
                     "--operation `{}` is not an operation of {api}; use one of {}",
-                    credguard::error::ShownId::new(op),
+                    credguard::text::ShownId::new(op),
                     allowed.join(", ")
                 )
             }));
@@ -332,7 +332,7 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
                     Exit::NotFound,
                     format!(
                         "the emulator has no utility VM `{}`",
-                        credguard::error::ShownId::new(&id)
+                        credguard::text::ShownId::new(&id)
                     ),
                 ));
             };

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
-use credguard::reconcile::PlanItem;
-use credguard::schema::{
+use clap::{Args, Subcommand};
+use credguard::lifecycle::reconcile::PlanItem;
+use credguard::wire::{
     ContainerCredentialGuardInstance, ModificationRequest, ModifySettingRequest, to_wire,
 };
 use credguard::{Isolation, Removal, SpecRequest};
@@ -48,24 +48,6 @@ pub enum InstancesCommand {
         #[arg(required = true)]
         ids: Vec<String>,
     },
-}
-
-/// The isolation of the container, which decides the transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IsolationArg {
-    /// Process isolation: transport LRPC.
-    Process,
-    /// Hyper-V isolation: transport HvSocket.
-    Hyperv,
-}
-
-impl From<IsolationArg> for Isolation {
-    fn from(i: IsolationArg) -> Self {
-        match i {
-            IsolationArg::Process => Isolation::Process,
-            IsolationArg::Hyperv => Isolation::HyperV,
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -113,7 +95,7 @@ pub struct AddArgs {
 
     /// The container's isolation: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
-    pub isolation: IsolationArg,
+    pub isolation: Isolation,
 
     /// Hyper-V isolation: the utility VM to hot-add the instance's HvSocket service-table
     /// entry to (removed again on release).
@@ -140,10 +122,10 @@ pub fn run(ctx: &Context, cmd: InstancesCommand) -> Result<Exit, CliError> {
 }
 
 fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
-    credguard::input::validate_container_id(&args.id)?;
+    credguard::lifecycle::validate_container_id(&args.id)?;
     let denied = |reason: String| -> CliError {
         credguard::CcgError::Denied {
-            container_id: credguard::error::ShownId::new(&args.id),
+            container_id: credguard::text::ShownId::new(&args.id),
             reason,
         }
         .into()
@@ -163,7 +145,7 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     // The spec carries its source's policy (an OCI bundle's gMSA-disable annotation, however
     // the bundle was named); the library refuses what it denies.
     let loaded = read_credspec_from(ctx, &source, &args.dir, args.no_lint, &args.id)?;
-    let isolation = Isolation::from(args.isolation);
+    let isolation = args.isolation;
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
@@ -207,7 +189,7 @@ fn dry_run(
     isolation: Isolation,
     uvm: Option<&str>,
 ) -> Result<Exit, CliError> {
-    let query = credguard::lifecycle::CCG_QUERY.to_owned();
+    let query = credguard::CCG_QUERY.to_owned();
     let wire_err = |e| CliError::new(Exit::Usage, e);
     let add = to_wire(&ModificationRequest::add_instance(
         id,
@@ -232,7 +214,7 @@ fn dry_run(
     ];
     if let Some(vm) = uvm {
         // The ServiceId and the config come from HCS's answer: placeholders here.
-        let placeholder = credguard::schema::HvSocketServiceConfig::default();
+        let placeholder = credguard::wire::HvSocketServiceConfig::default();
         let doc = to_wire(&ModifySettingRequest::hvsocket_update(
             "<ServiceId>",
             &placeholder,
@@ -385,7 +367,7 @@ fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
     let client = ctx.client_read_only()?;
     let Some(instance) = client.get(id)? else {
         return Err(credguard::CcgError::NotFound {
-            container_id: credguard::error::ShownId::new(id),
+            container_id: credguard::text::ShownId::new(id),
         }
         .into());
     };
@@ -405,7 +387,7 @@ fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
 fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
     // Check every id before touching anything.
     for id in ids {
-        credguard::input::validate_container_id(id)?;
+        credguard::lifecycle::validate_container_id(id)?;
     }
     let client = ctx.client()?;
     let mut results: RemoveDoc = Vec::new();
@@ -443,7 +425,7 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                 results.push(RemoveItem {
                     container_id: id.clone(),
                     result: RemoveResult::Removed,
-                    warning: Some(credguard::error::chain_line(&e)),
+                    warning: Some(credguard::text::chain_line(&e)),
                     entry_left: EntryLeft::of(&e),
                     error: None,
                 });
@@ -456,7 +438,7 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
             }
             Err(
                 e @ credguard::CcgError::HvSocketEntry {
-                    step: credguard::error::Step::HvSocketRemove,
+                    step: credguard::lifecycle::Step::HvSocketRemove,
                     ..
                 },
             ) => {
@@ -470,7 +452,7 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                 results.push(RemoveItem {
                     container_id: id.clone(),
                     result: RemoveResult::Absent,
-                    warning: Some(credguard::error::chain_line(&e)),
+                    warning: Some(credguard::text::chain_line(&e)),
                     entry_left: EntryLeft::of(&e),
                     error: None,
                 });
@@ -487,7 +469,7 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                     result: RemoveResult::Failed,
                     warning: None,
                     entry_left: None,
-                    error: Some(credguard::error::chain_line(&e)),
+                    error: Some(credguard::text::chain_line(&e)),
                 });
                 let e = CliError::from(e);
                 if failure.is_some() {

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use credguard::Isolation;
-use credguard::error::chain_line;
+use credguard::text::chain_line;
 
 use crate::Context;
-use crate::commands::instances::IsolationArg;
 use crate::credspec_input::{CredspecArgs, read_credspec};
 use crate::documents::{ProbeDoc, ProbeStep};
 use crate::exit::{CliError, Exit};
@@ -25,7 +24,7 @@ pub struct ProbeArgs {
 
     /// The isolation to probe: `process` (LRPC) or `hyperv` (HvSocket).
     #[arg(long, value_enum, default_value = "process")]
-    pub isolation: IsolationArg,
+    pub isolation: Isolation,
 
     /// Hyper-V isolation: a utility VM to hot-add the probe instance's HvSocket entry to
     /// (and remove it from again).
@@ -68,7 +67,7 @@ impl Probe {
 }
 
 pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
-    let isolation = Isolation::from(args.isolation);
+    let isolation = args.isolation;
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
@@ -160,7 +159,7 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
             ctx.output,
             &ProbeDoc {
                 container_id: id.clone(),
-                isolation: isolation.into(),
+                isolation,
                 backend: ctx.backend.resolve().name().to_owned(),
                 passed,
                 steps: probe
@@ -178,10 +177,7 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
         OutputFormat::Text => {
             outln!(
                 "probe: container id {id}, {} isolation, backend {}",
-                match isolation {
-                    Isolation::Process => "process",
-                    Isolation::HyperV => "hyperv",
-                },
+                isolation,
                 ctx.backend.resolve().name()
             );
             for s in &probe.steps {

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use credguard::ReconcileOptions;
 use credguard::credspec::syntax::shown_path;
-use credguard::error::chain_line;
-use credguard::input::validate_container_id;
-use credguard::reconcile::PlanItem;
+use credguard::lifecycle::reconcile::PlanItem;
+use credguard::lifecycle::validate_container_id;
+use credguard::text::chain_line;
 
 use crate::Context;
 use crate::documents::{EntryLeft, ReconcileDoc, ReconcileResult};

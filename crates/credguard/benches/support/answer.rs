@@ -6,7 +6,7 @@
 //! HvSocket config. The documents are written by the library's own writer, as the emulator
 //! answers.
 
-use credguard::schema::{
+use credguard::wire::{
     ContainerCredentialGuardHvSocketServiceConfig, ContainerCredentialGuardInstance,
     ContainerCredentialGuardState, ContainerCredentialGuardSystemInfo, HvSocketServiceConfig,
     ServiceProperties, Transport, to_wire,

@@ -23,7 +23,7 @@ use super::model::{
 };
 use super::path::{JsonPath, Segment};
 use super::syntax::{account_problem, dns_name_problem, is_guid, shown};
-use crate::error::shown_file;
+use crate::text::shown_file;
 
 /// What a new credential spec is made from (the flags of `credguard credspec new`).
 #[derive(Debug, Clone, PartialEq)]

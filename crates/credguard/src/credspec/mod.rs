@@ -39,8 +39,8 @@ pub use path::{JsonPath, LineMap};
 pub use plugins::KnownPlugin;
 pub use read::{Encoding, ReadError, SpecDocument, read};
 pub use source::{
-    LoadedSpec, SourceError, SpecForm, SpecPolicy, SpecSource, default_credspec_dir,
-    device_in_path, load, load_arg, load_from, parse_source, shown_arg,
+    GMSA_DISABLE_ANNOTATION, LoadedSpec, SourceError, SpecForm, SpecPolicy, SpecSource,
+    default_credspec_dir, device_in_path, load, load_arg, load_from, parse_source, shown_arg,
 };
 
 /// Reads what a plain path on the command line names (an alive file, a plug-in input

@@ -130,6 +130,9 @@ pub enum SpecForm {
     },
 }
 
+/// The OCI annotation with which hcsshim's policy disables gMSA for a container.
+pub const GMSA_DISABLE_ANNOTATION: &str = "io.microsoft.container.wcow.gmsa.disable";
+
 /// What a credential spec's source says about the policy of the container it is for.
 ///
 /// Only an OCI bundle's `config.json` says anything (its annotations); every other form
@@ -149,7 +152,7 @@ impl SpecPolicy {
     /// a JSON `true` counts too). Anything else leaves gMSA enabled, as hcsshim does.
     #[must_use]
     pub fn of_oci_config(config: &Map<String, Value>) -> Self {
-        let key = crate::lifecycle::GMSA_DISABLE_ANNOTATION;
+        let key = GMSA_DISABLE_ANNOTATION;
         let value = config.get("annotations").and_then(|a| a.get(key));
         let disabled = match value {
             Some(Value::String(v)) => {
@@ -166,20 +169,6 @@ impl SpecPolicy {
                 };
                 format!("the OCI annotation `{key}` is `{shown}`")
             }),
-        }
-    }
-
-    /// Refuses what this policy denies, for `container_id`: [`CcgError::Denied`](crate::CcgError::Denied).
-    ///
-    /// # Errors
-    /// [`CcgError::Denied`](crate::CcgError::Denied) when the policy disables gMSA.
-    pub fn check(&self, container_id: &str) -> Result<(), crate::CcgError> {
-        match &self.gmsa_disabled {
-            Some(reason) => Err(crate::CcgError::Denied {
-                container_id: crate::error::ShownId::new(container_id),
-                reason: reason.clone(),
-            }),
-            None => Ok(()),
         }
     }
 }
@@ -1278,7 +1267,7 @@ mod tests {
             Path::new("/nonexistent"),
         )
         .unwrap_err();
-        let chain = crate::error::chain_line(&e);
+        let chain = crate::text::chain_line(&e);
         assert!(
             chain.contains("raw://") && chain.contains("line 1"),
             "{chain}"

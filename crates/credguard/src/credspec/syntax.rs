@@ -174,15 +174,15 @@ fn describe_char(c: char) -> String {
 }
 
 /// A value made fit for a message: control characters escaped, long values cut (the same
-/// rule as container ids in errors, [`crate::error::ShownId`]).
+/// rule as container ids in errors, [`crate::text::ShownId`]).
 #[must_use]
 pub fn shown(value: &str) -> String {
-    crate::error::ShownId::new(value).to_string()
+    crate::text::ShownId::new(value).to_string()
 }
 
-/// A file path made fit for a message: [`crate::error::shown_path`], re-exported here
+/// A file path made fit for a message: [`crate::text::shown_path`], re-exported here
 /// where the credential-spec messages are made.
-pub use crate::error::shown_path;
+pub use crate::text::shown_path;
 
 #[cfg(test)]
 mod tests {

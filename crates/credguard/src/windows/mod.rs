@@ -33,9 +33,9 @@ pub use registry::{CREDENTIAL_SPECS_KEY, RegistryError, read_registry_credential
 
 pub(crate) use ffi::final_path_of;
 
+use crate::hcs::hresult::HResult;
+use crate::hcs::watchdog::watch;
 use crate::hcs::{HcsError, HcsOperation, HcsService};
-use crate::hresult::HResult;
-use crate::watchdog::watch;
 use ffi::{Api, LoadError, WideCString};
 
 /// The DLL the Host Compute Service API lives in.

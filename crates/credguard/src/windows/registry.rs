@@ -351,7 +351,7 @@ mod tests {
         let err =
             crate::credspec::load_arg(&format!("registry://{long}"), std::path::Path::new("."))
                 .unwrap_err();
-        let chain = crate::error::chain_line(&err);
+        let chain = crate::text::chain_line(&err);
         assert!(
             !chain.contains('\u{1b}') && !chain.contains('\u{202e}'),
             "{chain:?}"

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::lifecycle::{CcgClient, Isolation};
+use crate::Isolation;
+use crate::lifecycle::CcgClient;
 
 const NEEDS: &str = "needs a Windows host with the Containers feature, run as administrator";
 

@@ -18,11 +18,12 @@ use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
 use super::super::ffi::local_frees_on_this_thread;
 use super::*;
-use crate::error::CcgError;
 use crate::hcs::ErrorDocument;
-use crate::lifecycle::{CCG_QUERY, CcgClient, CreateRequest, Isolation};
-use crate::schema::{ModificationRequest, ResultError, Transport, to_wire};
-use crate::watchdog::tests::CapturedLog;
+use crate::hcs::watchdog::tests::CapturedLog;
+use crate::lifecycle::CcgError;
+use crate::lifecycle::{CcgClient, CreateRequest};
+use crate::wire::{ModificationRequest, ResultError, Transport, to_wire};
+use crate::{CCG_QUERY, Isolation};
 
 /// A credential spec with text in several scripts, to see it cross UTF-16 both ways.
 const SPEC: &str = r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"Sid":"S-1-5-21-702590844-1001920913-2680819671","MachineAccountName":"wébapp01","Guid":"56d9b66c-d746-4f87-bd26-26760cfdca2e","DnsTreeName":"contoso.com","DnsName":"ドメイン.contoso.com","NetBiosName":"CONTOSO"},"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"wébapp01 🚀","Scope":"contoso.com"}]}}"#;
@@ -102,7 +103,7 @@ fn service_documents_round_trip_non_ascii_text() {
         before + 1,
         "the answer was freed"
     );
-    let instance = crate::schema::find_instance(&answer, "wine-utf16")
+    let instance = crate::wire::find_instance(&answer, "wine-utf16")
         .unwrap()
         .expect("listed");
     let state = instance.credential_guard.expect("CredentialGuard state");
@@ -500,7 +501,7 @@ fn a_timed_out_hot_add_cannot_land_after_its_rollback() {
     else {
         panic!("expected the hot-add failure as the cause, got {cause:?}");
     };
-    assert_eq!(*step, crate::error::Step::HvSocketAdd);
+    assert_eq!(*step, crate::lifecycle::Step::HvSocketAdd);
     assert_eq!(utility_vm.to_string(), "uvm-late");
     let shown = cause.to_string();
     assert!(
@@ -663,7 +664,7 @@ fn a_failed_hot_add_rolls_the_instance_back() {
     else {
         panic!("expected the hot-add failure as the cause, got {cause:?}");
     };
-    assert_eq!(*step, crate::error::Step::HvSocketAdd);
+    assert_eq!(*step, crate::lifecycle::Step::HvSocketAdd);
     assert_eq!(utility_vm.to_string(), "uvm-denied");
     assert_eq!(source.operation, HcsOperation::ModifyComputeSystem);
     assert!(source.result_error().is_some());

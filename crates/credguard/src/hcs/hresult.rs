@@ -139,56 +139,11 @@ impl HResult {
     /// The symbolic name of a well-known code, if this is one.
     #[must_use]
     pub fn name(self) -> Option<&'static str> {
-        Some(match self.as_u32() {
-            0x0000_0000 => "S_OK",
-            0x8000_4005 => "E_FAIL",
-            0x8000_FFFF => "E_UNEXPECTED",
-            0x8000_4001 => "E_NOTIMPL",
-            0x8007_0057 => "E_INVALIDARG",
-            0x8007_0005 => "E_ACCESSDENIED",
-            0x8007_000E => "E_OUTOFMEMORY",
-            0x8007_0002 => "ERROR_FILE_NOT_FOUND",
-            0x8007_0490 => "ERROR_NOT_FOUND",
-            0x8007_00B7 => "ERROR_ALREADY_EXISTS",
-            0x8007_05B4 => "ERROR_TIMEOUT",
-            0x8007_04C7 => "ERROR_CANCELLED",
-            0x8007_007E => "ERROR_MOD_NOT_FOUND",
-            0x8007_007F => "ERROR_PROC_NOT_FOUND",
-            0x8037_0100 => "HCS_E_TERMINATED_DURING_START",
-            0x8037_0101 => "HCS_E_IMAGE_MISMATCH",
-            0x8037_0102 => "HCS_E_HYPERV_NOT_INSTALLED",
-            0x8007_1392 => "ERROR_OBJECT_ALREADY_EXISTS",
-            0x8037_0105 | 0xC037_0105 => "HCS_E_INVALID_STATE",
-            0x8037_0106 => "HCS_E_UNEXPECTED_EXIT",
-            0x8037_0107 => "HCS_E_TERMINATED",
-            0x8037_0108 => "HCS_E_CONNECT_FAILED",
-            0x8037_0109 => "HCS_E_CONNECTION_TIMEOUT",
-            0x8037_010A => "HCS_E_CONNECTION_CLOSED",
-            0x8037_010B => "HCS_E_UNKNOWN_MESSAGE",
-            0x8037_010C => "HCS_E_UNSUPPORTED_PROTOCOL_VERSION",
-            0x8037_010D | 0xC037_010D => "HCS_E_INVALID_JSON",
-            0x8037_010E | 0xC037_010E => "HCS_E_SYSTEM_NOT_FOUND",
-            0x8037_010F | 0xC037_010F => "HCS_E_SYSTEM_ALREADY_EXISTS",
-            0x8037_0110 | 0xC037_0110 => "HCS_E_SYSTEM_ALREADY_STOPPED",
-            0x8037_0111 => "HCS_E_PROTOCOL_ERROR",
-            0x8037_0112 => "HCS_E_INVALID_LAYER",
-            0x8037_0113 => "HCS_E_WINDOWS_INSIDER_REQUIRED",
-            0x8037_0114 => "HCS_E_SERVICE_NOT_AVAILABLE",
-            0x8037_0115 => "HCS_E_OPERATION_NOT_STARTED",
-            0x8037_0116 => "HCS_E_OPERATION_ALREADY_STARTED",
-            0x8037_0117 => "HCS_E_OPERATION_PENDING",
-            0x8037_0118 => "HCS_E_OPERATION_TIMEOUT",
-            0x8037_0119 => "HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET",
-            0x8037_011A => "HCS_E_OPERATION_RESULT_ALLOCATION_FAILED",
-            0x8037_011B => "HCS_E_ACCESS_DENIED",
-            0x8037_011C => "HCS_E_GUEST_CRITICAL_ERROR",
-            0x8037_011D => "HCS_E_PROCESS_INFO_NOT_AVAILABLE",
-            0x8037_011E => "HCS_E_SERVICE_DISCONNECT",
-            0x8037_011F => "HCS_E_PROCESS_ALREADY_STOPPED",
-            0x8037_0120 => "HCS_E_SYSTEM_NOT_CONFIGURED_FOR_OPERATION",
-            0x8037_0121 => "HCS_E_OPERATION_ALREADY_CANCELLED",
-            _ => return None,
-        })
+        let code = self.as_u32();
+        TABLE
+            .iter()
+            .find(|(v, _)| *v == code)
+            .map(|(_, name)| *name)
     }
 }
 
@@ -223,7 +178,7 @@ impl FromStr for HResult {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         // The text is shown as every name is: escaped, and cut when long.
-        let err = || ParseHResultError(crate::error::ShownId::new(s).to_string());
+        let err = || ParseHResultError(crate::text::ShownId::new(s).to_string());
         if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
             let v = u32::from_str_radix(hex, 16).map_err(|_| err())?;
             return Ok(hr(v));
@@ -234,38 +189,71 @@ impl FromStr for HResult {
         if let Ok(v) = t.parse::<u32>() {
             return Ok(hr(v));
         }
-        KNOWN
+        TABLE
             .iter()
-            .map(|&v| hr(v))
-            .find(|h| h.name().is_some_and(|n| n.eq_ignore_ascii_case(t)))
+            .find(|(_, name)| name.eq_ignore_ascii_case(t))
+            .map(|(v, _)| hr(*v))
             .ok_or_else(err)
     }
 }
 
-const KNOWN: &[u32] = &[
-    0x0000_0000,
-    0x8000_4005,
-    0x8000_FFFF,
-    0x8000_4001,
-    0x8007_0057,
-    0x8007_0005,
-    0x8007_000E,
-    0x8007_0002,
-    0x8007_0490,
-    0x8007_00B7,
-    0x8007_1392,
-    0x8007_05B4,
-    0x8007_007E,
-    0x8007_007F,
-    0x8037_0105,
-    0x8037_010D,
-    0x8037_010E,
-    0x8037_010F,
-    0x8037_0110,
-    0x8037_0114,
-    0x8037_0118,
-    0x8037_011B,
-    0x8037_011E,
+/// Every code credguard knows by name: the one table behind [`HResult::name`] and
+/// [`HResult::from_str`]. A name appears once per form: the HRESULT form (`0x8037xxxx`)
+/// first, then the NTSTATUS-style form (`0xC037xxxx`) vmcompute also returns, so a name
+/// parses to its HRESULT form.
+const TABLE: &[(u32, &str)] = &[
+    (0x0000_0000, "S_OK"),
+    (0x8000_4001, "E_NOTIMPL"),
+    (0x8000_4005, "E_FAIL"),
+    (0x8000_FFFF, "E_UNEXPECTED"),
+    (0x8007_0002, "ERROR_FILE_NOT_FOUND"),
+    (0x8007_0005, "E_ACCESSDENIED"),
+    (0x8007_000E, "E_OUTOFMEMORY"),
+    (0x8007_0057, "E_INVALIDARG"),
+    (0x8007_007E, "ERROR_MOD_NOT_FOUND"),
+    (0x8007_007F, "ERROR_PROC_NOT_FOUND"),
+    (0x8007_00B7, "ERROR_ALREADY_EXISTS"),
+    (0x8007_0490, "ERROR_NOT_FOUND"),
+    (0x8007_04C7, "ERROR_CANCELLED"),
+    (0x8007_05B4, "ERROR_TIMEOUT"),
+    (0x8007_1392, "ERROR_OBJECT_ALREADY_EXISTS"),
+    (0x8037_0100, "HCS_E_TERMINATED_DURING_START"),
+    (0x8037_0101, "HCS_E_IMAGE_MISMATCH"),
+    (0x8037_0102, "HCS_E_HYPERV_NOT_INSTALLED"),
+    (0x8037_0105, "HCS_E_INVALID_STATE"),
+    (0x8037_0106, "HCS_E_UNEXPECTED_EXIT"),
+    (0x8037_0107, "HCS_E_TERMINATED"),
+    (0x8037_0108, "HCS_E_CONNECT_FAILED"),
+    (0x8037_0109, "HCS_E_CONNECTION_TIMEOUT"),
+    (0x8037_010A, "HCS_E_CONNECTION_CLOSED"),
+    (0x8037_010B, "HCS_E_UNKNOWN_MESSAGE"),
+    (0x8037_010C, "HCS_E_UNSUPPORTED_PROTOCOL_VERSION"),
+    (0x8037_010D, "HCS_E_INVALID_JSON"),
+    (0x8037_010E, "HCS_E_SYSTEM_NOT_FOUND"),
+    (0x8037_010F, "HCS_E_SYSTEM_ALREADY_EXISTS"),
+    (0x8037_0110, "HCS_E_SYSTEM_ALREADY_STOPPED"),
+    (0x8037_0111, "HCS_E_PROTOCOL_ERROR"),
+    (0x8037_0112, "HCS_E_INVALID_LAYER"),
+    (0x8037_0113, "HCS_E_WINDOWS_INSIDER_REQUIRED"),
+    (0x8037_0114, "HCS_E_SERVICE_NOT_AVAILABLE"),
+    (0x8037_0115, "HCS_E_OPERATION_NOT_STARTED"),
+    (0x8037_0116, "HCS_E_OPERATION_ALREADY_STARTED"),
+    (0x8037_0117, "HCS_E_OPERATION_PENDING"),
+    (0x8037_0118, "HCS_E_OPERATION_TIMEOUT"),
+    (0x8037_0119, "HCS_E_OPERATION_SYSTEM_CALLBACK_ALREADY_SET"),
+    (0x8037_011A, "HCS_E_OPERATION_RESULT_ALLOCATION_FAILED"),
+    (0x8037_011B, "HCS_E_ACCESS_DENIED"),
+    (0x8037_011C, "HCS_E_GUEST_CRITICAL_ERROR"),
+    (0x8037_011D, "HCS_E_PROCESS_INFO_NOT_AVAILABLE"),
+    (0x8037_011E, "HCS_E_SERVICE_DISCONNECT"),
+    (0x8037_011F, "HCS_E_PROCESS_ALREADY_STOPPED"),
+    (0x8037_0120, "HCS_E_SYSTEM_NOT_CONFIGURED_FOR_OPERATION"),
+    (0x8037_0121, "HCS_E_OPERATION_ALREADY_CANCELLED"),
+    (0xC037_0105, "HCS_E_INVALID_STATE"),
+    (0xC037_010D, "HCS_E_INVALID_JSON"),
+    (0xC037_010E, "HCS_E_SYSTEM_NOT_FOUND"),
+    (0xC037_010F, "HCS_E_SYSTEM_ALREADY_EXISTS"),
+    (0xC037_0110, "HCS_E_SYSTEM_ALREADY_STOPPED"),
 ];
 
 impl Serialize for HResult {
@@ -371,8 +359,71 @@ mod tests {
 
     #[test]
     fn every_known_constant_has_a_name() {
-        for &v in KNOWN {
-            assert!(hr(v).name().is_some(), "{v:#x}");
+        for h in [
+            HResult::S_OK,
+            HResult::E_FAIL,
+            HResult::E_UNEXPECTED,
+            HResult::E_NOTIMPL,
+            HResult::E_INVALIDARG,
+            HResult::E_ACCESSDENIED,
+            HResult::E_OUTOFMEMORY,
+            HResult::ERROR_FILE_NOT_FOUND,
+            HResult::ERROR_NOT_FOUND,
+            HResult::ERROR_ALREADY_EXISTS,
+            HResult::ERROR_OBJECT_ALREADY_EXISTS,
+            HResult::ERROR_TIMEOUT,
+            HResult::ERROR_CANCELLED,
+            HResult::ERROR_MOD_NOT_FOUND,
+            HResult::ERROR_PROC_NOT_FOUND,
+            HResult::HCS_E_INVALID_STATE,
+            HResult::HCS_E_INVALID_STATE_NT,
+            HResult::HCS_E_INVALID_JSON,
+            HResult::HCS_E_INVALID_JSON_NT,
+            HResult::HCS_E_SYSTEM_NOT_FOUND,
+            HResult::HCS_E_SYSTEM_NOT_FOUND_NT,
+            HResult::HCS_E_SYSTEM_ALREADY_EXISTS,
+            HResult::HCS_E_SYSTEM_ALREADY_STOPPED,
+            HResult::HCS_E_SERVICE_NOT_AVAILABLE,
+            HResult::HCS_E_OPERATION_TIMEOUT,
+            HResult::HCS_E_ACCESS_DENIED,
+            HResult::HCS_E_SERVICE_DISCONNECT,
+        ] {
+            assert!(h.name().is_some(), "{h}");
         }
+    }
+
+    #[test]
+    fn every_name_parses_back_to_a_code_of_that_name() {
+        // HCS_E_OPERATION_NOT_STARTED and the other names without a constant used to print
+        // but not parse.
+        for (code, name) in TABLE {
+            let parsed: HResult = name.parse().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(parsed.name(), Some(*name), "{name}");
+            assert_eq!(
+                parsed.as_u32() & 0xBFFF_FFFF,
+                code & 0xBFFF_FFFF,
+                "{name} parses to its HRESULT form"
+            );
+            assert_eq!(name.to_lowercase().parse::<HResult>(), Ok(parsed), "{name}");
+            // And every code prints its name and parses from its hex form.
+            let h = hr(*code);
+            assert_eq!(h.name(), Some(*name));
+            assert_eq!(h.to_string().parse::<HResult>(), Ok(h));
+        }
+        assert_eq!(
+            "HCS_E_OPERATION_NOT_STARTED"
+                .parse::<HResult>()
+                .map(HResult::as_u32),
+            Ok(0x8037_0115)
+        );
+    }
+
+    #[test]
+    fn the_table_has_each_code_once() {
+        let mut codes: Vec<u32> = TABLE.iter().map(|(v, _)| *v).collect();
+        codes.sort_unstable();
+        let before = codes.len();
+        codes.dedup();
+        assert_eq!(codes.len(), before);
     }
 }

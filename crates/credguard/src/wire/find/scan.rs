@@ -17,7 +17,7 @@
 //! the bytes skips them faster, and the structure costs less without serde's visitors
 //! around it; docs/PERFORMANCE.md has the numbers.
 
-use crate::schema::{
+use crate::wire::{
     ContainerCredentialGuardHvSocketServiceConfig, ContainerCredentialGuardInstance,
     ContainerCredentialGuardState,
 };

@@ -4,7 +4,7 @@
 //!   `ComputeSystem.Container.ContainerCredentialGuard`.
 //! - V2, Hyper-V isolation: the same state goes to `HostedSystem.Container.ContainerCredentialGuard`
 //!   (the document sent to the utility VM); the HvSocket entry goes to the VM's service
-//!   table (hot-added by [`crate::lifecycle`], or placed in the VM document by the caller).
+//!   table (hot-added by the lifecycle, or placed in the VM document by the caller).
 //! - V1: no instance is needed; the credential spec goes into the `Credentials` field.
 //!
 //! Documents are built on whatever the runtime already has: fields this crate does not know
@@ -13,8 +13,19 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{CcgError, Missing, ShownId, Step};
-use crate::schema::{Container, ContainerCredentialGuardInstance};
+use crate::text::ShownId;
+use crate::wire::{Container, ContainerCredentialGuardInstance};
+
+/// The instance has no `CredentialGuard` state to place: a container without gMSA must not
+/// be created silently.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "container `{container_id}`: the CCG instance has no `CredentialGuard` state to put into the container document; create the instance again"
+)]
+pub struct NoCredentialGuard {
+    /// The container the instance belongs to.
+    pub container_id: ShownId,
+}
 
 /// `Version` of the HCS schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -101,7 +112,7 @@ pub struct HostedSystem {
 pub fn place_in_compute_system(
     doc: &mut ComputeSystem,
     instance: &ContainerCredentialGuardInstance,
-) -> Result<(), CcgError> {
+) -> Result<(), NoCredentialGuard> {
     place(&mut doc.container, instance)
 }
 
@@ -113,21 +124,19 @@ pub fn place_in_compute_system(
 pub fn place_in_hosted_system(
     doc: &mut HostedSystem,
     instance: &ContainerCredentialGuardInstance,
-) -> Result<(), CcgError> {
+) -> Result<(), NoCredentialGuard> {
     place(&mut doc.container, instance)
 }
 
 fn place(
     container: &mut Option<Container>,
     instance: &ContainerCredentialGuardInstance,
-) -> Result<(), CcgError> {
+) -> Result<(), NoCredentialGuard> {
     let state = instance
         .credential_guard
         .clone()
-        .ok_or_else(|| CcgError::Incomplete {
+        .ok_or_else(|| NoCredentialGuard {
             container_id: ShownId::new(&instance.id),
-            step: Step::Query,
-            missing: Missing::CredentialGuard,
         })?;
     container
         .get_or_insert_with(Container::default)
@@ -142,7 +151,7 @@ fn place(
 pub fn process_isolated(
     owner: &str,
     instance: &ContainerCredentialGuardInstance,
-) -> Result<ComputeSystem, CcgError> {
+) -> Result<ComputeSystem, NoCredentialGuard> {
     let mut doc = ComputeSystem {
         owner: owner.to_owned(),
         schema_version: Some(SchemaVersion::V2_1),
@@ -159,7 +168,7 @@ pub fn process_isolated(
 /// The instance has no `CredentialGuard` state.
 pub fn hyperv_hosted(
     instance: &ContainerCredentialGuardInstance,
-) -> Result<HostedSystem, CcgError> {
+) -> Result<HostedSystem, NoCredentialGuard> {
     let mut doc = HostedSystem {
         schema_version: Some(SchemaVersion::V2_1),
         ..Default::default()
@@ -175,32 +184,4 @@ pub fn place_in_v1(doc: &mut Map<String, Value>, credential_spec: &str) {
         "Credentials".to_owned(),
         Value::String(credential_spec.to_owned()),
     );
-}
-
-/// Whether an OCI runtime spec (`config.json`) disables gMSA through hcsshim's annotation
-/// `io.microsoft.container.wcow.gmsa.disable` (a boolean as Go's `strconv.ParseBool` reads
-/// it: `1`, `t`, `true`, `TRUE`, `True`). Returns the reason for the "operation denied"
-/// error when it does. The credential-spec loader applies the same rule
-/// ([`crate::credspec::SpecPolicy::of_oci_config`]) to every bundle it reads.
-#[must_use]
-pub fn oci_gmsa_disabled(config: &Value) -> Option<String> {
-    let config = config.as_object()?;
-    crate::credspec::SpecPolicy::of_oci_config(config).gmsa_disabled
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_disable_annotation_reads_like_go_parse_bool() {
-        let with = |v: &str| serde_json::json!({"annotations": {crate::lifecycle::GMSA_DISABLE_ANNOTATION: v}});
-        for yes in ["true", "1", "t", "TRUE", "True"] {
-            assert!(oci_gmsa_disabled(&with(yes)).is_some(), "{yes}");
-        }
-        for no in ["false", "0", "no", ""] {
-            assert!(oci_gmsa_disabled(&with(no)).is_none(), "{no}");
-        }
-        assert!(oci_gmsa_disabled(&serde_json::json!({})).is_none());
-    }
 }

@@ -25,11 +25,13 @@ use std::collections::{BTreeSet, HashMap};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::error::{CcgError, ShownId, Step, chain_line};
-use crate::input::validate_container_id;
 use crate::journal::{Journal, JournalError, Record, RecordLock, RecordState};
-use crate::lifecycle::{CcgClient, release, remove_confirmed, remove_hvsocket_entry};
-use crate::schema::ContainerCredentialGuardInstance;
+use crate::lifecycle::{
+    CcgClient, CcgError, Step, release, remove_confirmed, remove_hvsocket_entry,
+    validate_container_id,
+};
+use crate::text::{ShownId, chain_line};
+use crate::wire::ContainerCredentialGuardInstance;
 
 /// What reconciliation considers. Built with [`ReconcileOptions::default`] (liveness
 /// unknown: active instances are kept), [`ReconcileOptions::with_alive`] (a non-empty set of
@@ -445,7 +447,7 @@ impl CcgClient {
 
     fn carry_out(&self, item: &PlanItem, lock: Option<RecordLock>) -> Result<(), CcgError> {
         let id = item.container_id.as_str();
-        let _calls = crate::watchdog::calls_for(id);
+        let _calls = crate::hcs::watchdog::calls_for(id);
         let hcs = self.backend().as_ref();
         let journal: Option<&Journal> = self.journal().map(AsRef::as_ref);
         // A lock file taken for an id without a record is not left behind.

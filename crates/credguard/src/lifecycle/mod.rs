@@ -9,52 +9,37 @@
 //! counts as removed.
 //!
 //! With a [`Journal`] (see [`CcgClient::with_journal`]) every instance is recorded before
-//! AddInstance and until its removal is confirmed, so [`crate::reconcile`] can finish what a
+//! AddInstance and until its removal is confirmed, so [`crate::lifecycle::reconcile`] can finish what a
 //! crash interrupted. Under Hyper-V isolation with a utility VM, the instance's HvSocket
 //! service-table entry is hot-added to the VM after creation and removed before release.
+
+mod checks;
+mod error;
+mod policy;
+pub mod reconcile;
+
+pub use crate::input::{
+    MAX_CONTAINER_ID_CHARS, MAX_CREDENTIAL_SPEC_BYTES, credential_spec_problem, id_problem,
+};
+pub use checks::{validate_container_id, validate_credential_spec};
+pub use error::{CcgError, ErrorKind, Missing, Step};
+pub use reconcile::ReconcileOptions;
 
 use std::sync::Arc;
 
 use tracing::{debug, info, info_span, warn};
 
 use crate::credspec::LoadedSpec;
-use crate::error::{CcgError, Missing, ShownId, Step, chain_line};
+use crate::hcs::hresult::HResult;
 use crate::hcs::{HcsError, HcsService};
-use crate::hresult::HResult;
-use crate::input::{validate_container_id, validate_credential_spec};
+use crate::text::{ShownId, chain_line};
+
+use crate::hcs::watchdog::calls_for;
 use crate::journal::{Journal, JournalError, Record, RecordLock, RecordState};
-use crate::schema::{
-    ContainerCredentialGuardInstance, FindError, ModificationRequest, ModifySettingRequest,
-    Transport, find_instance, find_listed_instance, list_listed_instances, to_wire,
+use crate::wire::{
+    CCG_QUERY, ContainerCredentialGuardInstance, FindError, Isolation, ModificationRequest,
+    ModifySettingRequest, find_instance, find_listed_instance, list_listed_instances, to_wire,
 };
-use crate::watchdog::calls_for;
-
-/// The query for every CCG instance on the host, as hcsshim writes it.
-pub const CCG_QUERY: &str = r#"{"PropertyTypes":["ContainerCredentialGuard"]}"#;
-
-/// The OCI annotation with which hcsshim's policy disables gMSA for a container.
-pub const GMSA_DISABLE_ANNOTATION: &str = "io.microsoft.container.wcow.gmsa.disable";
-
-/// How the container is isolated, which decides the transport of its instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Isolation {
-    /// Process isolation (Argon): transport `LRPC`.
-    #[default]
-    Process,
-    /// Hyper-V isolation (Xenon): transport `HvSocket`.
-    HyperV,
-}
-
-impl Isolation {
-    /// The transport HCS is asked for.
-    #[must_use]
-    pub fn transport(self) -> Transport {
-        match self {
-            Isolation::Process => Transport::Lrpc,
-            Isolation::HyperV => Transport::HvSocket,
-        }
-    }
-}
 
 /// Everything [`CcgClient::create_request`] needs.
 #[derive(Debug, Clone, Copy)]
@@ -185,7 +170,7 @@ impl CcgClient {
     /// Creates the CCG instance for a container (no utility VM hot-add).
     ///
     /// Returns the instance as HCS lists it (its `CredentialGuard` state goes into the V2
-    /// container document, see [`crate::container`]) and the handle whose
+    /// container document, see [`crate::wire::container`]) and the handle whose
     /// [`CcgResource::release`] removes it.
     ///
     /// # Errors
@@ -387,8 +372,11 @@ impl CcgClient {
             hv_entry = Some(entry);
         }
 
-        record.state = RecordState::Active;
-        if let Err(e) = self.journal_write(&record) {
+        if let Err(e) = record
+            .move_to(RecordState::Active)
+            .map_err(|e| journal_error(id, e))
+            .and_then(|()| self.journal_write(&record))
+        {
             return Err(self.roll_back(id, e, hv_entry.as_ref()));
         }
         drop(lock);
@@ -770,7 +758,7 @@ fn journal_error(id: &str, e: JournalError) -> CcgError {
             container_id,
             source: e,
         },
-        JournalError::Io(_) => CcgError::Journal {
+        JournalError::Io(_) | JournalError::Transition { .. } => CcgError::Journal {
             container_id,
             source: e,
         },
@@ -888,7 +876,8 @@ pub(crate) fn release(
                 .hvsocket_entry()
                 .map(|(vm, sid)| (vm.to_owned(), sid.to_owned()));
         }
-        r.state = RecordState::Releasing;
+        r.move_to(RecordState::Releasing)
+            .map_err(|e| journal_error(id, e))?;
         j.write(&r).map_err(|e| journal_error(id, e))?;
         record = Some(r);
     }
@@ -911,7 +900,7 @@ pub(crate) fn release(
         if let Some(j) = journal {
             let mut r = record.unwrap_or_else(|| {
                 let mut r = Record::creating(id, Isolation::HyperV, Some(&vm));
-                r.state = RecordState::Releasing;
+                r.state = RecordState::Releasing; // creating -> releasing, always allowed
                 r
             });
             r.utility_vm = Some(vm.clone());
@@ -1028,7 +1017,7 @@ impl Drop for CcgResource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::PropertyQuery;
+    use crate::wire::PropertyQuery;
 
     #[test]
     fn the_query_constant_is_what_the_schema_writes() {

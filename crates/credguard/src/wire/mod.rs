@@ -10,8 +10,9 @@
 //! Types that carry a credential spec redact it in their `Debug` output: a spec can hold a
 //! plug-in secret and must never reach a log by accident.
 
+pub mod container;
 mod find;
-mod wire;
+mod go_json;
 
 use std::fmt;
 
@@ -26,7 +27,47 @@ pub use find::find_instance_reference;
 pub use find::{
     FindError, find_instance, find_listed_instance, list_instances, list_listed_instances,
 };
-pub use wire::to_wire;
+pub use go_json::to_wire;
+
+/// The query for every CCG instance on the host, as hcsshim writes it.
+pub const CCG_QUERY: &str = r#"{"PropertyTypes":["ContainerCredentialGuard"]}"#;
+
+/// How the container is isolated, which decides the transport of its instance: the one
+/// definition, used by the lifecycle, recorded by the journal (`"process"`, `"hyperv"`),
+/// shown (`process`, `hyperv`) and, with the `clap` feature, taken from a command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub enum Isolation {
+    /// Process isolation (Argon): transport LRPC.
+    #[default]
+    Process,
+    /// Hyper-V isolation (Xenon): transport HvSocket.
+    #[cfg_attr(feature = "clap", value(name = "hyperv"))]
+    HyperV,
+}
+
+impl fmt::Display for Isolation {
+    /// `process` or `hyperv`, as the command line and the journal write it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Isolation::Process => "process",
+            Isolation::HyperV => "hyperv",
+        })
+    }
+}
+
+impl Isolation {
+    /// The transport HCS is asked for.
+    #[must_use]
+    pub fn transport(self) -> Transport {
+        match self {
+            Isolation::Process => Transport::Lrpc,
+            Isolation::HyperV => Transport::HvSocket,
+        }
+    }
+}
 
 /// The property type of CCG requests and queries.
 pub const PROPERTY_TYPE_CCG: &str = "ContainerCredentialGuard";
@@ -722,5 +763,19 @@ mod tests {
             s.operation_details,
             Some(OperationDetails::Other(_))
         ));
+    }
+
+    #[test]
+    fn isolation_is_written_the_same_everywhere() {
+        for (isolation, name, transport) in [
+            (Isolation::Process, "process", Transport::Lrpc),
+            (Isolation::HyperV, "hyperv", Transport::HvSocket),
+        ] {
+            assert_eq!(isolation.to_string(), name);
+            let json = serde_json::to_string(&isolation).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<Isolation>(&json).unwrap(), isolation);
+            assert_eq!(isolation.transport(), transport);
+        }
     }
 }

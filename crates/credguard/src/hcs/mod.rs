@@ -7,10 +7,13 @@
 //! Failures are [`HcsError`]s: the operation, the HRESULT and the ResultError document HCS
 //! returned with it (or its raw text when it does not parse).
 
+pub mod hresult;
+pub(crate) mod watchdog;
+
 use std::fmt;
 
-use crate::hresult::HResult;
-use crate::schema::ResultError;
+use crate::hcs::hresult::HResult;
+use crate::wire::ResultError;
 
 /// The HCS calls, named as hcsshim names them in its errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
