@@ -95,6 +95,30 @@ fn check(
     doc
 }
 
+/// The fields under which documents of HCS and credential specs are embedded unchanged.
+const EMBEDDED: &[&str] = &["instance", "document", "spec", "service_table"];
+
+/// Every field name of credguard's own is snake_case (the embedded documents keep theirs).
+fn assert_snake_case(v: &Value, at: &str) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                assert!(
+                    !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                    "{at}: field `{k}` is not snake_case"
+                );
+                if !EMBEDDED.contains(&k.as_str()) {
+                    assert_snake_case(v, &format!("{at}.{k}"));
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| assert_snake_case(i, at)),
+        _ => {}
+    }
+}
+
 const NEW: &[&str] = &[
     "credspec",
     "new",
@@ -124,6 +148,12 @@ fn every_command_prints_one_document_valid_against_its_schema() {
     let specs_dir = p(&specs_dir);
     let secret = env.file("secret.txt", b"the-plugin-secret\n");
     let secret = p(&secret);
+    let fixtures =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../credguard/tests/fixtures/credspecs");
+    let manifest = fixtures.join("k8s_gmsa_credspec.yaml");
+    let manifest = p(&manifest);
+    let oci = fixtures.join("oci_config_string.json");
+    let oci = p(&oci);
 
     // Each run, in order (the state carries over): the schema its output must match
     // (`error` for an error document), its arguments after `--output json`, its exit code.
@@ -180,7 +210,9 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         ("credspec-validate", vec!["credspec", "validate", spec, bad], 1),
         ("credspec-validate", vec!["credspec", "validate", spec, missing], 2),
         ("error", vec!["credspec", "validate"], 2),
+        ("credspec-validate", vec!["credspec", "validate", manifest, oci], 0),
         ("credspec-show", vec!["credspec", "show", spec], 0),
+        ("credspec-show", vec!["credspec", "show", oci], 0),
         ("error", vec!["credspec", "show", missing], 2),
         ("credspec-new", NEW.to_vec(), 0),
         ("credspec-new", [NEW, &["--plugin-guid", "{859E1386-BDB4-49E8-85C7-3070B13920E1}", "--plugin-input-file", secret]].concat(), 0),
@@ -210,6 +242,7 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         all.extend_from_slice(args);
         let (code, out, err) = env.run(&all);
         let doc = check(&schemas, schema, &all, code, &out, &err, *want);
+        assert_snake_case(&doc, &format!("{all:?}"));
         // `credspec new` prints the spec it generates as is: it is the file asked for.
         assert!(
             args.starts_with(&["credspec", "new"]) || !out.contains("the-plugin-secret"),
@@ -244,6 +277,10 @@ fn every_command_prints_one_document_valid_against_its_schema() {
             ),
             ("probe", ["probe", "--credspec", _, "--isolation", ..]) => {
                 assert_eq!(doc["isolation"], "hyperv");
+            }
+            ("credspec-validate", [_, _, m, o]) if (*m, *o) == (manifest, oci) => {
+                assert_eq!(doc[0]["form"]["form"], "kubernetes_manifest", "{doc}");
+                assert_eq!(doc[1]["form"]["form"], "oci_bundle", "{doc}");
             }
             ("instances-show", _) => {
                 assert_eq!(doc["container_id"], "a");

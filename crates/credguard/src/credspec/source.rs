@@ -114,7 +114,7 @@ impl fmt::Display for SpecSource {
 /// How the spec was stored in its source.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[serde(tag = "form", rename_all = "kebab-case")]
+#[serde(tag = "form", rename_all = "snake_case")]
 pub enum SpecForm {
     /// A credential spec document.
     Spec,
