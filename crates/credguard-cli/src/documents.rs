@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use credguard::credspec::{Diagnostic, Encoding, SpecForm};
 use credguard::journal::RecordState;
 use credguard::lifecycle::reconcile::{Action, PlanItem};
-use credguard_emulator::Fault;
+use credguard_emulator::{Api, Fault};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Serialize;
 use serde_json::Value;
@@ -261,8 +261,8 @@ pub struct ReconcileResult {
 pub struct CallDoc {
     /// Sequence number, from 1, never reused.
     pub seq: u64,
-    /// The HCS function called (`HcsModifyServiceSettings`).
-    pub api: String,
+    /// The HCS function called.
+    pub api: Api,
     /// The compute system (`HcsModifyComputeSystem`), if any.
     pub target: Option<String>,
     /// The document received: a JSON value as sent, or a string when it was not JSON.
@@ -289,7 +289,7 @@ impl CallDoc {
         };
         CallDoc {
             seq: call.seq,
-            api: call.api.name().to_owned(),
+            api: call.api,
             target: call.target.clone(),
             document,
             hresult: call.hresult.to_string(),

@@ -69,6 +69,23 @@ impl Api {
     }
 }
 
+/// As serialized: one of the names of [`Api::ALL`].
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Api {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Api".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Api::ALL.iter().map(|a| a.name()).collect();
+        schemars::json_schema!({
+            "description": "An HCS call the emulator answers.",
+            "type": "string",
+            "enum": names,
+        })
+    }
+}
+
 impl fmt::Display for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -135,7 +152,6 @@ pub enum FaultAction {
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Fault {
     /// The call it applies to.
-    #[cfg_attr(feature = "schemars", schemars(with = "String"))]
     pub api: Api,
     /// The operation (`AddInstance`, `RemoveInstance` for service settings; `Add`,
     /// `Update`, `Remove` for compute-system modifications); any when `None`.
