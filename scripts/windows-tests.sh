@@ -6,11 +6,13 @@
 # 1. Installs what is missing: the x86_64-pc-windows-gnu Rust target, MinGW
 #    (gcc-mingw-w64-x86-64) and wine64; builds the bcryptprimitives.dll shim Wine 8 lacks
 #    (scripts/windows/bcryptprimitives.c) into a fresh Wine prefix under target/.
-# 2. cargo clippy for the Windows target, with and without the stub-tests feature, -D warnings.
+# 2. cargo clippy for the Windows target (the whole workspace, credguard-winapi included),
+#    with and without the stub-tests feature, -D warnings.
 # 3. Builds the stand-in computecore.dll (crates/computecore-stub), puts it next to the test
 #    executables and runs `cargo test --workspace` for the Windows target under wine64, with
-#    credguard's `stub-tests` feature: the FFI layer, the lifecycle and its rollbacks against
-#    the stand-in, the registry reader, the missing-DLL messages.
+#    credguard's `stub-tests` feature: the FFI crate (crates/credguard-winapi, its own unit
+#    tests), the lifecycle and its rollbacks against the stand-in, the registry reader, the
+#    missing-DLL messages.
 # 4. Runs credguard.exe under Wine: `probe` and `instances add/list/show/remove` with
 #    `--backend hcs` through the stand-in DLL, the state directories it creates closed to
 #    others, faults injected through the same state,

@@ -38,8 +38,9 @@
 //! - Only waited operations are supported: `HcsCreateOperation` with a completion callback
 //!   returns NULL.
 //!
-//! `unsafe` is allowed in this crate alone besides credguard's `windows::ffi`: the exports
-//! take and return raw pointers. Each unsafe block has a `// SAFETY:` comment.
+//! `unsafe` is allowed in this crate alone besides credguard-winapi (credguard's Windows
+//! FFI): the exports take and return raw pointers. Each unsafe block has a `// SAFETY:`
+//! comment.
 
 #![cfg(windows)]
 #![allow(unsafe_code)]

@@ -7,8 +7,9 @@
 //! the code, not a timing, so it holds on any machine; `cargo test` runs this once.
 
 // This benchmark binary opts into unsafe code because a `GlobalAlloc` implementation must be
-// an `unsafe impl`; it only forwards to the system allocator and counts. (The library's
-// unsafe code is all in `windows/ffi.rs`; the stand-in DLL is the other test-only exception.)
+// an `unsafe impl`; it only forwards to the system allocator and counts. (The library
+// forbids unsafe code: credguard's is all in crates/credguard-winapi; the stand-in DLL is
+// the other test-only exception.)
 #![allow(unsafe_code)]
 
 #[path = "support/answer.rs"]

@@ -32,8 +32,8 @@
 
 // rustdoc on every public item (clippy -D warnings makes this an error).
 #![warn(missing_docs)]
-// The Windows FFI is leaving for its own crate; until then it is the one exception.
-#![cfg_attr(not(windows), forbid(unsafe_code))]
+// Unsafe code lives only in the credguard-winapi crate (the Windows FFI, behind a safe API).
+#![forbid(unsafe_code)]
 
 pub mod credspec;
 pub mod hcs;

@@ -37,8 +37,9 @@ use std::sync::OnceLock;
 
 use tracing::warn;
 
-use super::ffi::{self, FileSecurity, SecurityDescriptor, WideCString};
 use crate::statefile::StateFileError;
+use credguard_winapi::security::{self, FileSecurity, SecurityDescriptor};
+use credguard_winapi::wide::WideCString;
 
 /// LocalSystem.
 pub(crate) const SYSTEM: &str = "S-1-5-18";
@@ -55,7 +56,7 @@ pub(crate) fn current_user() -> io::Result<&'static str> {
     if let Some(user) = USER.get() {
         return Ok(user);
     }
-    let sid = ffi::current_user_sid()?;
+    let sid = security::current_user_sid()?;
     Ok(USER.get_or_init(|| sid))
 }
 
@@ -273,7 +274,7 @@ pub(crate) fn ensure_private_dir_as(dir: &Path, user: &str) -> Result<(), StateF
         let private = descriptor(&private_dir_sddl(user))
             .map_err(|e| StateFileError::new("creating the directory", dir, e))?;
         let create = |path: &Path| -> io::Result<()> {
-            ffi::create_directory(&WideCString::from_path(path)?, &private)
+            security::create_directory(&WideCString::from_path(path)?, &private)
         };
         // Outermost first; `dir` itself last.
         let mut created = false;
@@ -295,12 +296,12 @@ pub(crate) fn ensure_private_dir_as(dir: &Path, user: &str) -> Result<(), StateF
 fn check_existing(dir: &Path, user: &str) -> Result<(), StateFileError> {
     let reading = |e| StateFileError::new("reading the permissions of the directory", dir, e);
     let wide = WideCString::from_path(dir).map_err(reading)?;
-    let security = ffi::file_security(&wide).map_err(reading)?;
+    let security = security::file_security(&wide).map_err(reading)?;
     match verdict(&security, user) {
         Verdict::Private => Ok(()),
         Verdict::Restrict(openings) => {
             descriptor(&private_dir_sddl(user))
-                .and_then(|d| ffi::set_protected_dacl(&wide, &d))
+                .and_then(|d| security::set_protected_dacl(&wide, &d))
                 .map_err(|e| {
                     StateFileError::new("restricting the permissions of the directory", dir, e)
                 })?;
@@ -348,7 +349,7 @@ pub(crate) fn check_private_dir(dir: &Path) -> Result<(), StateFileError> {
 pub(crate) fn check_private_dir_as(dir: &Path, user: &str) -> Result<(), StateFileError> {
     let reading = |e| StateFileError::new("reading the permissions of the directory", dir, e);
     let wide = WideCString::from_path(dir).map_err(reading)?;
-    let security = ffi::file_security(&wide).map_err(reading)?;
+    let security = security::file_security(&wide).map_err(reading)?;
     match verdict(&security, user) {
         Verdict::Private => Ok(()),
         Verdict::Restrict(openings) => {
@@ -370,7 +371,7 @@ pub(crate) fn check_private_dir_as(dir: &Path, user: &str) -> Result<(), StateFi
 /// The current user cannot be found out or the DACL cannot be set.
 pub(crate) fn make_file_private(path: &Path) -> io::Result<()> {
     let descriptor = descriptor(&private_file_sddl(current_user()?))?;
-    ffi::set_protected_dacl(&WideCString::from_path(path)?, &descriptor)
+    security::set_protected_dacl(&WideCString::from_path(path)?, &descriptor)
 }
 
 #[cfg(test)]

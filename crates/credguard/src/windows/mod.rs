@@ -16,11 +16,10 @@
 //! State directories are made owner-only by the crate-private `acl` module (used by
 //! [`crate::statefile::ensure_private_dir`]).
 //!
-//! All unsafe code is in the private `ffi` module; this module, `registry` and `acl` use
-//! only its safe wrappers.
+//! The Windows API itself is called through the safe interface of the `credguard-winapi`
+//! crate, which holds all of credguard's unsafe code: this crate forbids it.
 
 pub(crate) mod acl;
-mod ffi;
 mod registry;
 
 use std::path::Path;
@@ -31,12 +30,13 @@ use tracing::debug;
 
 pub use registry::{CREDENTIAL_SPECS_KEY, RegistryError, read_registry_credential_spec};
 
-pub(crate) use ffi::final_path_of;
+pub(crate) use credguard_winapi::path::final_path_of;
 
 use crate::hcs::hresult::HResult;
 use crate::hcs::watchdog::watch;
 use crate::hcs::{HcsError, HcsOperation, HcsService};
-use ffi::{Api, LoadError, WideCString};
+use credguard_winapi::computecore::{Api, LoadError, Operation};
+use credguard_winapi::wide::WideCString;
 
 /// The DLL the Host Compute Service API lives in.
 pub const COMPUTECORE_DLL: &str = "computecore.dll";
@@ -188,7 +188,7 @@ fn load(library: &str) -> Result<&'static Api, HcsError> {
                 "cannot load {library} from System32 or from the directory of {exe} ({os}): \
                  the Host Compute Service API needs {MINIMUM_WINDOWS} or later",
                 exe = current_exe_name(),
-                os = ffi::win32_error(code),
+                os = credguard_winapi::win32_error(code),
             ),
         ),
         LoadError::Export { export, path } => HcsError::local(
@@ -346,7 +346,7 @@ pub const CANCEL_WAIT: Duration = Duration::from_secs(30);
 /// and waited for again (up to [`CANCEL_WAIT`]) before its handle is closed, so that it
 /// cannot land after the caller has moved on (a hot-add after its rollback). The error
 /// (`HCS_E_OPERATION_TIMEOUT`) says how the operation ended.
-fn cancel_timed_out(operation: &ffi::Operation<'_>, timeout: Duration) -> HcsError {
+fn cancel_timed_out(operation: &Operation<'_>, timeout: Duration) -> HcsError {
     let cancel = HResult(operation.cancel());
     let after = operation.wait(timeout_ms(CANCEL_WAIT));
     let after = HResult(after.hresult);

@@ -9,7 +9,9 @@
 //! names the source (`registry://NAME`, shown by the one rule for values in messages,
 //! [`crate::credspec::syntax::shown`]), and a message says it once.
 
-use super::ffi::{RegKey, RegRoot, WideCString, win32_error};
+use credguard_winapi::registry::{RegKey, RegRoot};
+use credguard_winapi::wide::WideCString;
+use credguard_winapi::win32_error;
 
 /// The key under `HKEY_LOCAL_MACHINE` whose string values are the registered credential specs.
 pub const CREDENTIAL_SPECS_KEY: &str =

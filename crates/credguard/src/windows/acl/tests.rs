@@ -21,7 +21,7 @@ use windows_sys::Win32::System::SystemServices::{ACCESS_ALLOWED_ACE_TYPE, ACCESS
 
 use super::*;
 use crate::statefile::{FileLock, write_atomic};
-use crate::windows::ffi::Ace;
+use credguard_winapi::security::Ace;
 
 /// Someone who is not the current user.
 const OTHER_USER: &str = "S-1-5-21-1004336348-1177238915-682003330-1001";
@@ -52,7 +52,7 @@ fn owner_only(flags: u8) -> Vec<Ace> {
 }
 
 fn security_of(path: &Path) -> FileSecurity {
-    ffi::file_security(&WideCString::from_path(path).unwrap())
+    security::file_security(&WideCString::from_path(path).unwrap())
         .unwrap_or_else(|e| panic!("reading the security of {}: {e}", path.display()))
 }
 
@@ -64,7 +64,7 @@ fn dacl_of(path: &Path) -> Vec<Ace> {
 
 /// Creates a directory with the descriptor of `sddl`.
 fn make_dir(path: &Path, sddl: &str) {
-    ffi::create_directory(
+    security::create_directory(
         &WideCString::from_path(path).unwrap(),
         &descriptor(sddl).unwrap(),
     )
@@ -477,7 +477,7 @@ fn a_corrupt_journal_record_moved_aside_is_made_private() {
     // A record put there from elsewhere, with an explicit grant to Everyone.
     let record = dir.join("0b5b2c1e-0000-5000-8000-000000000000.json");
     fs::write(&record, b"not json").unwrap();
-    ffi::set_protected_dacl(
+    security::set_protected_dacl(
         &WideCString::from_path(&record).unwrap(),
         &descriptor(&format!("D:P(A;;FA;;;{})(A;;FR;;;WD)", me())).unwrap(),
     )
@@ -508,7 +508,7 @@ fn another_user_cannot_read_list_or_write_the_state() {
     fs::write(open.join("public"), b"public").unwrap();
 
     let seen = std::thread::spawn(move || {
-        ffi::as_stranger(|| {
+        security::as_stranger(|| {
             (
                 fs::read(open.join("public")).map_err(|e| e.kind()),
                 fs::read(&secret).map_err(|e| e.kind()),

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
-use super::super::ffi::local_frees_on_this_thread;
 use super::*;
 use crate::hcs::ErrorDocument;
 use crate::hcs::watchdog::tests::CapturedLog;
@@ -24,6 +23,7 @@ use crate::lifecycle::CcgError;
 use crate::lifecycle::{CcgClient, CreateRequest};
 use crate::wire::{ModificationRequest, ResultError, Transport, to_wire};
 use crate::{CCG_QUERY, Isolation};
+use credguard_winapi::computecore::local_frees_on_this_thread;
 
 /// A credential spec with text in several scripts, to see it cross UTF-16 both ways.
 const SPEC: &str = r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"Sid":"S-1-5-21-702590844-1001920913-2680819671","MachineAccountName":"wébapp01","Guid":"56d9b66c-d746-4f87-bd26-26760cfdca2e","DnsTreeName":"contoso.com","DnsName":"ドメイン.contoso.com","NetBiosName":"CONTOSO"},"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"wébapp01 🚀","Scope":"contoso.com"}]}}"#;
