@@ -48,12 +48,12 @@ pub fn emulator_dir(state_dir: &Path) -> PathBuf {
 /// real directory (not a link) owned by the user running credguard and not writable by
 /// group or others; on Windows its DACL must be private (see `statefile`).
 pub fn prepare_state_dir(state_dir: &Path) -> Result<(), CliError> {
-    credguard::statefile::ensure_private_dir(state_dir).map_err(|e| CliError::new(Exit::State, e))
+    credguard_statefile::ensure_private_dir(state_dir).map_err(|e| CliError::new(Exit::State, e))
 }
 
 /// Checks the state directory, if it exists, without creating or changing anything.
 pub fn check_state_dir(state_dir: &Path) -> Result<(), CliError> {
-    credguard::statefile::check_private_dir(state_dir)
+    credguard_statefile::check_private_dir(state_dir)
         .map(|_| ())
         .map_err(|e| CliError::new(Exit::State, e))
 }
@@ -87,7 +87,7 @@ pub fn open(
 /// anything else happens (exit code 8, "backend unavailable").
 #[cfg(windows)]
 fn open_hcs() -> Result<Arc<dyn HcsService>, CliError> {
-    let hcs = credguard::windows::ComputeCore::new();
+    let hcs = credguard::hcs::windows::ComputeCore::new();
     let path = hcs
         .load()
         .map_err(|e| CliError::new(Exit::Unavailable, e))?;

@@ -5,7 +5,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use credguard::statefile::{
+use credguard_statefile::{
     FileLock, StateFileError, check_private_dir, ensure_private_dir, ensure_regular, no_follow,
     open_error, read_if_exists, write_atomic,
 };

@@ -5,7 +5,7 @@
 //! id (ids may hold any printable character, files may not). A record is written in state
 //! `creating` before AddInstance, `active` once the instance is usable, `releasing` before
 //! RemoveInstance, and deleted once the removal is confirmed. Every write is atomic
-//! ([`crate::statefile::write_atomic`]) and owner-only.
+//! ([`credguard_statefile::write_atomic`]) and owner-only.
 //!
 //! While a process creates or releases an instance it holds an exclusive lock on the
 //! record's lock file; the operating system drops the lock when the process dies. A record
@@ -28,11 +28,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::statefile::{
+use crate::wire::Isolation;
+use credguard_statefile::{
     StateFileError, check_private_dir, ensure_private_dir, ensure_regular, open_error,
     open_lock_file, read_if_exists, remove_durably, write_atomic,
 };
-use crate::wire::Isolation;
 
 /// The marker of a journal record.
 pub const RECORD_FORMAT: &str = "credguard-journal/1";
@@ -420,7 +420,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         // Through the opened file, never through a link planted in its place.
-        match crate::statefile::open_regular(path) {
+        match credguard_statefile::open_regular(path) {
             Ok(Some(file)) => file.set_permissions(fs::Permissions::from_mode(0o600)),
             Ok(None) => Err(std::io::ErrorKind::NotFound.into()),
             Err(e) => Err(std::io::Error::other(crate::text::chain_line(&e))),
@@ -428,7 +428,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     }
     #[cfg(windows)]
     {
-        crate::windows::acl::make_file_private(path)
+        credguard_statefile::make_file_private(path)
     }
     #[cfg(not(any(unix, windows)))]
     {

@@ -41,10 +41,7 @@ mod input;
 pub mod journal;
 pub mod lifecycle;
 pub mod redact;
-pub mod statefile;
 pub mod text;
-#[cfg(windows)]
-pub mod windows;
 pub mod wire;
 
 pub use credspec::{GMSA_DISABLE_ANNOTATION, LoadedSpec, SpecPolicy};

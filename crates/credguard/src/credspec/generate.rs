@@ -300,9 +300,9 @@ pub fn write_spec_file(
     // The spec may hold the plug-in secret: the directories created for it and the file
     // are owner-only whatever the umask, and the file is written atomically (temporary
     // file, fsync, rename; without --force a rename that never replaces).
-    crate::statefile::create_private_dir_all(dir).map_err(|e| write_error(e.source))?;
+    credguard_statefile::create_private_dir_all(dir).map_err(|e| write_error(e.source))?;
     refuse_shared_dir(dir).map_err(write_error)?;
-    match crate::statefile::write_private(&path, text.as_bytes(), force) {
+    match credguard_statefile::write_private(&path, text.as_bytes(), force) {
         Ok(()) => {}
         Err(e) if e.source.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(GenerateError::Exists { path });

@@ -29,6 +29,8 @@ mod open;
 pub mod path;
 pub mod plugins;
 pub mod read;
+#[cfg(windows)]
+pub mod registry;
 pub mod source;
 pub mod syntax;
 

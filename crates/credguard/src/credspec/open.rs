@@ -188,7 +188,7 @@ mod imp {
             .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
             .open(dir.join(rel))?;
         // Where the opened handle really is, whatever links led there.
-        let actual = crate::windows::final_path_of(&file)?;
+        let actual = credguard_winapi::path::final_path_of(&file)?;
         if !actual.starts_with(&dir) {
             return Err(BeneathError::Outside);
         }

@@ -674,9 +674,11 @@ fn registry_value(name: &str) -> Result<String, SourceError> {
 
 #[cfg(windows)]
 fn registry_value(name: &str) -> Result<String, SourceError> {
-    crate::windows::read_registry_credential_spec(name).map_err(|e| SourceError::Registry {
-        name: shown_name(name),
-        source: Box::new(e),
+    crate::credspec::registry::read_registry_credential_spec(name).map_err(|e| {
+        SourceError::Registry {
+            name: shown_name(name),
+            source: Box::new(e),
+        }
     })
 }
 

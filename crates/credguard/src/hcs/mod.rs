@@ -9,6 +9,8 @@
 
 pub mod hresult;
 pub(crate) mod watchdog;
+#[cfg(windows)]
+pub mod windows;
 
 use std::fmt;
 

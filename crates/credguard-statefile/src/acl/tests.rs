@@ -20,7 +20,7 @@ use windows_sys::Win32::Storage::FileSystem::{FILE_ALL_ACCESS, FILE_GENERIC_READ
 use windows_sys::Win32::System::SystemServices::{ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE};
 
 use super::*;
-use crate::statefile::{FileLock, write_atomic};
+use crate::write_atomic;
 use credguard_winapi::security::Ace;
 
 /// Someone who is not the current user.
@@ -267,7 +267,7 @@ fn new_state_directories_and_their_parents_are_private() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     let c = a.join("b").join("c");
-    crate::statefile::ensure_private_dir(&c).unwrap();
+    crate::ensure_private_dir(&c).unwrap();
     for dir in [&a, &a.join("b"), &c] {
         let found = security_of(dir);
         assert_eq!(found.owner.as_deref(), Some(me()), "{}", dir.display());
@@ -280,7 +280,7 @@ fn new_state_directories_and_their_parents_are_private() {
     }
     // Again: now an existing private directory, used as it is.
     let before = security_of(&c);
-    crate::statefile::ensure_private_dir(&c).unwrap();
+    crate::ensure_private_dir(&c).unwrap();
     assert_eq!(security_of(&c), before);
 }
 
@@ -293,7 +293,7 @@ fn a_private_existing_directory_is_used_as_it_is() {
     make_dir(&dir, &format!("O:{user}D:P(A;OICI;FA;;;{user})"));
     let before = security_of(&dir);
     assert_eq!(openings(&before, user), vec![]);
-    crate::statefile::ensure_private_dir(&dir).unwrap();
+    crate::ensure_private_dir(&dir).unwrap();
     assert_eq!(security_of(&dir), before);
 }
 
@@ -360,7 +360,7 @@ fn a_new_state_directory_has_exactly_the_owner_only_protected_dacl() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     let b = a.join("b");
-    crate::statefile::ensure_private_dir(&b).unwrap();
+    crate::ensure_private_dir(&b).unwrap();
     for dir in [&a, &b] {
         assert_eq!(
             security_of(dir),
@@ -373,69 +373,6 @@ fn a_new_state_directory_has_exactly_the_owner_only_protected_dacl() {
             dir.display()
         );
     }
-}
-
-#[test]
-#[ignore = "needs a Windows host: Wine does not apply inherited entries to new files"]
-fn everything_credguard_writes_in_a_state_directory_inherits_owner_only_access() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("state");
-    crate::statefile::ensure_private_dir(&dir).unwrap();
-
-    // A temporary file renamed into place (twice: the second replaces the first).
-    write_atomic(&dir.join("state.json"), b"one").unwrap();
-    write_atomic(&dir.join("state.json"), b"two").unwrap();
-    let _lock = FileLock::acquire(&dir.join("state.lock")).unwrap();
-    // The journal: a record and its lock file.
-    let journal_dir = dir.join("journal");
-    let journal = crate::Journal::open(&journal_dir).unwrap();
-    journal
-        .write(&crate::journal::Record::creating(
-            "c1",
-            crate::Isolation::Process,
-            None,
-        ))
-        .unwrap();
-    let _record_lock = journal.lock("c1", false).unwrap();
-    // The emulator's state (credential specs live there).
-    let emulator_dir = dir.join("emulator");
-    let emulator = credguard_emulator::Emulator::persistent(&emulator_dir).unwrap();
-    emulator.create_uvm("uvm-1").unwrap();
-
-    let inherited_by_files = owner_only(INHERITED_ACE as u8);
-    let inherited_by_dirs = owner_only(OICI | INHERITED_ACE as u8);
-    let mut seen = 0;
-    for sub in [&dir, &journal_dir, &emulator_dir] {
-        for entry in fs::read_dir(sub).unwrap() {
-            let path = entry.unwrap().path();
-            let found = security_of(&path);
-            if path.is_dir() {
-                // journal and emulator were made by ensure_private_dir: protected, explicit.
-                assert_eq!(found.dacl, Some(owner_only(OICI)), "{}", path.display());
-                assert!(found.protected, "{}", path.display());
-            } else {
-                assert_eq!(
-                    found.dacl.as_ref(),
-                    Some(&inherited_by_files),
-                    "{}",
-                    path.display()
-                );
-                assert!(!found.protected, "{}", path.display());
-                seen += 1;
-            }
-        }
-    }
-    assert!(
-        seen >= 5,
-        "state.json, state.lock, a record and its lock, the emulator state"
-    );
-
-    // A subdirectory made by anything else inherits too, and hands it down.
-    let other = dir.join("other");
-    fs::create_dir(&other).unwrap();
-    assert_eq!(dacl_of(&other), inherited_by_dirs);
-    fs::write(other.join("f"), b"x").unwrap();
-    assert_eq!(dacl_of(&other.join("f")), inherited_by_files);
 }
 
 #[test]
@@ -452,7 +389,7 @@ fn an_open_directory_of_the_current_user_is_restricted_with_what_is_inside() {
             .any(|ace| ace.sid.as_deref() == Some(EVERYONE)),
         "the test file must start readable by Everyone"
     );
-    crate::statefile::ensure_private_dir(&dir).unwrap();
+    crate::ensure_private_dir(&dir).unwrap();
     assert_eq!(
         security_of(&dir),
         FileSecurity {
@@ -469,36 +406,11 @@ fn an_open_directory_of_the_current_user_is_restricted_with_what_is_inside() {
 }
 
 #[test]
-#[ignore = "needs a Windows host: Wine keeps no security descriptor"]
-fn a_corrupt_journal_record_moved_aside_is_made_private() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("journal");
-    let journal = crate::Journal::open(&dir).unwrap();
-    // A record put there from elsewhere, with an explicit grant to Everyone.
-    let record = dir.join("0b5b2c1e-0000-5000-8000-000000000000.json");
-    fs::write(&record, b"not json").unwrap();
-    security::set_protected_dacl(
-        &WideCString::from_path(&record).unwrap(),
-        &descriptor(&format!("D:P(A;;FA;;;{})(A;;FR;;;WD)", me())).unwrap(),
-    )
-    .unwrap();
-    assert!(journal.records().unwrap().is_empty());
-    let moved: Vec<_> = fs::read_dir(dir.join("corrupt"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(moved.len(), 1);
-    let found = security_of(&moved[0]);
-    assert_eq!(found.dacl, Some(owner_only(0)));
-    assert!(found.protected);
-}
-
-#[test]
 #[ignore = "needs a Windows host: Wine does not enforce access control lists on files"]
 fn another_user_cannot_read_list_or_write_the_state() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    crate::statefile::ensure_private_dir(&state).unwrap();
+    crate::ensure_private_dir(&state).unwrap();
     let secret = state.join("state.json");
     write_atomic(&secret, b"{\"secret\":true}").unwrap();
     // The control: the same stranger can read what is open to Everyone, so a refusal below

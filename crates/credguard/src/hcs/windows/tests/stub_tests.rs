@@ -17,6 +17,7 @@ use std::time::Duration;
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
 use super::*;
+use crate::credspec::registry::{CREDENTIAL_SPECS_KEY, read_registry_credential_spec};
 use crate::hcs::ErrorDocument;
 use crate::hcs::watchdog::tests::CapturedLog;
 use crate::lifecycle::CcgError;

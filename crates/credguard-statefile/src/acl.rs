@@ -37,7 +37,7 @@ use std::sync::OnceLock;
 
 use tracing::warn;
 
-use crate::statefile::StateFileError;
+use crate::StateFileError;
 use credguard_winapi::security::{self, FileSecurity, SecurityDescriptor};
 use credguard_winapi::wide::WideCString;
 
@@ -369,7 +369,7 @@ pub(crate) fn check_private_dir_as(dir: &Path, user: &str) -> Result<(), StateFi
 ///
 /// # Errors
 /// The current user cannot be found out or the DACL cannot be set.
-pub(crate) fn make_file_private(path: &Path) -> io::Result<()> {
+pub fn make_file_private(path: &Path) -> io::Result<()> {
     let descriptor = descriptor(&private_file_sddl(current_user()?))?;
     security::set_protected_dacl(&WideCString::from_path(path)?, &descriptor)
 }

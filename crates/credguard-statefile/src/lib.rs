@@ -12,11 +12,20 @@
 //! alone, inherited by everything created inside; an existing directory open to others is
 //! restricted if the current user owns it and refused otherwise (`docs/WINDOWS.md`).
 
+#![warn(missing_docs)]
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::text::shown_file;
+#[cfg(windows)]
+mod acl;
+pub mod shown;
+
+#[cfg(windows)]
+pub use acl::make_file_private;
+
+use crate::shown::shown_file;
 
 /// An I/O failure on a named path.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +41,9 @@ pub struct StateFileError {
 }
 
 impl StateFileError {
-    pub(crate) fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
+    /// The error of `action` on `path`.
+    #[must_use]
+    pub fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
         StateFileError {
             action,
             path: path.to_owned(),
@@ -57,7 +68,7 @@ impl StateFileError {
 pub fn ensure_private_dir(dir: &Path) -> Result<(), StateFileError> {
     #[cfg(windows)]
     {
-        crate::windows::acl::ensure_private_dir(dir)
+        acl::ensure_private_dir(dir)
     }
     #[cfg(not(windows))]
     {
@@ -78,7 +89,7 @@ pub fn create_private_dir_all(dir: &Path) -> Result<(), StateFileError> {
         if dir.is_dir() {
             return Ok(());
         }
-        crate::windows::acl::ensure_private_dir(dir)
+        acl::ensure_private_dir(dir)
     }
     #[cfg(not(windows))]
     {
@@ -165,7 +176,7 @@ pub fn check_private_dir(dir: &Path) -> Result<bool, StateFileError> {
         return Err(refused(ACTION, dir, "it is not a directory".to_owned()));
     }
     #[cfg(windows)]
-    crate::windows::acl::check_private_dir(dir)?;
+    acl::check_private_dir(dir)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -304,7 +315,7 @@ fn ensure_not_linked(file: &File, path: &Path) -> Result<(), StateFileError> {
         return Ok(());
     };
     let expected = fs::canonicalize(dir).map_err(examine)?.join(name);
-    let actual = crate::windows::final_path_of(file).map_err(examine)?;
+    let actual = credguard_winapi::path::final_path_of(file).map_err(examine)?;
     // Windows names are case-insensitive; both sides come from the same normalization.
     if actual.as_os_str().to_string_lossy().to_lowercase()
         == expected.as_os_str().to_string_lossy().to_lowercase()
@@ -357,8 +368,7 @@ pub fn write_private(path: &Path, bytes: &[u8], replace: bool) -> Result<(), Sta
     }
     #[cfg(windows)]
     if !replace {
-        crate::windows::acl::make_file_private(tmp.path())
-            .map_err(|e| err("setting the permissions of", e))?;
+        make_file_private(tmp.path()).map_err(|e| err("setting the permissions of", e))?;
     }
     tmp.write_all(bytes).map_err(|e| err("writing", e))?;
     tmp.as_file().sync_all().map_err(|e| err("syncing", e))?;
@@ -452,11 +462,11 @@ pub fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, StateFileError> {
 /// otherwise (a lock needs no write access); never through a link ([`no_follow`]). On
 /// Windows without `FILE_SHARE_DELETE`, so a lock file cannot be removed or renamed while
 /// anyone has it open (the journal relies on it to remove lock files safely); an open that
-/// meets a removal in progress is retried ([`retry_while_held_open`]).
+/// meets a removal in progress is retried (`retry_while_held_open`, on Windows).
 ///
 /// # Errors
 /// The file cannot be opened (the caller maps the error: [`open_error`]).
-pub(crate) fn open_lock_file(path: &Path, create: bool) -> io::Result<File> {
+pub fn open_lock_file(path: &Path, create: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
     if create {
@@ -488,7 +498,7 @@ pub(crate) fn open_lock_file(path: &Path, create: bool) -> io::Result<File> {
 /// handles are held for one read or one lock, so this passes once they close. Gives up
 /// after [`HELD_OPEN_RETRY`] with the last error.
 #[cfg(windows)]
-pub(crate) fn retry_while_held_open<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+pub fn retry_while_held_open<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     use std::time::{Duration, Instant};
     const ERROR_ACCESS_DENIED: i32 = 5;
     const ERROR_SHARING_VIOLATION: i32 = 32;
@@ -550,6 +560,18 @@ impl Drop for FileLock {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
+    fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+        let mut out = err.to_string();
+        let mut next = err.source();
+        while let Some(e) = next {
+            out.push_str(": ");
+            out.push_str(&e.to_string());
+            next = e.source();
+        }
+        out
+    }
+
     #[test]
     fn atomic_write_replaces_and_is_private() {
         let dir = tempfile::tempdir().unwrap();
@@ -593,14 +615,14 @@ mod tests {
         // A file read, or a lock file opened, through a planted link fails and names it.
         let link = state.join("state.json");
         symlink(&outside, &link).unwrap();
-        let e = crate::text::chain_line(&read_if_exists(&link).unwrap_err());
+        let e = chain_line(&read_if_exists(&link).unwrap_err());
         assert!(
             e.contains("symbolic link") && e.contains("state.json"),
             "{e}"
         );
         let lock = state.join("x.lock");
         symlink(dir.path().join("created"), &lock).unwrap();
-        let e = crate::text::chain_line(&FileLock::acquire(&lock).unwrap_err());
+        let e = chain_line(&FileLock::acquire(&lock).unwrap_err());
         assert!(e.contains("symbolic link"), "{e}");
         assert!(!dir.path().join("created").exists());
         // Writing replaces the link itself, never its target.
@@ -615,15 +637,15 @@ mod tests {
                 .unwrap()
                 .success()
         );
-        let e = crate::text::chain_line(&read_if_exists(&fifo).unwrap_err());
+        let e = chain_line(&read_if_exists(&fifo).unwrap_err());
         assert!(e.contains("not a regular file"), "{e}");
         // A linked directory, or one others can write in, is refused with its mode.
         let linked = dir.path().join("linked");
         symlink(&state, &linked).unwrap();
-        let e = crate::text::chain_line(&ensure_private_dir(&linked).unwrap_err());
+        let e = chain_line(&ensure_private_dir(&linked).unwrap_err());
         assert!(e.contains("symbolic link"), "{e}");
         fs::set_permissions(&state, fs::Permissions::from_mode(0o775)).unwrap();
-        let e = crate::text::chain_line(&ensure_private_dir(&state).unwrap_err());
+        let e = chain_line(&ensure_private_dir(&state).unwrap_err());
         assert!(e.contains("0775") && e.contains("uid"), "{e}");
         assert!(check_private_dir(&state).is_err());
         fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();

@@ -1,5 +1,5 @@
 //! The real Host Compute Service on Windows: [`ComputeCore`], the [`HcsService`] backend over
-//! computecore.dll, and [`read_registry_credential_spec`] for `registry://` credential specs.
+//! computecore.dll (`registry://` credential specs are read by `credspec::registry`).
 //!
 //! computecore.dll is loaded at run time, on the first call, once per process, and never
 //! unloaded (HCS may still be running code of it for an operation given up on): the binary
@@ -13,24 +13,16 @@
 //! running longer than the slow-call threshold (4 minutes unless configured) is logged as a
 //! warning and waited for, never abandoned.
 //!
-//! State directories are made owner-only by the crate-private `acl` module (used by
-//! [`crate::statefile::ensure_private_dir`]).
+//! State directories are made owner-only by the credguard-statefile crate.
 //!
 //! The Windows API itself is called through the safe interface of the `credguard-winapi`
 //! crate, which holds all of credguard's unsafe code: this crate forbids it.
-
-pub(crate) mod acl;
-mod registry;
 
 use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tracing::debug;
-
-pub use registry::{CREDENTIAL_SPECS_KEY, RegistryError, read_registry_credential_spec};
-
-pub(crate) use credguard_winapi::path::final_path_of;
 
 use crate::hcs::hresult::HResult;
 use crate::hcs::watchdog::watch;
