@@ -152,9 +152,9 @@ impl fmt::Display for LintRefused {
         let n = self.errors.len();
         write!(
             f,
-            "the credential spec `{}` has {n} lint error{}; fix {} (`credguard credspec validate` explains each) or give --no-lint to use it anyway:",
+            "the credential spec `{}` has {}; fix {} (`credguard credspec validate` explains each) or give --no-lint to use it anyway:",
             self.origin,
-            if n == 1 { "" } else { "s" },
+            crate::output::count(n, "lint error", "lint errors"),
             if n == 1 { "it" } else { "them" },
         )?;
         for d in &self.errors {

@@ -498,6 +498,18 @@ fn credential_spec_or_null(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// `version`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionDoc {
+    /// The crate version (`0.1.0`).
+    pub version: String,
+    /// The git commit it was built from (12 hex digits), or `unknown`.
+    pub commit: String,
+    /// The target triple it was built for.
+    pub target: String,
+}
+
 /// Every command's schema, by the name of its file under `docs/schema/` (without `.json`):
 /// the command's words joined by `-`, and `error` for [`ErrorDoc`].
 #[cfg(test)]
@@ -529,6 +541,7 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("credspec-validate", schema::<ValidateDoc>()),
         ("credspec-show", schema::<ShowDoc>()),
         ("credspec-new", schema::<NewDoc>()),
+        ("version", schema::<VersionDoc>()),
     ]
 }
 

@@ -19,9 +19,10 @@ pub enum Exit {
     Usage = 2,
     /// HCS failed (the error says which call and step).
     Hcs = 3,
-    /// No instance for the id.
+    /// No instance for the id (or no utility VM of the id, in the emulator).
     NotFound = 4,
-    /// An instance already exists for the id.
+    /// An instance already exists for the id (or a utility VM, in the emulator), or another
+    /// process is creating or releasing it (its journal record is busy).
     AlreadyExists = 5,
     /// Refused by policy (gMSA disabled).
     Denied = 6,
@@ -98,6 +99,8 @@ impl From<EmulatorError> for CliError {
     fn from(e: EmulatorError) -> Self {
         let code = match e {
             EmulatorError::Invalid(_) => Exit::Usage,
+            EmulatorError::Exists(_) => Exit::AlreadyExists,
+            EmulatorError::NotFound(_) => Exit::NotFound,
             _ => Exit::State,
         };
         CliError::new(code, e)

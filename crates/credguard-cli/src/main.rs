@@ -8,16 +8,20 @@
 mod output;
 
 mod backend;
+#[cfg(test)]
+mod build_info_tests;
 mod commands;
 mod credspec_input;
 mod documents;
 mod exit;
+#[cfg(test)]
+mod help_examples;
 mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::backend::BackendKind;
 use crate::exit::{CliError, Exit};
@@ -29,14 +33,16 @@ use crate::output::OutputFormat;
 /// specs before they reach Windows.
 ///
 /// Exit codes: 0 success; 1 a check failed; 2 usage or bad input; 3 HCS failure;
-/// 4 not found; 5 already exists (or busy: another process is creating it); 6 denied by
-/// policy; 7 local state error; 8 backend unavailable.
+/// 4 not found; 5 already exists (an instance, a utility VM, a file) or busy (another
+/// process is creating or releasing it); 6 denied by policy; 7 local state error;
+/// 8 backend unavailable.
 #[derive(Debug, Parser)]
 #[command(
     name = "credguard",
-    version,
+    version = commands::version::LONG_VERSION,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = EXAMPLES
 )]
 struct Cli {
     #[command(flatten)]
@@ -46,8 +52,21 @@ struct Cli {
     command: Command,
 }
 
-/// Options every command takes.
+const EXAMPLES: &str = "\
+Examples:
+  credguard probe --credspec examples/credspecs/contoso_webapp01.json
+  credguard instances add --id web-1 --credspec contoso_webapp01.json
+  credguard instances list
+  credguard --output json instances show web-1
+  credguard instances remove web-1
+  credguard reconcile --dry-run
+  credguard credspec validate contoso_webapp01.json
+  credguard --backend emulator --state-dir /tmp/credguard-try probe \\
+      --credspec contoso_webapp01.json";
+
+/// Options every command takes, listed under their own heading in every command's help.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Which HCS to talk to: `hcs` is the real one (Windows only), `emulator` the built-in
     /// emulator whose state lives under the state directory, `auto` picks `hcs` on Windows
@@ -74,10 +93,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
 
-    /// Log filter for standard error: a level (error, warn, info, debug, trace) or a
-    /// tracing filter directive. Overrides the CREDGUARD_LOG environment variable; the
-    /// default is `warn`.
-    #[arg(long, global = true, value_name = "LEVEL")]
+    /// Log filter for standard error: a level (error, warn, info, debug, trace, off) or
+    /// tracing filter directives TARGET=LEVEL, comma-separated (`warn,credguard=debug`);
+    /// anything else is refused (exit 2). Overrides the CREDGUARD_LOG environment variable
+    /// (read the same way); the default is `warn`.
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = logging::parse_filter)]
     pub log_level: Option<String>,
 
     /// How log lines are written on standard error.
@@ -93,26 +113,43 @@ pub struct GlobalArgs {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create, list, show and remove CCG instances.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = commands::instances::EXAMPLES)]
     Instances(commands::instances::InstancesCommand),
 
     /// End-to-end check: create an instance under a generated id, verify it, remove it,
     /// verify it is gone; prints each step with its duration.
+    #[command(after_help = commands::probe::EXAMPLES)]
     Probe(commands::probe::ProbeArgs),
 
     /// Inspect and drive the HCS emulator: call log, fault injection, reset, utility VMs.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = commands::emulator::EXAMPLES)]
     Emulator(commands::emulator::EmulatorCommand),
 
     /// Finish what a crash interrupted: remove instances whose create or release was cut
     /// short, drop stale journal records, and (with --alive/--alive-file, or --alive-none)
     /// remove the instances of containers that are not running. Prints the plan, then what
     /// it did; each change is checked again under the record's lock just before it is made.
+    #[command(after_help = commands::reconcile::EXAMPLES)]
     Reconcile(commands::reconcile::ReconcileArgs),
 
     /// Check, show and generate credential specs.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = commands::credspec::EXAMPLES)]
     Credspec(commands::credspec::CredspecCommand),
+
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on standard
+    /// output.
+    #[command(after_help = commands::completions::EXAMPLES)]
+    Completions(commands::completions::CompletionsArgs),
+
+    /// Print the manual (roff) on standard output, or write one page per command into a
+    /// directory.
+    #[command(after_help = commands::man::EXAMPLES)]
+    Man(commands::man::ManArgs),
+
+    /// Print the version, the git commit it was built from (`unknown` for a build outside
+    /// a git repository) and the target.
+    #[command(after_help = commands::version::EXAMPLES)]
+    Version,
 }
 
 fn main() -> ExitCode {
@@ -177,13 +214,28 @@ fn usage_exit(e: &clap::Error, format: OutputFormat) -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
+    let command = match cli.command {
+        // A script and a manual are not results: under JSON, stdout holds JSON only.
+        Command::Completions(_) | Command::Man(_) if cli.global.output.is_json() => {
+            return Err(CliError::usage(
+                "`completions` and `man` print a shell script or a manual, not JSON: drop --output json",
+            ));
+        }
+        // These need no state directory: they work before one can be found or opened.
+        Command::Completions(args) => return commands::completions::run(Cli::command(), &args),
+        Command::Man(args) => return commands::man::run(Cli::command(), &args),
+        Command::Version => return commands::version::run(cli.global.output),
+        command => command,
+    };
     let ctx = Context::new(cli.global)?;
-    match cli.command {
+    match command {
         Command::Instances(cmd) => commands::instances::run(&ctx, cmd),
         Command::Probe(args) => commands::probe::run(&ctx, &args),
         Command::Emulator(cmd) => commands::emulator::run(&ctx, cmd),
         Command::Reconcile(args) => commands::reconcile::run(&ctx, &args),
         Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
+        // Returned above.
+        Command::Completions(_) | Command::Man(_) | Command::Version => Ok(Exit::Ok),
     }
 }
 

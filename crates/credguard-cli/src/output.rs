@@ -57,6 +57,23 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes generated text (a completion script, a man page) to standard output as it is,
+/// with the failure handling of [`outln!`].
+pub fn write_bytes(bytes: &[u8]) {
+    if OUT_STATE.load(Ordering::Relaxed) != OUT_OK {
+        return;
+    }
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            OUT_STATE.store(OUT_CLOSED, Ordering::Relaxed);
+        } else {
+            OUT_STATE.store(OUT_FAILED, Ordering::Relaxed);
+            errln!("error: cannot write to standard output: {e}");
+        }
+    }
+}
+
 /// The exit status of a command that ended with `code`: its own, except that a command
 /// that succeeded but could not write its output (other than to a reader that went away)
 /// fails with 7.
@@ -65,6 +82,12 @@ pub fn finish(code: Exit) -> Exit {
         OUT_FAILED if code == Exit::Ok => Exit::State,
         _ => code,
     }
+}
+
+/// A count with its noun, singular or plural as the count asks: `1 change`, `2 changes`,
+/// `0 failures`. Every count the CLI prints goes through here.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
 /// How results are printed.

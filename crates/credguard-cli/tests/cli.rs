@@ -450,7 +450,7 @@ fn emulator_uvms() {
     env.cmd()
         .args(["emulator", "uvm", "create", "uvm-1"])
         .assert()
-        .code(2);
+        .code(5);
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["service_table"], serde_json::json!({}));
@@ -781,7 +781,7 @@ fn hyperv_with_a_utility_vm_list_orphans_and_reconcile() {
         .args(["reconcile", "--alive-file", p(&alive)])
         .assert()
         .code(0)
-        .stdout(predicate::str::contains("1 changes, 0 failures"));
+        .stdout(predicate::str::contains("1 change, 0 failures"));
     assert_eq!(env.ids(), ["p1"]);
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let vm: Value = serde_json::from_str(&out).unwrap();

@@ -161,7 +161,7 @@ fn every_command_prints_one_document_valid_against_its_schema() {
     let runs: Vec<(&str, Vec<&str>, i32)> = vec![
         ("emulator-uvm-list", vec!["emulator", "uvm", "list"], 0),
         ("emulator-uvm-create", vec!["emulator", "uvm", "create", "uvm-1"], 0),
-        ("error", vec!["emulator", "uvm", "create", "uvm-1"], 2),
+        ("error", vec!["emulator", "uvm", "create", "uvm-1"], 5),
         ("emulator-uvm-create", vec!["emulator", "uvm", "create", "uvm-2"], 0),
         ("emulator-uvm-list", vec!["emulator", "uvm", "list"], 0),
         ("emulator-uvm-show", vec!["emulator", "uvm", "show", "uvm-1"], 0),
@@ -224,12 +224,16 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         ("emulator-log", vec!["emulator", "log"], 0),
         ("error", vec!["--backend", "hcs", "emulator", "log"], 2),
         ("emulator-uvm-stop", vec!["emulator", "uvm", "stop", "uvm-1"], 0),
-        ("error", vec!["emulator", "uvm", "stop", "nope"], 2),
+        ("error", vec!["emulator", "uvm", "stop", "nope"], 4),
         ("emulator-uvm-remove", vec!["emulator", "uvm", "remove", "uvm-1"], 0),
-        ("error", vec!["emulator", "uvm", "remove", "uvm-1"], 2),
+        ("error", vec!["emulator", "uvm", "remove", "uvm-1"], 4),
         ("emulator-reset", vec!["emulator", "reset"], 0),
         ("emulator-reset", vec!["emulator", "reset", "--all"], 0),
         ("error", vec!["--backend", "hcs", "emulator", "reset"], 2),
+        ("version", vec!["version"], 0),
+        // A script and a manual are not JSON: refused under --output json.
+        ("error", vec!["completions", "bash"], 2),
+        ("error", vec!["man"], 2),
         // Usage errors clap reports.
         ("error", vec!["no-such-command"], 2),
         ("error", vec!["--log-level", "[not a directive", "instances", "list"], 2),

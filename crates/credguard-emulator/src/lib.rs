@@ -170,7 +170,9 @@ impl Emulator {
     /// Creates a utility VM (a compute system with an empty HvSocket service table).
     ///
     /// # Errors
-    /// A system with this id exists already, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have,
+    /// [`EmulatorError::Exists`] when a system with this id exists already, or the state
+    /// cannot be written.
     pub fn create_uvm(&self, id: &str) -> Result<(), EmulatorError> {
         self.store.try_update(|s| {
             if let Some(problem) = credguard::lifecycle::id_problem(id) {
@@ -180,7 +182,7 @@ impl Emulator {
                 )));
             }
             if s.uvms.contains_key(id) {
-                return Err(EmulatorError::Invalid(format!(
+                return Err(EmulatorError::Exists(format!(
                     "utility VM `{}` exists already",
                     credguard::text::ShownId::new(id)
                 )));
@@ -193,11 +195,13 @@ impl Emulator {
     /// Removes a utility VM (as when it stops); later calls on it answer `0xC037010E`.
     ///
     /// # Errors
-    /// No such VM, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have, [`EmulatorError::NotFound`]
+    /// when there is no such VM, or the state cannot be written.
     pub fn remove_uvm(&self, id: &str) -> Result<(), EmulatorError> {
+        valid_uvm_id(id)?;
         self.store.try_update(|s| {
             s.uvms.remove(id).map(|_| ()).ok_or_else(|| {
-                EmulatorError::Invalid(format!(
+                EmulatorError::NotFound(format!(
                     "no utility VM `{}`",
                     credguard::text::ShownId::new(id)
                 ))
@@ -209,14 +213,16 @@ impl Emulator {
     /// of it fails with `0xC0370110` (`HCS_E_SYSTEM_ALREADY_STOPPED`).
     ///
     /// # Errors
-    /// No such VM, or the state cannot be written.
+    /// [`EmulatorError::Invalid`] for an id no system could have, [`EmulatorError::NotFound`]
+    /// when there is no such VM, or the state cannot be written.
     pub fn stop_uvm(&self, id: &str) -> Result<(), EmulatorError> {
+        valid_uvm_id(id)?;
         self.store.try_update(|s| {
             s.uvms
                 .get_mut(id)
                 .map(|vm| vm.stopped = true)
                 .ok_or_else(|| {
-                    EmulatorError::Invalid(format!(
+                    EmulatorError::NotFound(format!(
                         "no utility VM `{}`",
                         credguard::text::ShownId::new(id)
                     ))
@@ -368,5 +374,17 @@ impl HcsService for Emulator {
         self.call(Api::ModifyComputeSystem, Some(id), settings)
             .map(|_| ())
             .map_err(|e| e.on_compute_system(id))
+    }
+}
+
+/// An id that no utility VM can have (empty, too long, a control or format character) is
+/// bad input, not a VM that is missing.
+fn valid_uvm_id(id: &str) -> Result<(), EmulatorError> {
+    match credguard::lifecycle::id_problem(id) {
+        Some(problem) => Err(EmulatorError::Invalid(format!(
+            "`{}` is not a utility VM id: {problem}",
+            credguard::text::ShownId::new(id)
+        ))),
+        None => Ok(()),
     }
 }

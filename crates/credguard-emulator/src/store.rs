@@ -44,6 +44,12 @@ pub enum EmulatorError {
     /// A request to the emulator itself cannot be done.
     #[error("{0}")]
     Invalid(String),
+    /// What a request would create exists already (a utility VM of that id).
+    #[error("{0}")]
+    Exists(String),
+    /// What a request names does not exist (no utility VM of that id).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 #[derive(Debug)]

@@ -134,12 +134,40 @@ pub struct Record {
     /// for the id can be the one this record was creating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_fingerprint: Option<String>,
+    /// The operation whose failure left the record `creating` or `releasing`, when the
+    /// process that wrote it saw the failure (a rollback or a release whose RemoveInstance
+    /// HCS refused): it did not crash. `None` while an operation is under way, so a record
+    /// left transient without it was interrupted by a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<FailedOperation>,
     /// When the record was first written (milliseconds since the Unix epoch).
     pub created_unix_ms: u64,
     /// When it was last written.
     pub updated_unix_ms: u64,
     /// The process that created it.
     pub pid: u32,
+}
+
+/// An operation whose failure, seen by the process that ran it, left a record transient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailedOperation {
+    /// A create failed after AddInstance, and removing the instance again failed too: the
+    /// record stays `creating`.
+    Rollback,
+    /// RemoveInstance of a release failed: the record stays `releasing`.
+    Release,
+}
+
+impl FailedOperation {
+    /// The operation as shown (`rollback`, `release`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailedOperation::Rollback => "rollback",
+            FailedOperation::Release => "release",
+        }
+    }
 }
 
 impl Record {
@@ -174,6 +202,7 @@ impl Record {
             hvsocket_added: false,
             add_refused: false,
             spec_fingerprint: None,
+            failed: None,
             created_unix_ms: now,
             updated_unix_ms: now,
             pid: std::process::id(),

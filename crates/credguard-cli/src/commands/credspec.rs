@@ -24,19 +24,63 @@ use crate::documents::{
     NewDoc, PluginDoc, ShowDoc, UnreadableSource, ValidateDoc, ValidateItem, ValidateReport,
 };
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, emit, shown};
+use crate::output::{OutputFormat, count, emit, shown};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  credguard credspec validate contoso_webapp01.json
+  credguard credspec show file://contoso_webapp01.json
+  credguard credspec new --account WebApp01 --domain contoso.com --netbios CONTOSO \\
+      --sid S-1-5-21-702590844-1001920913-2680819671 \\
+      --guid 244818ae-87ca-4fcd-92ec-e79e5252348a";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  credguard credspec validate contoso_webapp01.json manifests.yaml#webapp1-credspec file://web.json
+  # warnings fail too
+  credguard credspec validate --strict spec.json
+  credguard credspec validate /run/bundles/web-5/config.json
+  credguard credspec validate - < spec.json
+  # the diagnostics as JSON
+  credguard --output json credspec validate spec.json";
+
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  credguard credspec show contoso_webapp01.json
+  credguard credspec show file://contoso_webapp01.json
+  # with PluginInput
+  credguard --show-secrets credspec show spec.json
+  credguard --output json credspec show manifests.yaml#webapp1-credspec";
+
+const NEW_EXAMPLES: &str = "\
+Examples:
+  credguard credspec new --account WebApp01 --domain contoso.com --netbios CONTOSO \\
+      --sid S-1-5-21-702590844-1001920913-2680819671 \\
+      --guid 244818ae-87ca-4fcd-92ec-e79e5252348a
+  credguard credspec new --account WebApp01 --domain contoso.com --netbios CONTOSO \\
+      --sid S-1-5-21-702590844-1001920913-2680819671 \\
+      --guid 244818ae-87ca-4fcd-92ec-e79e5252348a \\
+      --additional-account WebApp02@emea.contoso.com --save
+  credguard credspec new --account WebApp01 --domain contoso.com --netbios CONTOSO \\
+      --sid S-1-5-21-702590844-1001920913-2680819671 \\
+      --guid 244818ae-87ca-4fcd-92ec-e79e5252348a \\
+      --plugin-guid 859e1386-bdb4-49e8-85c7-3070b13920e1 \\
+      --plugin-input-file plugin-input.txt --save --force";
 
 #[derive(Debug, Subcommand)]
 pub enum CredspecCommand {
     /// Lint credential specs: print each diagnostic with its code, the member it is about and
     /// what to do. Exit 0 when no source has errors, 1 when one has (warnings count too with
     /// --strict), 2 when a source cannot be read.
+    #[command(after_help = VALIDATE_EXAMPLES)]
     Validate(ValidateArgs),
     /// Print a credential spec as it would be sent (normalised JSON), with PluginInput
     /// redacted unless --show-secrets.
+    #[command(after_help = SHOW_EXAMPLES)]
     Show(ShowArgs),
     /// Write a new credential spec as New-CredentialSpec does, offline: no Active Directory
     /// is contacted, so the domain's SID and GUID are given (`Get-ADDomain` shows them).
+    #[command(after_help = NEW_EXAMPLES)]
     New(Box<NewArgs>),
 }
 
@@ -255,7 +299,7 @@ fn disabled_text(origin: &str, reason: &str) -> String {
 }
 
 fn summary(origin: &str, errors: usize, warnings: usize, ok: bool) -> String {
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let plural = |n: usize, word: &str| count(n, word, &format!("{word}s"));
     match (errors, warnings, ok) {
         (0, 0, _) => format!("{origin}: ok"),
         (_, _, true) => format!("{origin}: ok, {}", plural(warnings, "warning")),
@@ -299,9 +343,10 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
             if !diagnostics.is_empty() {
                 let errors = diagnostics.iter().filter(|d| d.is_error()).count();
                 errln!(
-                    "note: `{}` has {errors} lint error(s) and {} warning(s): run `credguard credspec validate` for details",
+                    "note: `{}` has {} and {}: run `credguard credspec validate` for details",
                     loaded.origin,
-                    diagnostics.len() - errors
+                    count(errors, "lint error", "lint errors"),
+                    count(diagnostics.len() - errors, "warning", "warnings")
                 );
             }
         }

@@ -14,7 +14,79 @@ use crate::documents::{
     UvmListDoc, UvmShowDoc,
 };
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, emit, text};
+use crate::output::{OutputFormat, count, emit, text};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  credguard emulator log --tail 5
+  credguard emulator inject --api HcsModifyServiceSettings --operation AddInstance \\
+      --hresult 0x8037011B
+  credguard emulator reset --all
+  credguard emulator uvm create uvm-1";
+
+const LOG_EXAMPLES: &str = "\
+Examples:
+  # every call, one JSON object a line
+  credguard emulator log
+  # the last three calls
+  credguard emulator log --tail 3
+  # print, then empty the log
+  credguard emulator log --clear";
+
+const INJECT_EXAMPLES: &str = "\
+Examples:
+  credguard emulator inject --api HcsModifyServiceSettings --operation AddInstance \\
+      --hresult 0x8037011B
+  credguard emulator inject --api HcsModifyServiceSettings --operation AddInstance \\
+      --hresult E_ACCESSDENIED \\
+      --result '{\"Error\":-2147024891,\"ErrorMessage\":\"Access is denied.\"}'
+  credguard emulator inject --api HcsModifyServiceSettings --operation RemoveInstance \\
+      --apply-then-fail
+  credguard emulator inject --api HcsGetServiceProperties --skip 1 \\
+      --response '{\"Properties\":[]}'
+  credguard emulator inject --api HcsGetServiceProperties --delay-ms 5000 --times 2
+  credguard emulator inject --list
+  credguard emulator inject --clear";
+
+const RESET_EXAMPLES: &str = "\
+Examples:
+  # no instances, no utility VMs (as after a vmcompute.exe restart)
+  credguard emulator reset
+  # and no queued faults, an empty call log
+  credguard emulator reset --all";
+
+const UVM_EXAMPLES: &str = "\
+Examples:
+  credguard emulator uvm create uvm-1
+  credguard emulator uvm list
+  credguard emulator uvm show uvm-1
+  credguard emulator uvm stop uvm-1
+  credguard emulator uvm remove uvm-1";
+
+const UVM_CREATE_EXAMPLES: &str = "\
+Examples:
+  credguard emulator uvm create uvm-1
+  credguard instances add --id web-1 --credspec spec.json --isolation hyperv --uvm uvm-1";
+
+const UVM_SHOW_EXAMPLES: &str = "\
+Examples:
+  credguard emulator uvm show uvm-1
+  credguard --output json emulator uvm show uvm-1";
+
+const UVM_LIST_EXAMPLES: &str = "\
+Examples:
+  credguard emulator uvm list
+  credguard --output json emulator uvm list";
+
+const UVM_REMOVE_EXAMPLES: &str = "\
+Examples:
+  # then removing web-1's HvSocket entry finds no VM
+  credguard emulator uvm remove uvm-1";
+
+const UVM_STOP_EXAMPLES: &str = "\
+Examples:
+  # then modifications of uvm-1 fail with 0xC0370110
+  credguard emulator uvm stop uvm-1";
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
@@ -22,18 +94,21 @@ pub enum EmulatorCommand {
     /// {"seq":N,"api":"HcsModifyServiceSettings","target":null,"document":{...},"hresult":"0x00000000"}
     /// (as text and with --output jsonl); --output json prints them as one JSON array.
     /// PluginInput is redacted unless --show-secrets.
+    #[command(after_help = LOG_EXAMPLES)]
     Log(LogArgs),
     /// Queue a fault for the next matching calls, list the queue, or clear it.
+    #[command(after_help = INJECT_EXAMPLES)]
     Inject(InjectArgs),
     /// Drop every CCG instance and utility VM, as a vmcompute.exe restart does. Queued
     /// faults and the call log stay unless --all.
+    #[command(after_help = RESET_EXAMPLES)]
     Reset {
         /// Also clear the queued faults and the call log.
         #[arg(long)]
         all: bool,
     },
     /// Emulated utility VMs (for Hyper-V isolation).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = UVM_EXAMPLES)]
     Uvm(UvmCommand),
 }
 
@@ -101,24 +176,29 @@ pub struct InjectArgs {
 #[derive(Debug, Subcommand)]
 pub enum UvmCommand {
     /// Create a utility VM with an empty HvSocket service table.
+    #[command(after_help = UVM_CREATE_EXAMPLES)]
     Create {
         /// The utility VM's compute-system id.
         id: String,
     },
     /// Show a utility VM's HvSocket service table.
+    #[command(after_help = UVM_SHOW_EXAMPLES)]
     Show {
         /// The utility VM's compute-system id.
         id: String,
     },
     /// List the utility VMs.
+    #[command(after_help = UVM_LIST_EXAMPLES)]
     List,
     /// Remove a utility VM (as when it is gone); calls on it then fail with 0xC037010E.
+    #[command(after_help = UVM_REMOVE_EXAMPLES)]
     Remove {
         /// The utility VM's compute-system id.
         id: String,
     },
     /// Stop a utility VM: it keeps its service table, but modifications of it then fail
     /// with 0xC0370110 (HCS_E_SYSTEM_ALREADY_STOPPED).
+    #[command(after_help = UVM_STOP_EXAMPLES)]
     Stop {
         /// The utility VM's compute-system id.
         id: String,
@@ -353,10 +433,14 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
                 ),
                 OutputFormat::Text => {
                     outln!(
-                        "utility VM `{}`{}: {} HvSocket service-table entries",
+                        "utility VM `{}`{}: {}",
                         text(&id),
                         if vm.stopped { " (stopped)" } else { "" },
-                        vm.service_table.len()
+                        count(
+                            vm.service_table.len(),
+                            "HvSocket service-table entry",
+                            "HvSocket service-table entries"
+                        )
                     );
                     for (sid, cfg) in &vm.service_table {
                         outln!(

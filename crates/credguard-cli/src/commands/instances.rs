@@ -20,17 +20,67 @@ use crate::documents::{
 use crate::exit::{CliError, Exit};
 use crate::output::{OutputFormat, emit, instance_json, print_instance_text, shown, text};
 
+pub const EXAMPLES: &str = "\
+Examples:
+  credguard instances add --id web-1 --credspec contoso_webapp01.json
+  credguard instances list
+  credguard instances list --orphans --alive web-1
+  credguard instances show web-1
+  credguard instances remove web-1";
+
+const ADD_EXAMPLES: &str = "\
+Examples:
+  # process isolation (LRPC)
+  credguard instances add --id web-1 --credspec contoso_webapp01.json
+  # Hyper-V isolation (HvSocket)
+  credguard instances add --id web-2 --credspec - --isolation hyperv < spec.json
+  # print the documents, send nothing
+  credguard instances add --id web-3 --credspec file://contoso_webapp01.json --dry-run
+  # hot-add the HvSocket entry
+  credguard instances add --id web-4 --credspec spec.json --isolation hyperv --uvm uvm-1
+  # spec and policy from the bundle
+  credguard instances add --id web-5 --oci-bundle /run/bundles/web-5
+  # a Kubernetes GMSACredentialSpec
+  credguard instances add --id web-6 --credspec manifests.yaml#webapp1-credspec";
+
+const LIST_EXAMPLES: &str = "\
+Examples:
+  # owner, state, age, what reconcile would do
+  credguard instances list
+  # what reconcile would remove if only these run
+  credguard instances list --orphans --alive web-1 web-4
+  credguard instances list --orphans --alive-file running.txt --include-foreign
+  credguard --output json instances list";
+
+const SHOW_EXAMPLES: &str = "\
+Examples:
+  credguard instances show web-1
+  # the instance as HCS lists it
+  credguard --output json instances show web-1
+  # with PluginInput
+  credguard --output json --show-secrets instances show web-1";
+
+const REMOVE_EXAMPLES: &str = "\
+Examples:
+  credguard instances remove web-1
+  # an id without an instance is reported, not an error
+  credguard instances remove web-1 web-2 web-3
+  credguard --output json instances remove web-1";
+
 #[derive(Debug, Subcommand)]
 pub enum InstancesCommand {
     /// Create the CCG instance of a container and print it. The instance stays until
     /// `instances remove` (HCS keeps it until removed or vmcompute.exe restarts). An id that
     /// has an instance is refused (exit 5), and so is one whose journal record keeps an
     /// HvSocket entry of an earlier instance that its utility VM still refuses to remove.
+    #[command(after_help = ADD_EXAMPLES)]
     Add(AddArgs),
     /// List every CCG instance HCS knows, with whether the journal owns it, its state and
     /// age, and what `reconcile` would do with it.
+    #[command(after_help = LIST_EXAMPLES)]
     List(ListArgs),
     /// Show the instance of one container id (exit 4 if there is none).
+    #[command(after_help = SHOW_EXAMPLES)]
     Show {
         /// The container id.
         id: String,
@@ -43,6 +93,7 @@ pub enum InstancesCommand {
     /// removes the entry later. An id with no instance whose HvSocket entry (left by such a
     /// removal) still cannot be removed is reported `absent` with a warning, and exit 3.
     /// JSON output names such an entry in `entry_left`.
+    #[command(after_help = REMOVE_EXAMPLES)]
     Remove {
         /// The container ids.
         #[arg(required = true)]

@@ -1,7 +1,10 @@
 //! One module per `credguard` command.
 
+pub mod completions;
 pub mod credspec;
 pub mod emulator;
 pub mod instances;
+pub mod man;
 pub mod probe;
 pub mod reconcile;
+pub mod version;

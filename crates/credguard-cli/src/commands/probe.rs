@@ -17,6 +17,15 @@ use crate::documents::{ProbeDoc, ProbeStep};
 use crate::exit::{CliError, Exit};
 use crate::output::{OutputFormat, emit};
 
+pub const EXAMPLES: &str = "\
+Examples:
+  credguard probe --credspec examples/credspecs/contoso_webapp01.json
+  credguard probe --credspec file://contoso_webapp01.json --isolation hyperv
+  # also hot-add the HvSocket entry
+  credguard probe --credspec spec.json --isolation hyperv --uvm uvm-1
+  # steps and durations as JSON
+  credguard --output json probe --credspec spec.json";
+
 #[derive(Debug, Args)]
 pub struct ProbeArgs {
     #[command(flatten)]

@@ -13,7 +13,20 @@ use credguard::text::chain_line;
 use crate::Context;
 use crate::documents::{EntryLeft, ReconcileDoc, ReconcileResult};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, emit, text};
+use crate::output::{OutputFormat, count, emit, text};
+
+pub const EXAMPLES: &str = "\
+Examples:
+  # print the plan, change nothing
+  credguard reconcile --dry-run
+  # finish what crashes interrupted
+  credguard reconcile
+  # also remove instances of containers not running
+  credguard reconcile --alive web-1 web-4
+  # and instances the journal does not know
+  credguard reconcile --alive-file running.txt --include-foreign
+  # no container runs: remove every active instance
+  credguard reconcile --alive-none";
 
 /// Which containers are really running, for deciding what is an orphan.
 #[derive(Debug, Clone, Args)]
@@ -205,7 +218,11 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
                     ),
                 }
             }
-            outln!("reconcile: {changes} changes, {failures} failures");
+            outln!(
+                "reconcile: {}, {}",
+                count(changes, "change", "changes"),
+                count(failures, "failure", "failures")
+            );
         }
     }
     // The first failure decides the exit code (all were printed above).

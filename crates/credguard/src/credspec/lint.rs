@@ -225,6 +225,14 @@ fn list(names: &[&str]) -> String {
         .join(", ")
 }
 
+/// The object `key` (exactly as written) is a member of, if the model knows it.
+fn home_of(key: &str) -> Option<&'static str> {
+    HOMES
+        .iter()
+        .find(|(_, names)| names.contains(&key))
+        .map(|(home, _)| *home)
+}
+
 /// The member of `known` that `key` most likely means: the same name in another case, or a
 /// name at most two edits away.
 fn likely_member(key: &str, known: &[&'static str]) -> Option<&'static str> {
@@ -284,6 +292,15 @@ impl Linter {
                         "remove it: member names are case sensitive, so `{intended}` is the one read and this copy is ignored (a reader that ignored case could take either)"
                     ),
                 )
+            } else if let Some(home) = home_of(key).filter(|_| {
+                // A wrongly cased member of this object is that member, not another object's.
+                !known.iter().any(|k| k.eq_ignore_ascii_case(key))
+            }) {
+                // The right name in the wrong object: move it, never "rename" it to itself.
+                (
+                    format!("`{key}` does not belong in {here}; it belongs in {home}"),
+                    format!("move `{key}` into {home}"),
+                )
             } else if let Some(intended) = likely_member(key, known) {
                 (
                     format!("unknown member `{key}`; did you mean `{intended}`?"),
@@ -291,13 +308,20 @@ impl Linter {
                         "rename it to `{intended}`: member names are case sensitive, and a misspelt member is ignored as if it were missing"
                     ),
                 )
-            } else if let Some((home, _)) = HOMES
-                .iter()
-                .find(|(_, names)| names.contains(&key.as_str()))
-            {
+            } else if let Some((home, intended)) = HOMES.iter().find_map(|(home, names)| {
+                names
+                    .iter()
+                    .find(|n| n.eq_ignore_ascii_case(key))
+                    .map(|n| (*home, *n))
+            }) {
+                // Another object's member, wrongly cased too: both fixes, in one hint.
                 (
-                    format!("`{key}` does not belong in {here}; it belongs in {home}"),
-                    format!("move `{key}` into {home}"),
+                    format!(
+                        "`{key}` does not belong in {here}; it looks like `{intended}` of {home}"
+                    ),
+                    format!(
+                        "move it into {home} as `{intended}` (member names are case sensitive)"
+                    ),
                 )
             } else {
                 (
@@ -320,7 +344,10 @@ impl Linter {
         key: &str,
         what: &str,
     ) {
-        let hint = match map.keys().find(|k| k.eq_ignore_ascii_case(key)) {
+        let hint = match map
+            .keys()
+            .find(|k| k.as_str() != key && k.eq_ignore_ascii_case(key))
+        {
             Some(found) => {
                 format!("the spec has `{found}`: rename it to `{key}` (names are case sensitive)")
             }
@@ -750,11 +777,20 @@ impl Linter {
             let field = |l: &mut Self, key: &str, what: &str| match entry.get(key) {
                 Some(Value::String(s)) if !s.trim().is_empty() => Some(s.as_str()),
                 Some(Value::String(_)) | None => {
-                    let hint = match entry.keys().find(|k| k.eq_ignore_ascii_case(key)) {
-                        Some(found) => format!(
+                    // Another spelling of the member (`name` for `Name`), never the member
+                    // itself: an empty `Name` is to be filled in, not renamed to `Name`.
+                    let variant = entry
+                        .keys()
+                        .find(|k| k.as_str() != key && k.eq_ignore_ascii_case(key));
+                    let hint = match (variant, entry.contains_key(key)) {
+                        (Some(found), false) => format!(
                             "the entry has `{found}`: rename it to `{key}` (names are case sensitive)"
                         ),
-                        None => format!("give every entry a `{key}`: {what}"),
+                        (Some(found), true) => format!(
+                            "fill in `{key}` ({what}) and remove `{found}`: names are case sensitive, so `{found}` is ignored"
+                        ),
+                        (None, true) => format!("fill in `{key}`: {what}"),
+                        (None, false) => format!("give every entry a `{key}`: {what}"),
                     };
                     let state = if entry.contains_key(key) {
                         "an empty"

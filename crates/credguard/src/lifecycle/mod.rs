@@ -35,7 +35,7 @@ use crate::hcs::{HcsError, HcsService};
 use crate::text::{ShownId, chain_line};
 
 use crate::hcs::watchdog::calls_for;
-use crate::journal::{Journal, JournalError, Record, RecordLock, RecordState};
+use crate::journal::{FailedOperation, Journal, JournalError, Record, RecordLock, RecordState};
 use crate::wire::{
     CCG_QUERY, ContainerCredentialGuardInstance, FindError, Isolation, ModificationRequest,
     ModifySettingRequest, find_instance, find_listed_instance, list_listed_instances, to_wire,
@@ -686,15 +686,18 @@ impl CcgClient {
                             cause: Box::new(cause),
                         }
                     }
-                    Err(remove) => CcgError::RollbackFailed {
-                        container_id: ShownId::new(id),
-                        rollback: format!(
-                            "{}; RemoveInstance: {}",
-                            chain_line(&query),
-                            remove.to_string().replace('\n', " ")
-                        ),
-                        cause: Box::new(cause),
-                    },
+                    Err(remove) => {
+                        mark_failed(self.journal.as_deref(), id, FailedOperation::Rollback);
+                        CcgError::RollbackFailed {
+                            container_id: ShownId::new(id),
+                            rollback: format!(
+                                "{}; RemoveInstance: {}",
+                                chain_line(&query),
+                                remove.to_string().replace('\n', " ")
+                            ),
+                            cause: Box::new(cause),
+                        }
+                    }
                 }
             }
         }
@@ -732,6 +735,7 @@ impl CcgClient {
                     rollback = format!("{}; {rollback}", chain_line(&e));
                 }
                 tracing::error!(container_id = id, error = %rollback, "rollback failed: the instance may be left behind");
+                mark_failed(self.journal.as_deref(), id, FailedOperation::Rollback);
                 CcgError::RollbackFailed {
                     container_id: ShownId::new(id),
                     rollback,
@@ -747,6 +751,25 @@ impl CcgClient {
             && let Err(e) = j.delete(id)
         {
             warn!(container_id = id, error = %chain_line(&e), "could not drop the journal record");
+        }
+    }
+}
+
+/// Notes in the record of `id` (if the journal has one) that `operation` failed, so that
+/// `reconcile` says so instead of blaming a crash. Best effort: a record that cannot be
+/// updated still leads `reconcile` to the instance.
+fn mark_failed(journal: Option<&Journal>, id: &str, operation: FailedOperation) {
+    let Some(j) = journal else { return };
+    match j.get(id) {
+        Ok(Some(mut r)) if r.state.is_transient() => {
+            r.failed = Some(operation);
+            if let Err(e) = j.write(&r) {
+                warn!(container_id = id, error = %e, "could not note the failed {} in the journal record", operation.as_str());
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            warn!(container_id = id, error = %e, "could not read the journal record to note the failed {}", operation.as_str());
         }
     }
 }
@@ -878,6 +901,8 @@ pub(crate) fn release(
         }
         r.move_to(RecordState::Releasing)
             .map_err(|e| journal_error(id, e))?;
+        // Under way again: until it fails, a record left `releasing` means a crash.
+        r.failed = None;
         j.write(&r).map_err(|e| journal_error(id, e))?;
         record = Some(r);
     }
@@ -892,6 +917,7 @@ pub(crate) fn release(
             if let Some((_, _, entry)) = &entry_error {
                 warn!(container_id = id, error = %chain_line(entry), "the HvSocket entry could not be removed either");
             }
+            mark_failed(journal, id, FailedOperation::Release);
             return Err(e);
         }
     };

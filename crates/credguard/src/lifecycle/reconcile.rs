@@ -2,7 +2,8 @@
 //!
 //! The plan compares the journal with what HCS lists:
 //! - a record left in `creating` or `releasing` whose lock is free was interrupted by a
-//!   crash: its instance (and HvSocket entry) is removed if HCS still lists it, then the
+//!   crash, or left so by a rollback or release whose RemoveInstance failed (the record says
+//!   which, [`Record::failed`]): its instance (and HvSocket entry) is removed if HCS still lists it, then the
 //!   record is dropped; one whose lock is held belongs to a live process and is skipped;
 //! - an `active` record whose instance HCS no longer lists (a vmcompute.exe restart) is
 //!   dropped, with its HvSocket entry;
@@ -267,7 +268,7 @@ fn decide(
         }
         (state, true) if state.is_transient() => (
             Action::RemoveInterrupted,
-            format!("a crash interrupted it while {}", state.as_str()),
+            left_by(record, state),
         ),
         (state, false) if state.is_transient() && record.hvsocket_entry().is_some() => (
             Action::DropStaleRecord,
@@ -282,8 +283,8 @@ fn decide(
         (state, false) if state.is_transient() => (
             Action::DropStaleRecord,
             format!(
-                "a crash interrupted it while {}; HCS does not list the instance",
-                state.as_str(),
+                "{}; HCS does not list the instance",
+                left_by(record, state)
             ),
         ),
         (_, false) => (
@@ -298,6 +299,19 @@ fn decide(
             "its container is not in the alive set".to_owned(),
         ),
         (_, true) => (Action::Keep, "active".to_owned()),
+    }
+}
+
+/// What left a record `creating` or `releasing`: a failure its process saw and noted (a
+/// failed rollback or release: nothing crashed), or, without such a note, a crash.
+fn left_by(record: &Record, state: RecordState) -> String {
+    match record.failed {
+        Some(failed) => format!(
+            "a failed {} left it {} (its RemoveInstance failed; nothing crashed)",
+            failed.as_str(),
+            state.as_str()
+        ),
+        None => format!("a crash interrupted it while {}", state.as_str()),
     }
 }
 
