@@ -1,15 +1,17 @@
 //! 32 threads creating and releasing on one emulator and one journal: no duplicate or lost
 //! instance, no corrupt record, and exactly one winner when threads race for the same id.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
+use common::CS1;
 use credguard::journal::{Journal, RecordState};
 use credguard::lifecycle::CcgError;
 use credguard::{CcgClient, CreateRequest, Isolation};
 use credguard_emulator::Emulator;
 
-const CS1: &str = include_str!("fixtures/cs1.json");
 const THREADS: usize = 32;
 const ROUNDS: usize = 8;
 

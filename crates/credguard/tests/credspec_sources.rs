@@ -4,15 +4,17 @@
 //! beneath the directory; DOS device names are never opened; names in messages are shown
 //! escaped, short and once.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
+use common::CS1;
 use credguard::credspec::{SpecSource, load_arg, load_from, read};
 use credguard::text::chain_line;
 use credguard::{CcgClient, ErrorKind, Isolation, SpecRequest};
 use credguard_emulator::Emulator;
 
-const CS1: &str = include_str!("fixtures/cs1.json");
 const DISABLE: &str = "io.microsoft.container.wcow.gmsa.disable";
 
 fn bundle(value: &str) -> String {
