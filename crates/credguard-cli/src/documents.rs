@@ -98,6 +98,10 @@ pub struct PlannedCall {
     /// The document it would send.
     #[schemars(schema_with = "hcs_document")]
     pub document: Value,
+    /// The parts of the document only HCS's earlier answer holds, shown as placeholders;
+    /// absent when the document is final.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub from_answer: Vec<String>,
 }
 
 /// `instances add`: an instance, or with `--dry-run` the plan.
@@ -373,7 +377,7 @@ pub struct UvmShowDoc {
     pub utility_vm: String,
     /// Whether it is stopped.
     pub stopped: bool,
-    /// Its HvSocket service table: ServiceId -> the entry's HvSocketServiceConfig as HCS
+    /// Its HvSocket service table: ServiceId -> the entry's service config (ServiceConfig) as HCS
     /// holds it.
     #[schemars(schema_with = "service_table")]
     pub service_table: BTreeMap<String, Value>,
@@ -382,7 +386,7 @@ pub struct UvmShowDoc {
 fn service_table(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
-        "description": "ServiceId -> the entry's HvSocketServiceConfig, unchanged (PascalCase).",
+        "description": "ServiceId -> the entry's service config, unchanged (PascalCase).",
         "additionalProperties": {"type": "object"}
     })
 }
