@@ -13,6 +13,7 @@ mod build_info_tests;
 mod chain;
 mod commands;
 mod credspec_input;
+mod documents;
 mod exit;
 #[cfg(test)]
 mod help_examples;
@@ -87,7 +88,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CREDGUARD_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// How results are printed on standard output.
+    /// How results are printed on standard output: `json` prints exactly one JSON document
+    /// (an `{"error": ...}` document when the command fails before it has a result; schemas
+    /// in docs/schema/), `jsonl` prints an array result one element a line.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
 
@@ -153,18 +156,19 @@ enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_exit(&e),
+        Err(e) => return usage_exit(&e, OutputFormat::requested(std::env::args_os())),
     };
+    let format = cli.global.output;
     if let Err(e) = logging::init(cli.global.log_level.as_deref(), cli.global.log_format) {
-        CliError::usage(e).print();
-        return Exit::Usage.into();
+        output::print_error(format, &CliError::usage(e));
+        return output::finish(Exit::Usage).into();
     }
     // The exit status is the command's own, whatever became of standard output: a reader
     // that went away (`| head -1`) loses the output, not the result.
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            e.print();
+            output::print_error(format, &e);
             e.code
         }
     };
@@ -174,8 +178,10 @@ fn main() -> ExitCode {
 /// Ends on what the argument parser said: help and version on standard output as clap
 /// prints them; a usage error on standard error with every value it repeats shown as
 /// credguard shows names (control and format characters escaped, very long lines cut),
-/// exit 2. Nothing is written to a closed output, and the status stays clap's.
-fn usage_exit(e: &clap::Error) -> ExitCode {
+/// exit 2. Nothing is written to a closed output, and the status stays clap's. Under
+/// `--output json` (or `jsonl`) a usage error is also an error document on standard output:
+/// its message is clap's first paragraph on one line, shown the same way.
+fn usage_exit(e: &clap::Error, format: OutputFormat) -> ExitCode {
     let code = u8::try_from(e.exit_code()).unwrap_or(Exit::Usage as u8);
     if !e.use_stderr() {
         let _ = e.print();
@@ -185,11 +191,37 @@ fn usage_exit(e: &clap::Error) -> ExitCode {
     for line in text.trim_end().lines() {
         errln!("{}", credguard::credspec::syntax::shown_path(line));
     }
+    if format.is_json() {
+        // clap's first paragraph (`error: ...` and the lines that complete it), on one line.
+        let paragraph: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let joined = paragraph.join(" ");
+        let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+        output::emit(
+            format,
+            &documents::ErrorDoc {
+                error: documents::ErrorBody {
+                    message: credguard::credspec::syntax::shown_path(message),
+                    chain: Vec::new(),
+                    exit_code: code,
+                },
+            },
+        );
+    }
     ExitCode::from(code)
 }
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let command = match cli.command {
+        // A script and a manual are not results: under JSON, stdout holds JSON only.
+        Command::Completions(_) | Command::Man(_) if cli.global.output.is_json() => {
+            return Err(CliError::usage(
+                "`completions` and `man` print a shell script or a manual, not JSON: drop --output json",
+            ));
+        }
         // These need no state directory: they work before one can be found or opened.
         Command::Completions(args) => return commands::completions::run(Cli::command(), &args),
         Command::Man(args) => return commands::man::run(Cli::command(), &args),

@@ -26,7 +26,9 @@ fn sent(env: &Env) -> Vec<(String, Option<String>, Value)> {
 
 fn planned(out: &str) -> Vec<(String, Option<String>, Value)> {
     let v: Value = serde_json::from_str(out).unwrap();
-    v.as_array()
+    assert_eq!(v["dry_run"], true, "{v}");
+    v["calls"]
+        .as_array()
         .unwrap()
         .iter()
         .map(|c| {
@@ -104,7 +106,7 @@ fn the_hyperv_dry_run_shows_the_hot_add_with_placeholders() {
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     let plan = planned(&out);
-    let hot_add = &v[3];
+    let hot_add = &v["calls"][3];
     assert_eq!(hot_add["api"], "HcsModifyComputeSystem");
     assert_eq!(hot_add["target"], "uvm-1");
     assert_eq!(

@@ -39,6 +39,7 @@ pub const RECORD_FORMAT: &str = "credguard-journal/1";
 
 /// Where an instance is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordState {
     /// Recorded before AddInstance; the instance may or may not exist.

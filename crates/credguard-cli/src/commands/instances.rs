@@ -7,14 +7,17 @@ use clap::{Args, Subcommand};
 use credguard::lifecycle::reconcile::PlanItem;
 use credguard::wire::ContainerCredentialGuardInstance;
 use credguard::{ContainerIds, Isolation, LoadedSpec, Plan, Removal, SpecRequest};
-use serde_json::json;
 
 use crate::Context;
 use crate::chain::chain_line;
 use crate::commands::reconcile::AliveArgs;
 use crate::credspec_input::{CredspecDirArg, read_credspec_from};
+use crate::documents::{
+    AddDoc, DryRunDoc, EntryLeft, InstanceDoc, ListDoc, ListRow, PlannedCall, RemoveDoc,
+    RemoveItem, RemoveResult,
+};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, instance_json, print_instance_text, print_json, shown, text};
+use crate::output::{OutputFormat, emit, instance_json, print_instance_text, shown, text};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -194,7 +197,7 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
         // The request's plan needs no backend and no state directory: a dry run works
         // where HCS cannot be reached, and opens nothing.
         let plan = request(args, &loaded).plan()?;
-        print_plan(ctx, &plan);
+        print_plan(ctx, &args.id, &plan);
         return Ok(Exit::Ok);
     }
     let client = ctx.client()?;
@@ -202,7 +205,13 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     // The instance outlives this process by design; `instances remove` releases it.
     handle.detach();
     match ctx.output {
-        OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &AddDoc::Created(InstanceDoc {
+                container_id: instance.id.clone(),
+                instance: instance_json(&instance, ctx.show_secrets),
+            }),
+        ),
         OutputFormat::Text => {
             outln!(
                 "created the CCG instance of container `{}`",
@@ -224,7 +233,7 @@ fn request<'a>(args: &'a AddArgs, spec: &'a LoadedSpec) -> SpecRequest<'a> {
 /// `--dry-run`: the calls the library's plan lists, in order, with their documents
 /// (credential specs redacted unless --show-secrets). JSON: an array of
 /// `{"api", "target", "purpose", "document", "from_answer"?}`.
-fn print_plan(ctx: &Context, plan: &Plan) {
+fn print_plan(ctx: &Context, plan_id: &str, plan: &Plan) {
     let calls: Vec<serde_json::Value> = plan
         .calls
         .iter()
@@ -235,7 +244,25 @@ fn print_plan(ctx: &Context, plan: &Plan) {
         })
         .collect();
     match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::Value::Array(calls)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &AddDoc::DryRun(DryRunDoc {
+                dry_run: true,
+                container_id: plan_id.to_owned(),
+                calls: plan
+                    .calls
+                    .iter()
+                    .zip(&calls)
+                    .map(|(call, shown)| PlannedCall {
+                        api: call.operation.api_name().to_owned(),
+                        target: call.target.clone(),
+                        purpose: call.purpose.to_owned(),
+                        document: shown["document"].clone(),
+                        from_answer: call.from_answer.iter().map(|s| (*s).to_owned()).collect(),
+                    })
+                    .collect(),
+            }),
+        ),
         OutputFormat::Text => {
             outln!("dry run: nothing is sent; these documents would be, in order:");
             for (call, shown) in plan.calls.iter().zip(&calls) {
@@ -278,27 +305,27 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
         rows.retain(|(_, p)| orphan(p.as_ref()));
     }
     match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::Value::Array(
-            rows.iter()
-                .map(|(inst, p)| {
-                    let mut v = inst.map_or_else(
-                        || json!({"Id": p.map(|p| p.container_id.as_str())}),
-                        |i| instance_json(i, ctx.show_secrets),
-                    );
-                    v["credguard"] = json!({
-                        "listed": inst.is_some(),
-                        "owned": p.is_some_and(|p| p.owned),
-                        "state": p.and_then(|p| p.state),
-                        "age_ms": p.and_then(|p| p.age_ms),
-                        "utility_vm": p.and_then(|p| p.utility_vm.as_deref()),
-                        "service_id": p.and_then(|p| p.service_id.as_deref()),
-                        "reconcile": p.map(|p| p.action),
-                        "orphan": orphan(p.as_ref()),
-                    });
-                    v
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &rows
+                .iter()
+                .map(|(inst, p)| ListRow {
+                    container_id: inst.map_or_else(
+                        || p.map_or_else(String::new, |p| p.container_id.clone()),
+                        |i| i.id.clone(),
+                    ),
+                    listed: inst.is_some(),
+                    owned: p.is_some_and(|p| p.owned),
+                    state: p.and_then(|p| p.state),
+                    age_ms: p.and_then(|p| p.age_ms),
+                    utility_vm: p.and_then(|p| p.utility_vm.clone()),
+                    service_id: p.and_then(|p| p.service_id.clone()),
+                    reconcile: p.map(|p| p.action),
+                    orphan: orphan(p.as_ref()),
+                    instance: inst.map(|i| instance_json(i, ctx.show_secrets)),
                 })
-                .collect(),
-        )),
+                .collect::<ListDoc>(),
+        ),
         OutputFormat::Text => {
             if rows.is_empty() {
                 outln!(
@@ -368,7 +395,13 @@ fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
     let client = ctx.client_read_only()?;
     let instance = client.get_existing(id)?;
     match ctx.output {
-        OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &InstanceDoc {
+                container_id: instance.id.clone(),
+                instance: instance_json(&instance, ctx.show_secrets),
+            },
+        ),
         OutputFormat::Text => print_instance_text(&instance),
     }
     Ok(Exit::Ok)
@@ -379,16 +412,16 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
     let ids = ContainerIds::new(ids)?;
     let client = ctx.client()?;
     let outcomes = client.remove_each(&ids);
-    let mut results = Vec::new();
+    let mut results: RemoveDoc = Vec::new();
     let mut failure: Option<CliError> = None;
     for (id, outcome) in ids.as_slice().iter().zip(outcomes) {
         let e = match outcome {
             Ok(outcome) => {
                 let what = match outcome {
-                    Removal::Removed => "removed",
-                    Removal::AlreadyAbsent => "absent",
+                    Removal::Removed => RemoveResult::Removed,
+                    Removal::AlreadyAbsent => RemoveResult::Absent,
                 };
-                if ctx.output == OutputFormat::Text {
+                if !ctx.output.is_json() {
                     match outcome {
                         Removal::Removed => outln!("removed the CCG instance of `{id}`"),
                         Removal::AlreadyAbsent => {
@@ -396,7 +429,13 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                         }
                     }
                 }
-                results.push(json!({"id": id, "result": what}));
+                results.push(RemoveItem {
+                    container_id: id.clone(),
+                    result: what,
+                    warning: None,
+                    entry_left: None,
+                    error: None,
+                });
                 continue;
             }
             Err(e) => e,
@@ -405,7 +444,7 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
             // The instance is gone (removed now, or absent already); only its HvSocket entry
             // is left, and the journal keeps it for reconcile.
             let removed = e.instance_removed();
-            if ctx.output == OutputFormat::Text {
+            if !ctx.output.is_json() {
                 if removed {
                     outln!(
                         "removed the CCG instance of `{id}` (its HvSocket entry is left for `credguard reconcile`)"
@@ -416,14 +455,25 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                     );
                 }
             }
-            results.push(json!({
-                "id": id,
-                "result": if removed { "removed" } else { "absent" },
-                "warning": chain_line(&e),
-                "entry_left": crate::output::entry_left_json(&e),
-            }));
+            results.push(RemoveItem {
+                container_id: id.clone(),
+                result: if removed {
+                    RemoveResult::Removed
+                } else {
+                    RemoveResult::Absent
+                },
+                warning: Some(chain_line(&e)),
+                entry_left: EntryLeft::of(&e),
+                error: None,
+            });
         } else {
-            results.push(json!({"id": id, "result": "failed", "error": chain_line(&e)}));
+            results.push(RemoveItem {
+                container_id: id.clone(),
+                result: RemoveResult::Failed,
+                warning: None,
+                entry_left: None,
+                error: Some(chain_line(&e)),
+            });
         }
         let e = CliError::from(e);
         if failure.is_some() {
@@ -433,8 +483,8 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
             failure = Some(e);
         }
     }
-    if ctx.output == OutputFormat::Json {
-        print_json(&serde_json::Value::Array(results));
+    if ctx.output.is_json() {
+        emit(ctx.output, &results);
     }
     match failure {
         Some(e) => Err(e),

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use crate::chain::chain_line;
 use clap::Args;
 use credguard::Isolation;
-use serde_json::json;
 
 use crate::Context;
 use crate::credspec_input::{CredspecArgs, read_credspec};
+use crate::documents::{ProbeDoc, ProbeStep};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, emit};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -165,18 +165,25 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
 
     let passed = probe.steps.iter().all(|s| s.ok);
     match ctx.output {
-        OutputFormat::Json => print_json(&json!({
-            "container_id": id,
-            "isolation": format!("{:?}", isolation),
-            "backend": ctx.backend.resolve().name(),
-            "passed": passed,
-            "steps": probe.steps.iter().map(|s| json!({
-                "step": s.name,
-                "ok": s.ok,
-                "duration_ms": s.took.as_secs_f64() * 1000.0,
-                "detail": s.detail,
-            })).collect::<Vec<_>>(),
-        })),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &ProbeDoc {
+                container_id: id.clone(),
+                isolation,
+                backend: ctx.backend.resolve().name().to_owned(),
+                passed,
+                steps: probe
+                    .steps
+                    .iter()
+                    .map(|s| ProbeStep {
+                        step: s.name.to_owned(),
+                        ok: s.ok,
+                        duration_ms: s.took.as_secs_f64() * 1000.0,
+                        detail: s.detail.clone(),
+                    })
+                    .collect(),
+            },
+        ),
         OutputFormat::Text => {
             outln!(
                 "probe: container id {id}, {} isolation, backend {}",

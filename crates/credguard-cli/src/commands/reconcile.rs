@@ -9,11 +9,11 @@ use credguard::ReconcileOptions;
 use credguard::credspec::syntax::shown_path;
 use credguard::lifecycle::reconcile::PlanItem;
 use credguard::lifecycle::reconcile::parse_alive_list;
-use serde_json::json;
 
 use crate::Context;
+use crate::documents::{EntryLeft, ReconcileDoc, ReconcileResult};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, count, entry_left_json, print_json, text};
+use crate::output::{OutputFormat, count, emit, text};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -155,7 +155,14 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
     if args.dry_run {
         let plan = client.plan_reconcile(&opts)?;
         match ctx.output {
-            OutputFormat::Json => print_json(&json!({"dry_run": true, "plan": plan})),
+            OutputFormat::Json | OutputFormat::Jsonl => emit(
+                ctx.output,
+                &ReconcileDoc {
+                    dry_run: true,
+                    plan,
+                    results: None,
+                },
+            ),
             OutputFormat::Text => {
                 print_plan(&plan);
                 outln!("dry run: nothing was changed");
@@ -171,17 +178,24 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
         .filter(|d| d.item.action.is_change() && d.result.is_ok())
         .count();
     match ctx.output {
-        OutputFormat::Json => print_json(&json!({
-            "dry_run": false,
-            "plan": plan,
-            "results": done.iter().map(|d| json!({
-                "container_id": d.item.container_id,
-                "action": d.item.action,
-                "ok": d.result.is_ok(),
-                "error": d.result.as_ref().err().map(|e| chain_line(e)),
-                "entry_left": d.result.as_ref().err().map(entry_left_json),
-            })).collect::<Vec<_>>(),
-        })),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &ReconcileDoc {
+                dry_run: false,
+                plan,
+                results: Some(
+                    done.iter()
+                        .map(|d| ReconcileResult {
+                            container_id: d.item.container_id.clone(),
+                            action: d.item.action,
+                            ok: d.result.is_ok(),
+                            error: d.result.as_ref().err().map(|e| chain_line(e)),
+                            entry_left: d.result.as_ref().err().and_then(EntryLeft::of),
+                        })
+                        .collect(),
+                ),
+            },
+        ),
         OutputFormat::Text => {
             print_plan(&plan);
             for d in done.iter().filter(|d| d.item.action.is_change()) {

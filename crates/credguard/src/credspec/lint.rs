@@ -26,6 +26,7 @@ use crate::input::json_kind;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// ccg.exe will fail on the spec, or the container will not get its identity.
@@ -123,12 +124,15 @@ impl Serialize for Code {
 
 /// One finding of the linter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Diagnostic {
     /// The stable code.
+    #[cfg_attr(feature = "schemars", schemars(with = "String"))]
     pub code: Code,
     /// Error or warning (always the code's).
     pub severity: Severity,
     /// The member it is about (for a missing member, the member that should be there).
+    #[cfg_attr(feature = "schemars", schemars(with = "String"))]
     pub path: JsonPath,
     /// The line of the source text, when the spec was read from JSON text.
     #[serde(skip_serializing_if = "Option::is_none")]

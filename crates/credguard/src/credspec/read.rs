@@ -21,6 +21,7 @@ use crate::redact::redact_value;
 
 /// How a spec's bytes were encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum Encoding {
     /// UTF-8 without a BOM (or plain ASCII, what New-CredentialSpec writes).
     #[serde(rename = "utf-8")]

@@ -159,6 +159,7 @@ fn invalid_alive(reason: String) -> CcgError {
 
 /// What reconciliation does with one instance or record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Nothing: an active instance that is alive (or liveness is unknown).
@@ -204,6 +205,7 @@ impl Action {
 
 /// One line of the plan.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct PlanItem {
     /// The container id.
     pub container_id: String,
