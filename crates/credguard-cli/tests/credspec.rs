@@ -485,18 +485,17 @@ const PLUGIN_FIXTURES: &[&str] = &[
     "plaintext_password_plugin_input.json",
 ];
 
-/// Words of a PluginInput that are its documented form, not its content: the keys and the
-/// URL and ARN vocabulary the messages name to say what is wrong.
+/// Words of a PluginInput that are its documented form, not its content: the keys (in any
+/// case, as the plug-ins read them) and the URL and ARN vocabulary (exactly so written) the
+/// messages name to say what is wrong.
+const KEY_WORDS: &[&str] = &["objectid", "secreturi", "credentialarn"];
 const FORM_WORDS: &[&str] = &[
-    "objectid",
-    "secreturi",
     "https",
     "http",
     "vault",
     "azure",
     "secrets",
     "keys",
-    "credentialarn",
     "secretsmanager",
     "secret",
     "parameter",
@@ -507,7 +506,7 @@ const FORM_WORDS: &[&str] = &[
 fn pieces_of(input: &str) -> Vec<String> {
     let mut pieces = Vec::new();
     for word in input.split(|c: char| !c.is_ascii_alphanumeric()) {
-        if FORM_WORDS.contains(&word.to_ascii_lowercase().as_str()) {
+        if FORM_WORDS.contains(&word) || KEY_WORDS.contains(&word.to_ascii_lowercase().as_str()) {
             continue;
         }
         let chars: Vec<char> = word.chars().collect();
