@@ -42,7 +42,7 @@ prop_compose! {
         domain_guid in guid(),
         braced in any::<bool>(),
         additional in prop::collection::vec((account(), label()), 0..3),
-        plugin in prop::option::of((prop::sample::select(credguard::credspec::plugins::KNOWN_PLUGINS), any::<String>(), guid(), label(), "[0-9]{12}")),
+        plugin in prop::option::of((prop::sample::select(plugins::KNOWN_PLUGINS), any::<String>(), guid(), label(), "[0-9]{12}")),
     ) -> NewSpec {
         let forest = format!("{}.com", forest_labels.join("."));
         let domain = child.map_or_else(|| forest.clone(), |c| format!("{c}.{forest}"));
