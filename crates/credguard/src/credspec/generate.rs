@@ -94,7 +94,8 @@ pub struct HostAccount {
 pub struct Generated {
     /// The spec.
     pub spec: CredentialSpec,
-    /// Warnings (for example a domain outside the forest root's tree), for the user to check.
+    /// Warnings (for example a domain outside the forest root's tree, a password-shaped
+    /// plug-in input) and info notes (a plug-in credguard does not know), for the user to check.
     pub warnings: Vec<Diagnostic>,
 }
 
