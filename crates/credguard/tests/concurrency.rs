@@ -35,12 +35,8 @@ fn run(emu: Arc<Emulator>, journal_dir: &std::path::Path) {
                         } else {
                             Isolation::Process
                         };
-                        let req = CreateRequest {
-                            container_id: &id,
-                            credential_spec: CS1,
-                            isolation,
-                            utility_vm: (isolation == Isolation::HyperV).then_some("uvm"),
-                        };
+                        let req = CreateRequest::new(&id, CS1, isolation)
+                            .with_utility_vm((isolation == Isolation::HyperV).then_some("uvm"));
                         let (_, mut h) = client.create_request(&req).unwrap();
                         if r % 2 == 0 {
                             h.release().unwrap();

@@ -5,12 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
+use common::chain_line;
 use common::{CS1, World};
 use credguard::hcs::hresult::HResult;
 use credguard::journal::{Journal, Record, RecordState};
 use credguard::lifecycle::reconcile::Action;
 use credguard::lifecycle::{CcgError, Step};
-use credguard::text::chain_line;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
@@ -277,12 +277,7 @@ fn utility_vm_only_with_hyperv() {
     let s = setup();
     let err = s
         .client
-        .create_request(&CreateRequest {
-            container_id: "p",
-            credential_spec: CS1,
-            isolation: Isolation::Process,
-            utility_vm: Some("uvm"),
-        })
+        .create_request(&CreateRequest::new("p", CS1, Isolation::Process).with_utility_vm("uvm"))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(s.emu.calls().unwrap().is_empty());

@@ -40,7 +40,7 @@ pub(super) fn check(plugin: Option<KnownPlugin>, input: &Value) -> Vec<Finding> 
         out.push(finding(
             Code::PlaintextPassword,
             "`PluginInput` is shaped like `domain:user:password` (or `domain\\user:password`): the credential spec carries a password in plain text, readable by whoever can read the spec, its copies and the container's configuration",
-            "keep the password in a secret store the plug-in reads (Azure Key Vault, AWS Secrets Manager, a Kubernetes secret) and put only the reference to it in PluginInput; if this plug-in can only take a password, keep the spec owner-only (`credguard credspec new --save` writes it so) and change the password if the spec was shared",
+            "keep the password in a secret store the plug-in reads (Azure Key Vault, AWS Secrets Manager, a Kubernetes secret) and put only the reference to it in PluginInput; if this plug-in can only take a password, keep the spec file owner-only and change the password if the spec was shared",
         ));
     }
     match plugin.map(|p| p.guid) {
