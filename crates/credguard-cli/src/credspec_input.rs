@@ -11,8 +11,8 @@ use std::fmt;
 use std::path::PathBuf;
 
 use credguard::CcgError;
-use credguard::credspec::{Diagnostic, LoadedSpec, default_credspec_dir, load_arg};
-use tracing::{debug, warn};
+use credguard::credspec::{Diagnostic, LoadedSpec, Severity, default_credspec_dir, load_arg};
+use tracing::{debug, info, warn};
 
 use crate::Context;
 use crate::exit::{CliError, Exit};
@@ -116,8 +116,22 @@ pub fn read_credspec_from(
     Ok(loaded)
 }
 
-/// Logs one diagnostic as a warning (diagnostics never quote a PluginInput).
+/// Logs one diagnostic as a warning, an info note at info level (diagnostics never quote a
+/// PluginInput).
 fn log_diagnostic(origin: &str, d: &Diagnostic) {
+    if d.severity == Severity::Info {
+        info!(
+            origin = %origin,
+            line = d.line,
+            code = %d.code,
+            severity = %d.severity,
+            path = %d.path,
+            hint = %d.hint,
+            "credential spec: {}",
+            d.message
+        );
+        return;
+    }
     warn!(
         origin = %origin,
         line = d.line,

@@ -327,7 +327,10 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
                 encoding: loaded.document.encoding(),
                 plugin: plugin_doc(&loaded),
                 errors: diagnostics.iter().filter(|d| d.is_error()).count(),
-                warnings: diagnostics.iter().filter(|d| !d.is_error()).count(),
+                warnings: diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Warning)
+                    .count(),
                 gmsa_disabled: loaded.policy.gmsa_disabled.clone(),
                 spec,
             },
@@ -340,13 +343,18 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
             if let Some(reason) = &loaded.policy.gmsa_disabled {
                 errln!("{}", disabled_text(&loaded.origin, reason));
             }
-            if !diagnostics.is_empty() {
-                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let warnings = diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Warning)
+                .count();
+            // Info notes (an unknown plug-in) are `validate`'s to list, not worth a note here.
+            if errors + warnings > 0 {
                 errln!(
                     "note: `{}` has {} and {}: run `credguard credspec validate` for details",
                     loaded.origin,
                     count(errors, "lint error", "lint errors"),
-                    count(diagnostics.len() - errors, "warning", "warnings")
+                    count(warnings, "warning", "warnings")
                 );
             }
         }
