@@ -123,10 +123,11 @@ pub fn find_codes(text: &str) -> Vec<Found> {
             .strip_prefix("0x")
             .or_else(|| token.strip_prefix("0X"))
         {
-            if (1..=8).contains(&hex.len()) && !in_name {
-                if let Ok(v) = u32::from_str_radix(hex, 16) {
-                    push(token, Finding::Status(v));
-                }
+            if (1..=8).contains(&hex.len())
+                && !in_name
+                && let Ok(v) = u32::from_str_radix(hex, 16)
+            {
+                push(token, Finding::Status(v));
             }
             continue;
         }
@@ -149,10 +150,10 @@ pub fn find_codes(text: &str) -> Vec<Found> {
                 continue;
             };
             if let Some(at) = event_context(text, start) {
-                if let Ok(id) = u32::try_from(n) {
-                    if id <= 0xFFFF {
-                        push(&text[at..end], Finding::Event(id));
-                    }
+                if let Ok(id) = u32::try_from(n)
+                    && id <= 0xFFFF
+                {
+                    push(&text[at..end], Finding::Event(id));
                 }
                 continue;
             }
@@ -166,15 +167,15 @@ pub fn find_codes(text: &str) -> Vec<Found> {
                     let v = (-i64::try_from(n).unwrap_or(0)) as i32 as u32;
                     push(&text[start - 1..end], Finding::Status(v));
                 }
-            } else if let Ok(v) = u32::try_from(n) {
-                if v >= 0x8000_0000 || marked {
-                    let shown = if prev == Some('#') {
-                        &text[start - 1..end]
-                    } else {
-                        token
-                    };
-                    push(shown, Finding::Status(v));
-                }
+            } else if let Ok(v) = u32::try_from(n)
+                && (v >= 0x8000_0000 || marked)
+            {
+                let shown = if prev == Some('#') {
+                    &text[start - 1..end]
+                } else {
+                    token
+                };
+                push(shown, Finding::Status(v));
             }
             continue;
         }
