@@ -306,6 +306,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_is_walked_and_every_finding_is_a_piece_of_it(text in "\\PC{0,120}") {
+            let found = find_codes(&text);
+            for (i, f) in found.iter().enumerate() {
+                proptest::prop_assert!(text.contains(&f.text), "{:?}", f.text);
+                proptest::prop_assert!(found[..i].iter().all(|g| g.finding != f.finding));
+            }
+        }
+
+        #[test]
+        fn every_code_is_found_in_every_form_it_may_take(v: u32) {
+            let one = |text: String| find_codes(&text).into_iter().map(|f| f.finding).collect::<Vec<_>>();
+            let me = vec![Finding::Status(v)];
+            proptest::prop_assert_eq!(one(format!("0x{v:X}")), me.clone());
+            proptest::prop_assert_eq!(one(format!("winapi error #{v}")), me.clone());
+            proptest::prop_assert_eq!(one(format!("failed: (0x{v:08x})")), me.clone());
+            if v >= 0x8000_0000 {
+                proptest::prop_assert_eq!(one(format!("code {v} seen")), me.clone());
+                proptest::prop_assert_eq!(one(format!("{v:08X}")), me.clone());
+                #[allow(clippy::cast_possible_wrap)]
+                let signed = v as i32;
+                if signed <= -0x1_0000 {
+                    proptest::prop_assert_eq!(one(format!("\"Error\":{signed},")), me.clone());
+                }
+            }
+        }
+    }
+
     #[test]
     fn text_with_other_scripts_is_walked_safely() {
         assert_eq!(statuses("Fehler «#3489792023» – été"), vec![0xD002_0017]);
