@@ -9,9 +9,12 @@
 # missing (rustup for nightly, crates.io for cargo-fuzz). Anything it cannot have is an
 # error, in CI (CI=true) and elsewhere, never a silent skip.
 #
-# Seeds (fuzz/seeds/<target>/) are copied into the working corpus (fuzz/corpus/<target>/,
-# git-ignored) before each run, so a corpus grows across runs; each target also gets a
-# dictionary (fuzz/dicts/). A crash leaves its input in fuzz/artifacts/<target>/.
+# Seeds are taken from where they live (seeds_for below): the repository's fixtures of each
+# target's input (crates/credguard/tests/fixtures, examples/credspecs; one copy, the tests
+# read them too), plus hand-written inputs in fuzz/seeds/<target>/ where no fixture fits.
+# They are copied into the working corpus (fuzz/corpus/<target>/, git-ignored) before each
+# run, so a corpus grows across runs; each target also gets a dictionary (fuzz/dicts/). A
+# crash leaves its input in fuzz/artifacts/<target>/.
 #
 # Prints one `fuzz result: <target> ok|FAILED ...` line per target, which test-all.sh counts,
 # and exits non-zero when any target crashed or could not run.
@@ -75,15 +78,39 @@ dict_for() {
     esac
 }
 
+# The seed files of a target, one per line.
+seeds_for() {
+    local fixtures=crates/credguard/tests/fixtures
+    local -a seeds=()
+    case "$1" in
+        credspec_read | credspec_source)
+            # The credential-spec corpus (its expectations file is not an input), the specs
+            # the tests create instances with, and the bundled example.
+            seeds+=("$fixtures"/credspecs/* "$fixtures"/cs1.json "$fixtures"/secret_spec.json
+                examples/credspecs/*.json)
+            ;;
+        service_properties) seeds+=("$fixtures"/golden/s5_service_properties.json) ;;
+    esac
+    seeds+=(fuzz/seeds/"$1"/*)
+    local seed
+    for seed in "${seeds[@]}"; do
+        if [[ -f $seed && ${seed##*/} != expected.txt ]]; then
+            printf '%s\n' "$seed"
+        fi
+    done
+}
+
 failed=0
 for t in $targets; do
     corpus=fuzz/corpus/$t
     mkdir -p "$corpus"
-    for seed in fuzz/seeds/"$t"/*; do
-        if [[ -e $seed && ! -e $corpus/${seed##*/} ]]; then
+    seeds=$(seeds_for "$t")
+    [[ -n $seeds ]] || die "no seeds for $t (moved fixtures? see seeds_for in $0)"
+    while IFS= read -r seed; do
+        if [[ ! -e $corpus/${seed##*/} ]]; then
             cp "$seed" "$corpus"/
         fi
-    done
+    done <<<"$seeds"
     # A dictionary per target: JSON tokens plus the keys the target's documents use.
     dict=$(mktemp)
     cat fuzz/dicts/json.dict $(dict_for "$t") >"$dict"

@@ -131,9 +131,9 @@ STUB_DLL=$OUT/computecore.dll
 # directory (System32 has no computecore.dll under Wine).
 cmp -s "$STUB_DLL" "$OUT/deps/computecore.dll" || cp -f "$STUB_DLL" "$OUT/deps/computecore.dll"
 
-# crates/credguard-cli/tests/cli.rs is left out: it assumes `--backend auto` means the
-# emulator (it means hcs on Windows) and Unix file modes; credguard.exe is tested under
-# Wine by section 4 below instead. The CLI's unit tests do run.
+# The CLI's integration tests (crates/credguard-cli/tests/) are left out: they assume
+# `--backend auto` means the emulator (it means hcs on Windows) and Unix file modes;
+# credguard.exe is tested under Wine by section 4 below instead. The CLI's unit tests do run.
 step "cargo test --target $TRIPLE --workspace under wine64"
 rm -rf "$WORK/stub-state"
 mkdir -p "$WORK/stub-state"
@@ -418,9 +418,10 @@ expect "a slow AddInstance is queued" 0
     --id wine-killed --credspec "$SPEC_WIN" </dev/null >/dev/null 2>&1 &
 adder=$!
 deadline=$((SECONDS + 60))
-# The add holds the record's lock once its lock file and `creating` record exist.
+# The add holds the record's lock once its lock file and `creating` record exist (polled
+# with a deadline, and only while the add still runs: one that ended early fails below).
 until { compgen -G "$STATE/journal/hcs/*.lock" && compgen -G "$STATE/journal/hcs/*.json"; } \
-    >/dev/null || ((SECONDS > deadline)); do sleep 0.2; done
+    >/dev/null || ((SECONDS > deadline)) || ! kill -0 "$adder" 2>/dev/null; do sleep 0.2; done
 kill -9 "$adder" 2>/dev/null || true
 wait "$adder" 2>/dev/null || true
 # A killed Wine process can take the prefix's wineserver down a moment later, resetting a

@@ -10,6 +10,7 @@ mod output;
 mod backend;
 #[cfg(test)]
 mod build_info_tests;
+mod chain;
 mod commands;
 mod credspec_input;
 mod exit;

@@ -9,20 +9,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{EXAMPLE_SPEC, Env, p};
+use common::{Env, bin, oci_config, p};
 
 /// An OCI bundle `config.json` whose annotation disables gMSA, with the example spec.
 fn disabled_bundle(env: &Env) -> PathBuf {
-    let spec: serde_json::Value = serde_json::from_str(EXAMPLE_SPEC).unwrap();
-    let bundle = serde_json::json!({
-        "annotations": {"io.microsoft.container.wcow.gmsa.disable": "true"},
-        "windows": {"credentialSpec": spec},
-    });
-    env.file("config.json", bundle.to_string().as_bytes())
-}
-
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("credguard")
+    env.file("config.json", oci_config(Some("true"), false).as_bytes())
 }
 
 /// Runs with standard error a pipe whose reader is closed before the process starts
@@ -30,13 +21,9 @@ fn bin() -> PathBuf {
 fn run_with_stderr_gone(env: &Env, args: &[&str]) -> (i32, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = Command::new(bin())
+    let out = env
+        .command(bin())
         .args(args)
-        .env_remove("CREDGUARD_BACKEND")
-        .env_remove("CREDGUARD_LOG")
-        .env_remove("CREDGUARD_CREDSPEC_DIR")
-        .env("CREDGUARD_STATE_DIR", env.state())
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(writer)
         .output()
@@ -49,17 +36,7 @@ fn run_with_stderr_gone(env: &Env, args: &[&str]) -> (i32, String) {
 
 /// Runs under `sh` with the given redirections after the command: exit code.
 fn run_sh(env: &Env, redirect: &str, args: &[&str]) -> i32 {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("exec \"$@\" {redirect}"))
-        .arg("sh")
-        .arg(bin())
-        .args(args)
-        .env_remove("CREDGUARD_BACKEND")
-        .env_remove("CREDGUARD_LOG")
-        .env_remove("CREDGUARD_CREDSPEC_DIR")
-        .env("CREDGUARD_STATE_DIR", env.state())
-        .stdin(Stdio::null())
+    env.sh(&format!("exec \"$@\" {redirect}"), args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -276,35 +253,6 @@ fn utility_vm_names_are_shown_escaped_and_short() {
 
 // ---- files named on the command line besides credential specs ----
 
-/// Runs a command that must end on its own: waits up to 60 s (a deadline, not a timing
-/// assertion), then kills it and fails.
-fn run_bounded(env: &Env, args: &[&str]) -> (i32, String) {
-    let mut child = Command::new(bin())
-        .args(args)
-        .env_remove("CREDGUARD_BACKEND")
-        .env_remove("CREDGUARD_LOG")
-        .env("CREDGUARD_STATE_DIR", env.state())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-            return (status.code().unwrap_or(-1), err);
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{args:?} did not end (a FIFO or an endless device read forever)");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn alive_and_plugin_input_files_never_hang_or_read_without_end() {
     let env = Env::new();
@@ -318,12 +266,12 @@ fn alive_and_plugin_input_files_never_hang_or_read_without_end() {
             vec!["reconcile", "--dry-run", "--alive-file", file],
             vec!["instances", "list", "--orphans", "--alive-file", file],
         ] {
-            let (code, err) = run_bounded(&env, &args);
+            let (code, _, err) = env.run_bounded(&args);
             assert_eq!(code, 2, "{args:?}: {err}");
         }
         let mut args = new.clone();
         args.extend_from_slice(&["--plugin-input-file", file]);
-        let (code, err) = run_bounded(&env, &args);
+        let (code, _, err) = env.run_bounded(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
     }
     // Process substitution (a pipe with a writer) still works.

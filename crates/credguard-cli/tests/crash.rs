@@ -4,21 +4,20 @@
 //!
 //! The CLI is stopped at a precise point with an injected delay: once the emulator's fault
 //! queue is empty, the CLI has taken the fault and is sleeping inside that HCS call, and is
-//! killed there. The emulator's state is in files, so what the killed process did survives
+//! killed there (or, to let it go on, [`credguard_emulator::Emulator::end_delays`] ends the
+//! delay). The emulator's state is in files, so what the killed process did survives
 //! it, as HCS's state survives a crashed client.
 
 mod common;
 
 use std::path::PathBuf;
-use std::process::Child;
-use std::time::{Duration, Instant};
 
 use common::{Env, p};
 use credguard_emulator::{Api, Fault, FaultAction};
 
-/// Runs a command to its end; its exit code.
+/// Runs a command to its end (bounded by the harness's deadline); its exit code.
 fn run(env: &Env, args: &[&str]) -> i32 {
-    env.process(args).status().unwrap().code().unwrap_or(-1)
+    env.spawn(args).finish()
 }
 
 /// Starts `args` with a delay fault queued, waits until the CLI is inside the delayed call,
@@ -26,31 +25,9 @@ fn run(env: &Env, args: &[&str]) -> i32 {
 fn kill_inside(env: &Env, fault: Fault, args: &[&str]) {
     let emu = env.emulator();
     emu.inject(fault.delay_ms(60_000)).unwrap();
-    let mut child: Child = env.process(args).spawn().unwrap();
-    let start = Instant::now();
-    while !emu.faults().unwrap().is_empty() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("{args:?} ended ({status}) before reaching the delayed call");
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{args:?} never reached the delayed call"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-}
-
-fn journal_records(env: &Env) -> Vec<PathBuf> {
-    match std::fs::read_dir(env.state().join("journal/emulator")) {
-        Ok(entries) => entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "json"))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
+    let mut child = env.spawn(args);
+    child.wait_until("the delayed call", || emu.faults().unwrap().is_empty());
+    child.kill(); // SIGKILL
 }
 
 /// reconcile, then nothing may be left.
@@ -64,7 +41,7 @@ fn reconcile_and_check_clean(env: &Env, what: &str) {
         "{what}: HvSocket entries left"
     );
     assert_eq!(
-        journal_records(env),
+        env.journal_files("json"),
         Vec::<PathBuf>::new(),
         "{what}: journal records dangle"
     );
@@ -85,7 +62,7 @@ fn killed_before_add_instance() {
         &["instances", "add", "--id", "k1", "--credspec", p(&spec)],
     );
     assert_eq!(
-        journal_records(&env).len(),
+        env.journal_files("json").len(),
         1,
         "the record is written before AddInstance"
     );
@@ -202,24 +179,23 @@ fn a_live_operation_is_not_reconciled_away() {
     let env = Env::new();
     let spec = env.spec();
     let emu = env.emulator();
-    emu.inject(delay(Api::GetServiceProperties).skip(1).delay_ms(4_000))
+    // Held inside the query after AddInstance until `end_delays` (60 s only bounds a hang).
+    emu.inject(delay(Api::GetServiceProperties).skip(1).delay_ms(60_000))
         .unwrap();
-    let mut child = env
-        .process(&["instances", "add", "--id", "live", "--credspec", p(&spec)])
-        .spawn()
-        .unwrap();
-    while !emu.faults().unwrap().is_empty() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = env.spawn(&["instances", "add", "--id", "live", "--credspec", p(&spec)]);
+    child.wait_until("the delayed call", || emu.faults().unwrap().is_empty());
     // The create is in progress: reconcile must leave it alone.
     assert_eq!(run(&env, &["reconcile"]), 0);
+    assert!(child.is_running(), "the create was still in progress");
+    emu.end_delays().unwrap();
     assert_eq!(
-        child.wait().unwrap().code(),
-        Some(0),
-        "the create completed"
+        child.finish(),
+        0,
+        "the create completed: {}",
+        child.stderr()
     );
     assert_eq!(emu.instances().unwrap().len(), 1);
-    assert_eq!(journal_records(&env).len(), 1);
+    assert_eq!(env.journal_files("json").len(), 1);
     assert_eq!(run(&env, &["instances", "remove", "live"]), 0);
     reconcile_and_check_clean(&env, "after a live create");
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Env, p};
+use common::{Env, p, secret_spec_with};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -44,11 +44,9 @@ fn good_spec() -> Value {
 }
 
 fn with_plugin(v: &mut Value, guid: &str) {
-    v["ActiveDirectoryConfig"]["HostAccountConfig"] = json!({
-        "PortableCcgVersion": "1",
-        "PluginGUID": guid,
-        "PluginInput": format!("contoso.com:gmsaccg:{SECRET}")
-    });
+    let mut plugged = secret_spec_with(guid, json!(format!("contoso.com:gmsaccg:{SECRET}")));
+    v["ActiveDirectoryConfig"]["HostAccountConfig"] =
+        plugged["ActiveDirectoryConfig"]["HostAccountConfig"].take();
 }
 
 const NEW_ARGS: &[&str] = &[

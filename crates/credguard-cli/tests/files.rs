@@ -12,11 +12,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{EXAMPLE_SPEC, Env, p};
-
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("credguard")
-}
+use common::{EXAMPLE_SPEC, Env, bin, outcome, p};
 
 fn is_root() -> bool {
     fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) == 0
@@ -24,24 +20,7 @@ fn is_root() -> bool {
 
 /// Runs `credguard` under `umask 000`: exit code, stdout, stderr.
 fn run_umask0(env: &Env, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("umask 000; exec \"$@\"")
-        .arg("sh")
-        .arg(bin())
-        .args(args)
-        .env_remove("CREDGUARD_BACKEND")
-        .env_remove("CREDGUARD_LOG")
-        .env_remove("CREDGUARD_CREDSPEC_DIR")
-        .env("CREDGUARD_STATE_DIR", env.state())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&env.sh("umask 000; exec \"$@\"", args).output().unwrap())
 }
 
 fn mode(path: &Path) -> u32 {
@@ -202,7 +181,7 @@ fn every_state_file_and_dir_is_owner_only_under_umask_000() {
     assert_eq!(code, 0, "{err}");
     assert_private_tree(&env.state(), "a call logged into an open call log");
     // A corrupt record moved aside is owner-only too, in an owner-only directory.
-    let journal = env.state().join("journal/emulator");
+    let journal = env.journal();
     fs::write(journal.join("bad.json"), "{").unwrap();
     fs::set_permissions(journal.join("bad.json"), fs::Permissions::from_mode(0o644)).unwrap();
     let (code, _, err) = run_umask0(&env, &["reconcile"]);
@@ -224,16 +203,6 @@ fn env_with_instance() -> (Env, PathBuf) {
     let outside = env.dir.path().join("outside");
     fs::create_dir(&outside).unwrap();
     (env, outside)
-}
-
-fn journal_files(env: &Env, ext: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(env.state().join("journal/emulator"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -296,7 +265,7 @@ fn a_planted_state_lock_symlink_creates_nothing_outside() {
 #[test]
 fn a_planted_journal_record_symlink_is_not_followed_or_chmodded() {
     let (env, outside) = env_with_instance();
-    let record = journal_files(&env, "json").pop().unwrap();
+    let record = env.journal_files("json").pop().unwrap();
     let target = outside.join("precious.json");
     fs::write(&target, "not a record").unwrap();
     fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
@@ -319,12 +288,12 @@ fn a_planted_record_lock_symlink_creates_nothing_outside() {
         .args(["instances", "add", "--id", "b", "--credspec", p(&spec)])
         .assert()
         .code(0);
-    let before: Vec<PathBuf> = journal_files(&env, "json");
+    let before: Vec<PathBuf> = env.journal_files("json");
     env.cmd()
         .args(["instances", "remove", "b"])
         .assert()
         .code(0);
-    let after = journal_files(&env, "json");
+    let after = env.journal_files("json");
     let gone: Vec<&PathBuf> = before.iter().filter(|p| !after.contains(p)).collect();
     let lock = gone[0].with_extension("lock");
     let _ = fs::remove_file(&lock);
@@ -338,7 +307,7 @@ fn a_planted_record_lock_symlink_creates_nothing_outside() {
 #[test]
 fn a_symlinked_journal_dir_is_refused() {
     let (env, outside) = env_with_instance();
-    let journal = env.state().join("journal/emulator");
+    let journal = env.journal();
     fs::rename(&journal, outside.join("journal")).unwrap();
     symlink(outside.join("journal"), &journal).unwrap();
     let spec = env.spec();
@@ -355,7 +324,7 @@ fn a_symlinked_journal_dir_is_refused() {
 #[test]
 fn a_symlinked_corrupt_dir_receives_nothing() {
     let (env, outside) = env_with_instance();
-    let journal = env.state().join("journal/emulator");
+    let journal = env.journal();
     symlink(&outside, journal.join("corrupt")).unwrap();
     fs::write(journal.join("bad.json"), "{").unwrap();
     let (_, _, err) = env.run(&["reconcile"]);
@@ -431,13 +400,9 @@ fn a_state_dir_owned_by_another_user_is_refused_even_for_root() {
 fn run_with_closed_pipe(env: &Env, args: &[&str]) -> (i32, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = Command::new(bin())
+    let out = env
+        .command(bin())
         .args(args)
-        .env_remove("CREDGUARD_BACKEND")
-        .env_remove("CREDGUARD_LOG")
-        .env_remove("CREDGUARD_CREDSPEC_DIR")
-        .env("CREDGUARD_STATE_DIR", env.state())
-        .stdin(Stdio::null())
         .stdout(writer)
         .stderr(Stdio::piped())
         .output()
@@ -563,7 +528,7 @@ fn a_journal_record_naming_a_format_character_id_is_not_trusted() {
         .args(["instances", "add", "--id", "a", "--credspec", p(&spec)])
         .assert()
         .code(0);
-    let record = journal_files(&env, "json").pop().unwrap();
+    let record = env.journal_files("json").pop().unwrap();
     let text = fs::read_to_string(&record)
         .unwrap()
         .replace("\"container_id\": \"a\"", "\"container_id\": \"a\\u202e\"");
@@ -621,8 +586,8 @@ fn read_only_env() -> (Env, PathBuf) {
         .args(["instances", "add", "--id", "a", "--credspec", p(&spec)])
         .assert()
         .code(0);
-    let journal = env.state().join("journal/emulator");
-    for lock in journal_files(&env, "lock") {
+    let journal = env.journal();
+    for lock in env.journal_files("lock") {
         fs::remove_file(lock).unwrap();
     }
     fs::write(journal.join("bad.json"), "{\"format\":").unwrap();

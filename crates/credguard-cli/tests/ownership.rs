@@ -4,35 +4,19 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Env, p};
 use credguard::wire::{ModificationRequest, Transport, to_wire};
 use serde_json::Value;
 
-fn add(env: &Env, id: &str, extra: &[&str]) {
-    let spec = env.spec();
-    let mut args = vec!["instances", "add", "--id", id, "--credspec", p(&spec)];
-    args.extend(extra);
-    let (code, _, err) = env.run(&args);
-    assert_eq!(code, 0, "add {id}: {err}");
-}
-
-fn inject(env: &Env, args: &[&str]) {
-    let mut all = vec!["emulator", "inject"];
-    all.extend(args);
-    let (code, _, err) = env.run(&all);
-    assert_eq!(code, 0, "inject {args:?}: {err}");
-}
-
 // ---- point 5: an empty or invalid alive set is a usage error ----
 
 #[test]
 fn empty_or_invalid_alive_sets_are_refused_and_remove_nothing() {
     let env = Env::new();
-    add(&env, "a1", &[]);
-    add(&env, "a2", &[]);
+    env.add("a1", &[]);
+    env.add("a2", &[]);
     let empty = env.file("empty.txt", b"");
     let comments = env.file("comments.txt", b"# nothing runs?\n\n   \n# really\n");
     let bad_line = env.file("bad.txt", b"a1\n# ok\n  \nbad\x07id\n");
@@ -107,46 +91,34 @@ fn empty_or_invalid_alive_sets_are_refused_and_remove_nothing() {
 fn empty_answers_read_as_no_instances() {
     for answer in ["{}", r#"{"Properties":[]}"#, r#"{"Properties":null}"#] {
         let env = Env::new();
-        inject(
-            &env,
-            &["--api", "HcsGetServiceProperties", "--response", answer],
-        );
+        env.inject(&["--api", "HcsGetServiceProperties", "--response", answer]);
         let (code, out, err) = env.run(&["instances", "list"]);
         assert_eq!(code, 0, "{answer}: {err}");
         assert!(out.contains("no CCG instances"), "{answer}: {out}");
         // `instances list` is read-only: it leaves the fault queued (nothing it does changes
         // the state directory), so the next check gets a fault of its own.
-        inject(&env, &["--clear"]);
+        env.inject(&["--clear"]);
 
         // The check before AddInstance.
-        inject(
-            &env,
-            &["--api", "HcsGetServiceProperties", "--response", answer],
-        );
-        add(&env, "e1", &[]);
+        env.inject(&["--api", "HcsGetServiceProperties", "--response", answer]);
+        env.add("e1", &[]);
 
         // The confirmation after a RemoveInstance that reports failure.
-        inject(
-            &env,
-            &[
-                "--api",
-                "HcsModifyServiceSettings",
-                "--operation",
-                "RemoveInstance",
-                "--apply-then-fail",
-            ],
-        );
-        inject(
-            &env,
-            &[
-                "--api",
-                "HcsGetServiceProperties",
-                "--skip",
-                "1",
-                "--response",
-                answer,
-            ],
-        );
+        env.inject(&[
+            "--api",
+            "HcsModifyServiceSettings",
+            "--operation",
+            "RemoveInstance",
+            "--apply-then-fail",
+        ]);
+        env.inject(&[
+            "--api",
+            "HcsGetServiceProperties",
+            "--skip",
+            "1",
+            "--response",
+            answer,
+        ]);
         let (code, out, err) = env.run(&["--output", "json", "instances", "remove", "e1"]);
         assert_eq!(code, 0, "{answer}: {err}");
         let v: Value = serde_json::from_str(&out).unwrap();
@@ -154,17 +126,14 @@ fn empty_answers_read_as_no_instances() {
         assert!(env.ids().is_empty());
 
         // The read-back right after AddInstance stays strict: rolled back, exit 3.
-        inject(
-            &env,
-            &[
-                "--api",
-                "HcsGetServiceProperties",
-                "--skip",
-                "1",
-                "--response",
-                answer,
-            ],
-        );
+        env.inject(&[
+            "--api",
+            "HcsGetServiceProperties",
+            "--skip",
+            "1",
+            "--response",
+            answer,
+        ]);
         let spec = env.spec();
         let (code, _, err) = env.run(&["instances", "add", "--id", "e2", "--credspec", p(&spec)]);
         assert_eq!(code, 3, "{answer}: {err}");
@@ -179,23 +148,20 @@ fn empty_answers_read_as_no_instances() {
 fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
     let env = Env::new();
     env.emulator().create_uvm("uvm-1").unwrap();
-    add(&env, "h1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    env.add("h1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
     let sid = env.emulator().instances().unwrap()[0]
         .hv_socket_config
         .clone()
         .unwrap()
         .service_id;
-    inject(
-        &env,
-        &[
-            "--api",
-            "HcsModifyComputeSystem",
-            "--operation",
-            "Remove",
-            "--hresult",
-            "0x8037011B",
-        ],
-    );
+    env.inject(&[
+        "--api",
+        "HcsModifyComputeSystem",
+        "--operation",
+        "Remove",
+        "--hresult",
+        "0x8037011B",
+    ]);
     let (code, out, err) = env.run(&["--output", "json", "instances", "remove", "h1"]);
     assert_eq!(code, 3, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -209,17 +175,14 @@ fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
     assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
     // Removing the id again while the VM still refuses: `absent`, naming the entry left
     // (exit 3), and the journal still keeps it.
-    inject(
-        &env,
-        &[
-            "--api",
-            "HcsModifyComputeSystem",
-            "--operation",
-            "Remove",
-            "--hresult",
-            "0x8037011B",
-        ],
-    );
+    env.inject(&[
+        "--api",
+        "HcsModifyComputeSystem",
+        "--operation",
+        "Remove",
+        "--hresult",
+        "0x8037011B",
+    ]);
     let (code, out, err) = env.run(&["--output", "json", "instances", "remove", "h1"]);
     assert_eq!(code, 3, "{out}{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -238,7 +201,7 @@ fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
     assert_eq!(code, 0, "{err}");
     assert!(env.emulator().hvsocket_entries().unwrap().is_empty());
     assert_eq!(
-        std::fs::read_dir(env.state().join("journal/emulator"))
+        std::fs::read_dir(env.journal())
             .unwrap()
             .flatten()
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
@@ -247,7 +210,7 @@ fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
     );
 
     // A stopped utility VM does not block the removal at all.
-    add(&env, "h2", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    env.add("h2", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
     let (code, _, err) = env.run(&["emulator", "uvm", "stop", "uvm-1"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = env.run(&["instances", "remove", "h2"]);
@@ -261,8 +224,8 @@ fn remove_removes_the_instance_when_the_entry_cannot_be_removed() {
 #[test]
 fn remove_refuses_an_instance_a_live_process_is_creating() {
     let env = Env::new();
-    add(&env, "busy", &[]);
-    let journal = credguard::journal::Journal::open(&env.state().join("journal/emulator")).unwrap();
+    env.add("busy", &[]);
+    let journal = credguard::journal::Journal::open(&env.journal()).unwrap();
     let mut rec = journal.get("busy").unwrap().unwrap();
     rec.state = credguard::journal::RecordState::Creating;
     journal.write(&rec).unwrap();
@@ -287,7 +250,7 @@ fn concurrent_remove_processes_report_one_removed() {
     let env = Env::new();
     for round in 0..4 {
         let id = format!("shared-{round}");
-        add(&env, &id, &[]);
+        env.add(&id, &[]);
         let json = round % 2 == 0;
         let children: Vec<_> = (0..PROCESSES)
             .map(|_| {
@@ -296,22 +259,15 @@ fn concurrent_remove_processes_report_one_removed() {
                     args.extend(["--output", "json"]);
                 }
                 args.extend(["instances", "remove", id.as_str()]);
-                let mut c = env.process(&args);
-                c.stdout(Stdio::piped()).stderr(Stdio::piped());
-                c.spawn().unwrap()
+                env.spawn(&args)
             })
             .collect();
         let mut removed = 0;
         let mut absent = 0;
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        for mut child in children {
+            let code = child.finish();
+            let stdout = child.stdout();
+            assert_eq!(code, 0, "{stdout}{}", child.stderr());
             let result = if json {
                 let v: Value = serde_json::from_str(&stdout).unwrap();
                 v[0]["result"].as_str().unwrap().to_owned()
@@ -339,7 +295,7 @@ fn concurrent_remove_processes_report_one_removed() {
 fn create_does_not_overwrite_a_pending_hvsocket_entry() {
     let env = Env::new();
     env.emulator().create_uvm("uvm-1").unwrap();
-    add(&env, "p1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    env.add("p1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
     let sid = env.emulator().instances().unwrap()[0]
         .hv_socket_config
         .clone()
@@ -355,7 +311,7 @@ fn create_does_not_overwrite_a_pending_hvsocket_entry() {
         "--times",
         "2",
     ];
-    inject(&env, &refuse);
+    env.inject(&refuse);
     let (code, _, err) = env.run(&["instances", "remove", "p1"]);
     assert_eq!(code, 3, "{err}");
     assert!(env.ids().is_empty());
@@ -388,7 +344,7 @@ fn create_does_not_overwrite_a_pending_hvsocket_entry() {
     assert_eq!(v[0]["credguard"]["service_id"], sid.as_str(), "{out}");
     assert_eq!(v[0]["credguard"]["utility_vm"], "uvm-1", "{out}");
     // A reconcile the VM still refuses reports the entry it leaves, in JSON.
-    inject(&env, &refuse[..6]);
+    env.inject(&refuse[..6]);
     let (code, out, _) = env.run(&["--output", "json", "reconcile"]);
     assert_eq!(code, 3, "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -403,7 +359,7 @@ fn create_does_not_overwrite_a_pending_hvsocket_entry() {
     );
     assert_eq!(env.emulator().hvsocket_entries().unwrap().len(), 1);
     // Once the VM allows it, the create removes the old entry first and goes ahead.
-    add(&env, "p1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
+    env.add("p1", &["--isolation", "hyperv", "--uvm", "uvm-1"]);
     let entries = env.emulator().hvsocket_entries().unwrap();
     assert_eq!(
         entries.len(),
@@ -432,27 +388,13 @@ fn crash_inside_add_while_another_creates(env: &Env, id: &str, foreign: Transpor
     )
     .unwrap();
     let spec = env.spec();
-    let mut child = env
-        .process(&["instances", "add", "--id", id, "--credspec", p(&spec)])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !emu.faults().unwrap().is_empty() {
-        assert!(child.try_wait().unwrap().is_none(), "the add ended early");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the add never reached AddInstance"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut child = env.spawn(&["instances", "add", "--id", id, "--credspec", p(&spec)]);
+    child.wait_until("AddInstance", || emu.faults().unwrap().is_empty());
     // The same spec the killed command sent, but another transport: not its instance.
     let text = std::fs::read_to_string(&spec).unwrap();
     let doc = to_wire(&ModificationRequest::add_instance(id, &text, foreign)).unwrap();
     emu.modify_service_settings(&doc).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     emu.clear_faults().unwrap();
 }
 

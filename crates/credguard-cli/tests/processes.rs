@@ -4,17 +4,16 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 
 use common::{Env, p};
 use credguard::journal::Journal;
 
 const PROCESSES: usize = 8;
 
-fn credguard(env: &Env, args: &[&str]) -> Command {
-    let mut c = env.process(args);
-    c.stderr(Stdio::piped());
-    c
+/// Runs `credguard ARGS` to its end (bounded by the harness's deadline), asserting success.
+fn ok(env: &Env, what: &str, args: &[&str]) {
+    let (code, _, err) = env.run(args);
+    assert_eq!(code, 0, "{what}: {err}");
 }
 
 #[test]
@@ -25,20 +24,10 @@ fn eight_processes_on_one_state_directory() {
     env.emulator().create_uvm("uvm").unwrap();
 
     // Every process races for the same id: exactly one wins.
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|_| {
-            credguard(
-                &env,
-                &["instances", "add", "--id", "contended", "--credspec", spec],
-            )
-            .spawn()
-            .unwrap()
-        })
+    let mut children: Vec<_> = (0..PROCESSES)
+        .map(|_| env.spawn(&["instances", "add", "--id", "contended", "--credspec", spec]))
         .collect();
-    let codes: Vec<i32> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1))
-        .collect();
+    let codes: Vec<i32> = children.iter_mut().map(common::Running::finish).collect();
     assert_eq!(codes.iter().filter(|&&c| c == 0).count(), 1, "{codes:?}");
     assert!(
         codes.iter().all(|&c| c == 0 || c == 5),
@@ -58,30 +47,13 @@ fn eight_processes_on_one_state_directory() {
                         if (w + i) % 2 == 0 {
                             args.extend(["--isolation", "hyperv", "--uvm", "uvm"]);
                         }
-                        let out = credguard(env, &args).output().unwrap();
-                        assert!(
-                            out.status.success(),
-                            "{id}: {}",
-                            String::from_utf8_lossy(&out.stderr)
-                        );
+                        ok(env, &id, &args);
                         if i % 2 == 0 {
-                            let out = credguard(env, &["instances", "remove", &id])
-                                .output()
-                                .unwrap();
-                            assert!(
-                                out.status.success(),
-                                "{id}: {}",
-                                String::from_utf8_lossy(&out.stderr)
-                            );
+                            ok(env, &id, &["instances", "remove", &id]);
                         } else {
                             kept.insert(id);
                         }
-                        let out = credguard(env, &["instances", "list"]).output().unwrap();
-                        assert!(
-                            out.status.success(),
-                            "{}",
-                            String::from_utf8_lossy(&out.stderr)
-                        );
+                        ok(env, "list", &["instances", "list"]);
                     }
                     kept
                 })
@@ -107,7 +79,7 @@ fn eight_processes_on_one_state_directory() {
         expected,
         "lost or leaked instances"
     );
-    let journal_dir = env.state().join("journal/emulator");
+    let journal_dir = env.journal();
     let records: BTreeSet<String> = Journal::open(&journal_dir)
         .unwrap()
         .records()

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Env, p};
+use common::{Env, p, secret_spec_with};
 use serde_json::{Value, json};
 
 const SECRET: &str = "Pl4inTextS3cretPassw0rd-7f3a";
@@ -33,28 +33,7 @@ fn transcript(env: &Env, args: &[&str]) -> (i32, String) {
 }
 
 fn spec(plugin_input: Value) -> Value {
-    json!({
-        "CmsPlugins": ["ActiveDirectory"],
-        "DomainJoinConfig": {
-            "Sid": "S-1-5-21-702590844-1001920913-2680819671",
-            "MachineAccountName": "webapp01",
-            "Guid": "56d9b66c-d746-4f87-bd26-26760cfdca2e",
-            "DnsTreeName": "contoso.com",
-            "DnsName": "contoso.com",
-            "NetBiosName": "CONTOSO"
-        },
-        "ActiveDirectoryConfig": {
-            "GroupManagedServiceAccounts": [
-                {"Name": "webapp01", "Scope": "contoso.com"},
-                {"Name": "webapp01", "Scope": "CONTOSO"}
-            ],
-            "HostAccountConfig": {
-                "PortableCcgVersion": "1",
-                "PluginGUID": "{859E1386-BDB4-49E8-85C7-3070B13920E1}",
-                "PluginInput": plugin_input
-            }
-        }
-    })
+    secret_spec_with("{859E1386-BDB4-49E8-85C7-3070B13920E1}", plugin_input)
 }
 
 #[test]
@@ -407,7 +386,7 @@ fn hostile_ids_and_oversized_inputs_are_refused_with_nothing_written() {
             .code(0);
     }
     assert!(!env.dir.path().join("escape").exists());
-    let jdir = env.state().join("journal/emulator");
+    let jdir = env.journal();
     let records = std::fs::read_dir(&jdir)
         .unwrap()
         .flatten()

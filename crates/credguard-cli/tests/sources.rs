@@ -6,20 +6,14 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{EXAMPLE_SPEC, Env, p};
-use serde_json::{Value, json};
+use common::{EXAMPLE_SPEC, Env, oci_config, outcome, p};
+use serde_json::Value;
 
 const DISABLE: &str = "io.microsoft.container.wcow.gmsa.disable";
 
 /// An OCI bundle config.json whose annotation disables gMSA, as text.
 fn disabled_config() -> String {
-    let spec: Value = serde_json::from_str(EXAMPLE_SPEC).unwrap();
-    json!({
-        "ociVersion": "1.1.0",
-        "annotations": {DISABLE: "true"},
-        "windows": {"credentialSpec": spec.to_string()},
-    })
-    .to_string()
+    oci_config(Some("true"), true)
 }
 
 fn utf16le_bom(text: &str) -> Vec<u8> {
@@ -37,33 +31,12 @@ fn credspec_dir(env: &Env) -> PathBuf {
 
 /// Runs `credguard ARGS` with `stdin` as standard input.
 fn run_with_stdin(env: &Env, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    let out = env
-        .cmd()
-        .args(args)
-        .write_stdin(stdin.to_vec())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs `credguard ARGS` with a deadline: a command that used to hang (a FIFO, a device)
-/// fails the test instead of hanging it.
-#[cfg_attr(not(unix), allow(dead_code))]
-fn run_bounded(env: &Env, args: &[&str]) -> (i32, String, String) {
-    let out = env
-        .cmd()
-        .args(args)
-        .timeout(std::time::Duration::from_secs(120))
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    outcome(
+        &env.cmd()
+            .args(args)
+            .write_stdin(stdin.to_vec())
+            .output()
+            .unwrap(),
     )
 }
 
@@ -271,16 +244,13 @@ fn file_names_open_only_regular_files_beneath_the_directory() {
         ("fifo.json", "is a FIFO, not a regular file"),
     ] {
         // A FIFO without a writer used to hang here forever.
-        let (code, _, err) = run_bounded(
-            &env,
-            &[
-                "credspec",
-                "validate",
-                "--credspec-dir",
-                d,
-                &format!("file://{name}"),
-            ],
-        );
+        let (code, _, err) = env.run_bounded(&[
+            "credspec",
+            "validate",
+            "--credspec-dir",
+            d,
+            &format!("file://{name}"),
+        ]);
         assert_eq!(code, 2, "{name}: {err}");
         assert!(err.contains(says), "{name}: {err}");
         assert!(
@@ -311,7 +281,7 @@ fn plain_paths_keep_process_substitution_but_not_a_hang_or_an_endless_read() {
         .unwrap();
     assert!(made.success());
     // No writer: reads as empty at once instead of hanging.
-    let (code, _, err) = run_bounded(&env, &["credspec", "validate", p(&fifo)]);
+    let (code, _, err) = env.run_bounded(&["credspec", "validate", p(&fifo)]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("empty"), "{err}");
     // Process substitution, as users write it: `<(cat spec.json)` hands over a pipe whose

@@ -120,6 +120,17 @@ impl Emulator {
         self.store.update(|s| s.faults.clear())
     }
 
+    /// Ends every injected delay being waited out now: those calls go on at once. A test holds
+    /// a call with a long delay (an upper bound against hangs), sees it start (its fault leaves
+    /// the queue, [`Emulator::faults`]), does what must happen meanwhile, then ends the delay,
+    /// rather than guessing a delay long enough. Delays that start later are not affected.
+    ///
+    /// # Errors
+    /// The persistent state cannot be read or written.
+    pub fn end_delays(&self) -> Result<(), EmulatorError> {
+        self.store.update(|s| s.delays_ended += 1)
+    }
+
     /// The faults still queued.
     ///
     /// # Errors
@@ -316,22 +327,25 @@ impl Emulator {
             HcsError::local(
                 op,
                 HResult::E_UNEXPECTED,
-                format!(
-                    "the HCS emulator failed: {}",
-                    credguard::text::chain_line(&e)
-                ),
+                format!("the HCS emulator failed: {}", chain_line(&e)),
             )
         };
         let fault = self
             .store
             .take_fault(api, operation.as_deref())
             .map_err(local)?;
+        let (fault, ended_at_take) = fault.unzip();
         if let Some(delay) = fault.as_ref().map(|f| f.delay_ms).filter(|&d| d > 0) {
-            // In slices, so that a cancellation ends the wait early.
+            // In slices, so that a cancellation or `end_delays` ends the wait early.
             let until = std::time::Instant::now() + Duration::from_millis(delay);
+            let ended = || {
+                self.store
+                    .read(|s| Some(s.delays_ended) > ended_at_take)
+                    .unwrap_or(false)
+            };
             loop {
                 let left = until.saturating_duration_since(std::time::Instant::now());
-                if left.is_zero() || is_cancelled() {
+                if left.is_zero() || is_cancelled() || ended() {
                     break;
                 }
                 thread::sleep(left.min(Duration::from_millis(10)));
@@ -387,4 +401,16 @@ fn valid_uvm_id(id: &str) -> Result<(), EmulatorError> {
         ))),
         None => Ok(()),
     }
+}
+
+/// An error and its sources on one line (`a: b: c`).
+fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string().replace('\n', " ");
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string().replace('\n', " "));
+        next = e.source();
+    }
+    out
 }

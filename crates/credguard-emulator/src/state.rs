@@ -78,6 +78,14 @@ pub(crate) struct State {
     pub uvms: BTreeMap<String, Uvm>,
     pub faults: Vec<Fault>,
     pub next_seq: u64,
+    /// How many times [`crate::Emulator::end_delays`] was called: a call waiting out a delay
+    /// stops waiting once this is above what it was when the call took its fault.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delays_ended: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for State {
@@ -88,6 +96,7 @@ impl Default for State {
             uvms: BTreeMap::new(),
             faults: Vec::new(),
             next_seq: 1,
+            delays_ended: 0,
         }
     }
 }

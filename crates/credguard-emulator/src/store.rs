@@ -120,17 +120,22 @@ impl Store {
         }
     }
 
-    /// Takes the first fault matching a call, saving only when the queue changed.
+    /// Takes the first fault matching a call, saving only when the queue changed; with it, how
+    /// many times delays had been ended ([`State::delays_ended`]) when it was taken.
     pub fn take_fault(
         &self,
         api: Api,
         operation: Option<&str>,
-    ) -> Result<Option<crate::Fault>, EmulatorError> {
+    ) -> Result<Option<(crate::Fault, u64)>, EmulatorError> {
+        let take = |state: &mut State| {
+            let ended = state.delays_ended;
+            state.take_fault(api, operation).map(|f| (f, ended))
+        };
         match self {
-            Store::Memory(m) => Ok(lock_memory(m).0.take_fault(api, operation)),
+            Store::Memory(m) => Ok(take(&mut lock_memory(m).0)),
             Store::Files(files) if files.read_only => {
                 // The fault applies as if it were the next call; it is not used up.
-                Ok(files.load()?.take_fault(api, operation))
+                Ok(take(&mut files.load()?))
             }
             Store::Files(files) => {
                 let _lock = FileLock::acquire(&files.lock)?;
@@ -138,7 +143,7 @@ impl Store {
                 if !state.faults.iter().any(|f| f.matches(api, operation)) {
                     return Ok(None);
                 }
-                let fault = state.take_fault(api, operation);
+                let fault = take(&mut state);
                 files.save(&state)?;
                 Ok(fault)
             }

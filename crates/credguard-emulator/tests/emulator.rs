@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use credguard::hcs::hresult::HResult;
 use credguard::hcs::{ErrorDocument, HcsService};
@@ -355,11 +356,25 @@ fn a_torn_call_log_line_is_skipped() {
     assert_eq!(seqs, [1, 2]);
 }
 
+/// Waits, up to a deadline against hangs, until every queued fault was taken: a delayed call
+/// has then started its delay.
+fn wait_until_taken(emu: &Emulator) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !emu.faults().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the delayed call never took its fault"
+        );
+        std::thread::yield_now();
+    }
+}
+
 #[test]
 fn a_delayed_call_does_not_hold_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let emu = Arc::new(Emulator::persistent(dir.path()).unwrap());
-    emu.inject(Fault::new(Api::ModifyServiceSettings, FaultAction::None).delay_ms(3000))
+    // Held until `end_delays` (60 s only bounds a hang).
+    emu.inject(Fault::new(Api::ModifyServiceSettings, FaultAction::None).delay_ms(60_000))
         .unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let slow = {
@@ -371,9 +386,7 @@ fn a_delayed_call_does_not_hold_the_lock() {
         })
     };
     // Wait until the slow call has taken its fault (and so is sleeping).
-    while !emu.faults().unwrap().is_empty() {
-        std::thread::yield_now();
-    }
+    wait_until_taken(&emu);
     let other = Emulator::persistent(dir.path()).unwrap();
     other
         .modify_service_settings(&add("fast", Transport::Lrpc))
@@ -382,6 +395,7 @@ fn a_delayed_call_does_not_hold_the_lock() {
         !done.load(Ordering::SeqCst),
         "the fast call had to wait for the slow one"
     );
+    other.end_delays().unwrap();
     slow.join().unwrap();
     let ids: Vec<_> = other
         .instances()
@@ -390,6 +404,45 @@ fn a_delayed_call_does_not_hold_the_lock() {
         .map(|i| i.id)
         .collect();
     assert_eq!(ids, ["fast", "slow"]);
+}
+
+#[test]
+fn end_delays_ends_the_delays_in_progress_only() {
+    for persistent in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let emu = Arc::new(if persistent {
+            Emulator::persistent(dir.path()).unwrap()
+        } else {
+            Emulator::in_memory()
+        });
+        // Ended before any delay started: the delay that starts later is not cut short.
+        emu.end_delays().unwrap();
+        emu.inject(Fault::new(Api::ModifyServiceSettings, FaultAction::None).delay_ms(3_600_000))
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let slow = {
+            let emu = emu.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(emu.modify_service_settings(&add("held", Transport::Lrpc)));
+            })
+        };
+        wait_until_taken(&emu);
+        assert!(
+            rx.try_recv().is_err(),
+            "an earlier end_delays ended a later delay"
+        );
+        assert!(
+            emu.instances().unwrap().is_empty(),
+            "held before it applies"
+        );
+        emu.end_delays().unwrap();
+        // A deadline, not a timing assertion: without end_delays the call waits an hour.
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("end_delays did not end the delay")
+            .unwrap();
+        slow.join().unwrap();
+        assert_eq!(emu.instances().unwrap()[0].id, "held");
+    }
 }
 
 #[test]

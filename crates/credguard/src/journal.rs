@@ -296,7 +296,7 @@ pub fn spec_fingerprint(credential_spec: &str) -> String {
 
 /// Milliseconds since the Unix epoch.
 #[must_use]
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -304,13 +304,14 @@ pub fn now_ms() -> u64 {
 
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JournalError {
     /// A file could not be read or written.
     #[error("the journal could not be accessed")]
     Io(#[from] StateFileError),
     /// Another process holds the record's lock.
     #[error(
-        "another process is creating or releasing the instance of container `{container_id}`; wait for it, or run `credguard reconcile` if it died"
+        "another process is creating or releasing the instance of container `{container_id}`; wait for it, or reconcile if it died"
     )]
     Busy {
         /// The container.
@@ -333,7 +334,7 @@ pub enum JournalError {
     },
     /// A record exists already for the id.
     #[error(
-        "the journal already has a record for container `{container_id}` (state {}); release that instance first, or run `credguard reconcile` if a crash left it",
+        "the journal already has a record for container `{container_id}` (state {}); release that instance first, or reconcile if a crash left it",
         .state.as_str()
     )]
     Exists {
@@ -364,7 +365,7 @@ pub struct RecordLock {
 
 impl RecordLock {
     /// Releases the lock and removes the lock file: the same as dropping it.
-    pub fn remove_file(self) {
+    pub(crate) fn remove_file(self) {
         drop(self);
     }
 }
@@ -753,7 +754,7 @@ impl Journal {
             warn!(
                 file = %path.display(),
                 reason,
-                "corrupt journal record left in place; `credguard reconcile` moves it aside"
+                "corrupt journal record left in place; a reconcile moves it aside"
             );
             return;
         }
@@ -771,7 +772,7 @@ impl Journal {
                 file = %path.display(),
                 moved_to = %target.display(),
                 reason,
-                "corrupt journal record moved aside; if it named a live instance, `credguard instances list` shows that instance as foreign"
+                "corrupt journal record moved aside; if it named a live instance, the instance is now listed as foreign (no record)"
             ),
             Err(e) => {
                 warn!(file = %path.display(), reason, error = %e, "corrupt journal record could not be moved aside; skipping it");

@@ -53,7 +53,8 @@ pub use hcs::{HcsError, HcsService};
 pub use journal::Journal;
 pub use lifecycle::reconcile::ReconcileOptions;
 pub use lifecycle::{
-    CcgClient, CcgError, CcgResource, CreateRequest, ErrorKind, Removal, SpecRequest, Step,
+    CcgClient, CcgError, CcgResource, ContainerIds, CreateRequest, ErrorKind, Plan, PlannedCall,
+    Remedy, Removal, SpecRequest, Step,
 };
 pub use wire::{CCG_QUERY, Isolation};
 

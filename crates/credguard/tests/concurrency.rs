@@ -1,15 +1,17 @@
 //! 32 threads creating and releasing on one emulator and one journal: no duplicate or lost
 //! instance, no corrupt record, and exactly one winner when threads race for the same id.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Barrier};
 
+use common::CS1;
 use credguard::journal::{Journal, RecordState};
 use credguard::lifecycle::CcgError;
 use credguard::{CcgClient, CreateRequest, Isolation};
 use credguard_emulator::Emulator;
 
-const CS1: &str = include_str!("fixtures/cs1.json");
 const THREADS: usize = 32;
 const ROUNDS: usize = 8;
 
@@ -33,12 +35,8 @@ fn run(emu: Arc<Emulator>, journal_dir: &std::path::Path) {
                         } else {
                             Isolation::Process
                         };
-                        let req = CreateRequest {
-                            container_id: &id,
-                            credential_spec: CS1,
-                            isolation,
-                            utility_vm: (isolation == Isolation::HyperV).then_some("uvm"),
-                        };
+                        let req = CreateRequest::new(&id, CS1, isolation)
+                            .with_utility_vm((isolation == Isolation::HyperV).then_some("uvm"));
                         let (_, mut h) = client.create_request(&req).unwrap();
                         if r % 2 == 0 {
                             h.release().unwrap();

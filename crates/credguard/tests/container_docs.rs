@@ -2,24 +2,18 @@
 //! (ComputeSystem: Owner, SchemaVersion, HostingSystemId, HostedSystem, Container, ...;
 //! HostedSystem: SchemaVersion, Container), and a runtime's own fields kept.
 
+mod common;
+
 use credguard::wire::container::{
     ComputeSystem, HostedSystem, hyperv_hosted, place_in_compute_system, place_in_v1,
     process_isolated,
 };
 use credguard::wire::{ContainerCredentialGuardInstance, Transport, find_instance, to_wire};
 
-const CS1: &str = include_str!("fixtures/cs1.json");
-
-fn golden(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
+use common::{CS1, fixture};
 
 fn instance(transport: Transport) -> ContainerCredentialGuardInstance {
-    let doc = golden("golden/s5_service_properties.json");
+    let doc = fixture("golden/s5_service_properties.json");
     let id = match transport {
         Transport::HvSocket => "c0ffee00-0000-4000-8000-000000000001",
         _ => "a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90",
@@ -32,17 +26,18 @@ fn process_isolation_compute_system() {
     let doc = process_isolated("credguard-test", &instance(Transport::Lrpc)).unwrap();
     assert_eq!(
         to_wire(&doc).unwrap(),
-        golden("compute_system_process.json")
+        fixture("compute_system_process.json")
     );
-    let back: ComputeSystem = serde_json::from_str(&golden("compute_system_process.json")).unwrap();
+    let back: ComputeSystem =
+        serde_json::from_str(&fixture("compute_system_process.json")).unwrap();
     assert_eq!(back, doc);
 }
 
 #[test]
 fn hyperv_hosted_system() {
     let doc = hyperv_hosted(&instance(Transport::HvSocket)).unwrap();
-    assert_eq!(to_wire(&doc).unwrap(), golden("hosted_system_hyperv.json"));
-    let back: HostedSystem = serde_json::from_str(&golden("hosted_system_hyperv.json")).unwrap();
+    assert_eq!(to_wire(&doc).unwrap(), fixture("hosted_system_hyperv.json"));
+    let back: HostedSystem = serde_json::from_str(&fixture("hosted_system_hyperv.json")).unwrap();
     assert_eq!(back, doc);
 }
 

@@ -7,16 +7,19 @@
 //! listed. The plug-in inputs of the fixtures hold `FIXTURE-SECRET`, which no diagnostic,
 //! error or redacted form may show.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::chain_line;
+use common::fixture_path;
 use credguard::credspec::{Encoding, SpecForm, load_arg};
-use credguard::text::chain_line;
 
 const SECRET: &str = "FIXTURE-SECRET";
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/credspecs")
+    fixture_path("credspecs")
 }
 
 /// The sections of `expected.txt`, in order: source → expected lines.

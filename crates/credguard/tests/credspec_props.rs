@@ -2,6 +2,8 @@
 //! byte-identically through the canonical form; any JSON object round-trips; the reader
 //! and the linter take any input without panicking and never show a `PluginInput`.
 
+mod common;
+
 use credguard::credspec::{
     AdditionalAccount, CredentialSpec, HostAccount, NewSpec, PluginInput, lint, read,
 };
@@ -116,7 +118,7 @@ fn spec_like() -> impl Strategy<Value = Map<String, Value>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(common::proptest_config(256))]
 
     #[test]
     fn generated_specs_lint_clean_and_round_trip(n in new_spec()) {

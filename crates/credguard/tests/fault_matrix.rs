@@ -8,16 +8,15 @@
 //! fails when the committed table differs from what it observed, and rewrites it when run
 //! with `CREDGUARD_BLESS=1`.
 
-use std::sync::Arc;
+mod common;
 
+use common::chain_line;
+use common::{CS1, World};
 use credguard::hcs::hresult::HResult;
-use credguard::journal::Journal;
 use credguard::lifecycle::CcgError;
-use credguard::text::chain_line;
-use credguard::{CcgClient, CcgResource, CreateRequest, Isolation};
-use credguard_emulator::{Api, Emulator, Fault, FaultAction};
+use credguard::{CcgResource, CreateRequest, Isolation};
+use credguard_emulator::{Api, Fault, FaultAction};
 
-const CS1: &str = include_str!("fixtures/cs1.json");
 const ID: &str = "matrix-container";
 const UVM: &str = "matrix-uvm";
 
@@ -158,36 +157,17 @@ impl Kind {
     }
 }
 
-struct World {
-    emu: Arc<Emulator>,
-    journal: Arc<Journal>,
-    client: CcgClient,
-    _dir: tempfile::TempDir,
-}
-
 impl World {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let emu = Arc::new(Emulator::in_memory());
-        emu.create_uvm(UVM).unwrap();
-        let journal = Arc::new(Journal::open(dir.path()).unwrap());
-        let client = CcgClient::new(emu.clone()).with_journal(journal.clone());
-        World {
-            emu,
-            journal,
-            client,
-            _dir: dir,
-        }
+    /// [`World::new`] with the utility VM.
+    fn with_uvm() -> Self {
+        let w = World::new();
+        w.emu.create_uvm(UVM).unwrap();
+        w
     }
 
     fn create(&self) -> Result<CcgResource, CcgError> {
         self.client
-            .create_request(&CreateRequest {
-                container_id: ID,
-                credential_spec: CS1,
-                isolation: Isolation::HyperV,
-                utility_vm: Some(UVM),
-            })
+            .create_request(&CreateRequest::new(ID, CS1, Isolation::HyperV).with_utility_vm(UVM))
             .map(|(_, h)| h)
     }
 
@@ -226,7 +206,7 @@ fn assert_names_id_and_step(err: &CcgError, call: &Call, what: &str) {
 /// Runs one cell and returns its outcome for the table.
 fn run(call: &Call, kind: Kind) -> String {
     let what = format!("{} / {}", call.name, kind.title());
-    let w = World::new();
+    let w = World::with_uvm();
     match call.phase {
         Phase::Create => {
             w.emu.inject(kind.fault(call)).unwrap();

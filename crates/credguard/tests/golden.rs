@@ -1,6 +1,9 @@
 //! Every wire document of the CCG flow, compared with what hcsshim's own Go structs
 //! produce (fixtures/golden, made by json.Marshal): byte for byte, and parsed back.
 
+mod common;
+
+use common::{CS1, fixture};
 use credguard::wire::{
     Container, ContainerCredentialGuardHvSocketServiceConfig, ContainerCredentialGuardInstance,
     ContainerCredentialGuardState, ContainerCredentialGuardSystemInfo, HvSocketServiceConfig,
@@ -9,17 +12,12 @@ use credguard::wire::{
 };
 use serde_json::value::RawValue;
 
-const CS1: &str = include_str!("fixtures/cs1.json");
 const ID1: &str = "a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const ID2: &str = "c0ffee00-0000-4000-8000-000000000001";
 const SDDL: &str = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
 
 fn golden(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/golden/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    fixture(&format!("golden/{name}"))
 }
 
 fn same_value(ours: &str, theirs: &str) {

@@ -1,76 +1,21 @@
 //! The journal through the lifecycle, Hyper-V hot-add and removal, reconciliation, and the
 //! gMSA disable policy.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::chain_line;
+use common::{CS1, World};
 use credguard::hcs::hresult::HResult;
 use credguard::journal::{Journal, Record, RecordState};
 use credguard::lifecycle::reconcile::Action;
 use credguard::lifecycle::{CcgError, Step};
-use credguard::text::chain_line;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
-const CS1: &str = include_str!("fixtures/cs1.json");
-
-struct Setup {
-    emu: Arc<Emulator>,
-    journal: Arc<Journal>,
-    client: CcgClient,
-    _dir: tempfile::TempDir,
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Arc::new(Emulator::in_memory());
-    let journal = Arc::new(Journal::open(&dir.path().join("journal")).unwrap());
-    let client = CcgClient::new(emu.clone()).with_journal(journal.clone());
-    Setup {
-        emu,
-        journal,
-        client,
-        _dir: dir,
-    }
-}
-
-impl Setup {
-    fn ids(&self) -> Vec<String> {
-        self.emu
-            .instances()
-            .unwrap()
-            .into_iter()
-            .map(|i| i.id)
-            .collect()
-    }
-    fn records(&self) -> Vec<(String, RecordState)> {
-        self.journal
-            .records()
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.container_id, r.state))
-            .collect()
-    }
-    fn entries(&self) -> usize {
-        self.emu.hvsocket_entries().unwrap().len()
-    }
-    fn hyperv(
-        &self,
-        id: &str,
-        vm: &str,
-    ) -> Result<
-        (
-            credguard::wire::ContainerCredentialGuardInstance,
-            credguard::CcgResource,
-        ),
-        CcgError,
-    > {
-        self.client.create_request(&CreateRequest {
-            container_id: id,
-            credential_spec: CS1,
-            isolation: Isolation::HyperV,
-            utility_vm: Some(vm),
-        })
-    }
+fn setup() -> World {
+    World::new()
 }
 
 fn alive(ids: &[&str]) -> ReconcileOptions {
@@ -238,7 +183,7 @@ fn hyperv_hot_add_and_release_remove_the_service_table_entry() {
     assert_eq!(update.target.as_deref(), Some("uvm"));
     assert!(update.document.contains(r#""RequestType":"Update""#));
     h.release().unwrap();
-    assert_eq!(s.entries(), 0);
+    assert_eq!(s.entries().len(), 0);
     assert!(s.ids().is_empty());
     let calls = s.emu.calls().unwrap();
     let rm_entry = calls
@@ -303,7 +248,7 @@ fn a_failed_hot_add_rolls_everything_back() {
         s.hyperv("x4", "uvm"),
         Err(CcgError::RolledBack { .. })
     ));
-    assert_eq!(s.entries(), 0);
+    assert_eq!(s.entries().len(), 0);
     assert!(s.ids().is_empty());
     assert!(s.records().is_empty());
 }
@@ -323,7 +268,7 @@ fn a_failed_entry_removal_keeps_the_entry_in_the_journal_for_reconcile() {
     assert!(s.ids().is_empty());
     assert_eq!(s.records(), [("x5".to_owned(), RecordState::Releasing)]);
     s.client.reconcile(&ReconcileOptions::default()).unwrap();
-    assert_eq!(s.entries(), 0);
+    assert_eq!(s.entries().len(), 0);
     assert!(s.records().is_empty());
 }
 
@@ -332,12 +277,7 @@ fn utility_vm_only_with_hyperv() {
     let s = setup();
     let err = s
         .client
-        .create_request(&CreateRequest {
-            container_id: "p",
-            credential_spec: CS1,
-            isolation: Isolation::Process,
-            utility_vm: Some("uvm"),
-        })
+        .create_request(&CreateRequest::new("p", CS1, Isolation::Process).with_utility_vm("uvm"))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(s.emu.calls().unwrap().is_empty());
@@ -406,7 +346,7 @@ fn reconcile_plan_covers_every_case_and_is_idempotent() {
     ids.sort();
     assert_eq!(ids, ["busy", "foreign", "keep"]);
     assert_eq!(
-        s.entries(),
+        s.entries().len(),
         0,
         "the dead container's HvSocket entry went too"
     );
@@ -439,7 +379,7 @@ fn remove_uses_the_journal_for_the_hvsocket_entry() {
     let (_, h) = s.hyperv("r1", "uvm").unwrap();
     h.detach();
     assert_eq!(s.client.remove("r1").unwrap(), Removal::Removed);
-    assert_eq!(s.entries(), 0);
+    assert_eq!(s.entries().len(), 0);
     assert!(s.records().is_empty());
     // An absent instance with a stale record: reported absent, record dropped.
     let (_, h) = s.client.create("r2", CS1, Isolation::Process).unwrap();

@@ -1,17 +1,16 @@
 //! The CCG lifecycle against the emulator: the flow on the wire, refusal of duplicates,
 //! rollback after every failure that follows AddInstance, and release.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::chain_line;
+use common::{CS1, SECRET, SECRET_SPEC};
 use credguard::hcs::hresult::HResult;
 use credguard::lifecycle::{CcgError, Missing, Step};
-use credguard::text::chain_line;
 use credguard::{CcgClient, ErrorKind, Isolation};
 use credguard_emulator::{Api, CallRecord, Emulator, Fault, FaultAction};
-
-const CS1: &str = include_str!("fixtures/cs1.json");
-const SECRET_SPEC: &str = r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"Sid":"S-1-5-21-1-2-3","MachineAccountName":"gmsa1","Guid":"56d9b66c-d746-4f87-bd26-26760cfdca2e","DnsTreeName":"contoso.com","DnsName":"contoso.com","NetBiosName":"CONTOSO"},"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"gmsa1","Scope":"contoso.com"}],"HostAccountConfig":{"PortableCcgVersion":"1","PluginGUID":"{CFCA0441-511D-4B2A-862E-20348A78760B}","PluginInput":"contoso.com:gmsaccg:Sup3rS3cretPassw0rd"}}}"#;
-const SECRET: &str = "Sup3rS3cretPassw0rd";
 
 fn setup() -> (Arc<Emulator>, CcgClient) {
     let emu = Arc::new(Emulator::in_memory());
@@ -308,7 +307,18 @@ fn a_failed_rollback_says_so_and_keeps_both_causes() {
         panic!("expected RollbackFailed, got {err:?}");
     };
     assert!(matches!(**cause, CcgError::BadAnswer { .. }), "{cause:?}");
-    assert!(rollback.contains("0x8037011B"), "{rollback}");
+    // The rollback's cause is typed: the RemoveInstance HCS refused, with its HRESULT.
+    assert!(
+        matches!(
+            **rollback,
+            CcgError::Hcs {
+                step: Step::RemoveInstance,
+                ..
+            }
+        ),
+        "{rollback:?}"
+    );
+    assert!(chain_line(&**rollback).contains("0x8037011B"), "{rollback}");
     let line = chain_line(&err);
     assert!(
         line.contains("stuck") && line.contains("left behind"),

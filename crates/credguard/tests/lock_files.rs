@@ -4,39 +4,22 @@
 //! ones a crash left. Two holders of one record's lock never coexist, however lock files
 //! are removed and re-created around them.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
+use common::{CS1, World};
 use credguard::hcs::hresult::HResult;
-use credguard::journal::{Journal, Record};
+use credguard::journal::Record;
 use credguard::lifecycle::CcgError;
 use credguard::{CcgClient, Isolation, ReconcileOptions, Removal};
-use credguard_emulator::{Api, Emulator, Fault, FaultAction};
+use credguard_emulator::{Api, Fault, FaultAction};
 
-const CS1: &str = include_str!("fixtures/cs1.json");
-
-struct Setup {
-    emu: Arc<Emulator>,
-    journal: Arc<Journal>,
-    client: CcgClient,
-    dir: PathBuf,
-    _tmp: tempfile::TempDir,
-}
-
-fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("journal");
-    let emu = Arc::new(Emulator::in_memory());
-    let journal = Arc::new(Journal::open(&dir).unwrap());
-    let client = CcgClient::new(emu.clone()).with_journal(journal.clone());
-    Setup {
-        emu,
-        journal,
-        client,
-        dir,
-        _tmp: tmp,
-    }
+fn setup() -> World {
+    World::new()
 }
 
 /// The `*.lock` files in a directory.
@@ -191,10 +174,13 @@ fn locks_stay_exclusive_while_their_files_are_removed_and_recreated() {
                 let lock = if n % 2 == 0 {
                     journal.lock("lf-race", true).unwrap()
                 } else {
+                    // A deadline against a lock never given back, not a timing assertion.
+                    let deadline = Instant::now() + Duration::from_secs(60);
                     loop {
                         match journal.lock("lf-race", false) {
                             Ok(lock) => break lock,
                             Err(credguard::journal::JournalError::Busy { .. }) => {
+                                assert!(Instant::now() < deadline, "the lock was never free");
                                 std::thread::yield_now();
                             }
                             Err(e) => panic!("{e:?}"),
@@ -215,8 +201,10 @@ fn locks_stay_exclusive_while_their_files_are_removed_and_recreated() {
     }
     let observer = {
         let (journal, taken) = (journal.clone(), taken.clone());
+        // Until every round is done, or a deadline if a worker failed.
+        let deadline = Instant::now() + Duration::from_secs(60);
         std::thread::spawn(move || {
-            while taken.load(Ordering::SeqCst) < 4 * ROUNDS {
+            while taken.load(Ordering::SeqCst) < 4 * ROUNDS && Instant::now() < deadline {
                 journal.in_progress("lf-race").unwrap();
                 journal.remove_orphaned_lock_files().unwrap();
             }

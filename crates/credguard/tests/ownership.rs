@@ -5,20 +5,22 @@
 //! Interleavings are made deterministic with [`Hooked`], a backend wrapping the emulator that
 //! runs a closure right after a chosen call (the closure plays the other process).
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
+use common::CS1;
+use common::chain_line;
 use credguard::hcs::hresult::HResult;
 use credguard::hcs::{HcsError, HcsService};
-use credguard::journal::{Journal, RecordState};
+use credguard::journal::RecordState;
 use credguard::lifecycle::CcgError;
 use credguard::lifecycle::reconcile::Action;
-use credguard::text::chain_line;
 use credguard::wire::Transport;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
-const CS1: &str = include_str!("fixtures/cs1.json");
 const UVM: &str = "own-uvm";
 
 type Hook = Box<dyn FnOnce() + Send>;
@@ -129,68 +131,43 @@ impl HcsService for Hooked {
     }
 }
 
+/// [`common::World`] (its `client` is "another process": a client over the emulator itself)
+/// with a client over the hooked backend and the same journal.
 struct World {
-    emu: Arc<Emulator>,
+    base: common::World,
     hooked: Arc<Hooked>,
-    journal: Arc<Journal>,
     /// A client over the hooked backend, with the journal.
     client: CcgClient,
     /// Another process: a client over the emulator itself, with the same journal.
     other: CcgClient,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for World {
+    type Target = common::World;
+    fn deref(&self) -> &common::World {
+        &self.base
+    }
 }
 
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let emu = Arc::new(Emulator::in_memory());
-    emu.create_uvm(UVM).unwrap();
-    let hooked = Hooked::new(emu.clone());
-    let journal = Arc::new(Journal::open(&dir.path().join("journal")).unwrap());
-    let client = CcgClient::new(hooked.clone()).with_journal(journal.clone());
-    let other = CcgClient::new(emu.clone()).with_journal(journal.clone());
+    let base = common::World::new();
+    base.emu.create_uvm(UVM).unwrap();
+    let hooked = Hooked::new(base.emu.clone());
+    let client = CcgClient::new(hooked.clone()).with_journal(base.journal.clone());
+    let other = base.client.clone();
     World {
-        emu,
+        base,
         hooked,
-        journal,
         client,
         other,
-        _dir: dir,
     }
 }
 
 impl World {
-    fn ids(&self) -> Vec<String> {
-        self.emu
-            .instances()
-            .unwrap()
-            .into_iter()
-            .map(|i| i.id)
-            .collect()
-    }
-    fn records(&self) -> Vec<(String, RecordState)> {
-        self.journal
-            .records()
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.container_id, r.state))
-            .collect()
-    }
-    fn entries(&self) -> Vec<String> {
-        self.emu
-            .hvsocket_entries()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.1)
-            .collect()
-    }
+    /// A Hyper-V create of [`CS1`] as `id` in the utility VM, through the hooked backend.
     fn hyperv(&self, id: &str) -> Result<credguard::CcgResource, CcgError> {
         self.client
-            .create_request(&CreateRequest {
-                container_id: id,
-                credential_spec: CS1,
-                isolation: Isolation::HyperV,
-                utility_vm: Some(UVM),
-            })
+            .create_request(&CreateRequest::new(id, CS1, Isolation::HyperV).with_utility_vm(UVM))
             .map(|(_, h)| h)
     }
 }

@@ -1,16 +1,16 @@
 //! Traces carry the container id, and never the credential spec, at any level, on every
 //! path (success, rollback, failed rollback, release, dropped handle).
 
+mod common;
+
 use std::io;
 use std::sync::{Arc, Mutex};
 
+use common::{SECRET, SECRET_SPEC as SPEC};
 use credguard::hcs::hresult::HResult;
 use credguard::{CcgClient, Isolation};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 use tracing_subscriber::fmt::MakeWriter;
-
-const SECRET: &str = "Sup3rS3cretPassw0rd";
-const SPEC: &str = r#"{"CmsPlugins":["ActiveDirectory"],"DomainJoinConfig":{"Sid":"S-1-5-21-1-2-3","MachineAccountName":"gmsa1","Guid":"56d9b66c-d746-4f87-bd26-26760cfdca2e","DnsTreeName":"contoso.com","DnsName":"contoso.com","NetBiosName":"CONTOSO"},"ActiveDirectoryConfig":{"GroupManagedServiceAccounts":[{"Name":"gmsa1","Scope":"contoso.com"}],"HostAccountConfig":{"PortableCcgVersion":"1","PluginGUID":"{CFCA0441-511D-4B2A-862E-20348A78760B}","PluginInput":"Sup3rS3cretPassw0rd"}}}"#;
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);

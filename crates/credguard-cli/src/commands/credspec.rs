@@ -8,6 +8,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use crate::chain::chain_line;
 use clap::{Args, Subcommand};
 use credguard::credspec::generate::write_spec_file;
 use credguard::credspec::syntax::shown_path;
@@ -15,7 +16,6 @@ use credguard::credspec::{
     AdditionalAccount, Diagnostic, GenerateError, HostAccount, KnownPlugin, LoadedSpec, NewSpec,
     PluginInput, Severity, load_arg, shown_arg,
 };
-use credguard::text::chain_line;
 use serde_json::{Value, json};
 
 use crate::Context;

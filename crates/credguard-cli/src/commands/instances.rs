@@ -5,13 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use credguard::lifecycle::reconcile::PlanItem;
-use credguard::wire::{
-    ContainerCredentialGuardInstance, ModificationRequest, ModifySettingRequest, to_wire,
-};
-use credguard::{Isolation, Removal, SpecRequest};
+use credguard::wire::ContainerCredentialGuardInstance;
+use credguard::{ContainerIds, Isolation, LoadedSpec, Plan, Removal, SpecRequest};
 use serde_json::json;
 
 use crate::Context;
+use crate::chain::chain_line;
 use crate::commands::reconcile::AliveArgs;
 use crate::credspec_input::{CredspecDirArg, read_credspec_from};
 use crate::exit::{CliError, Exit};
@@ -155,7 +154,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub gmsa_disabled: bool,
 
-    /// Send nothing: print the documents that would be sent, in order.
+    /// Send nothing: print the library's plan, after the same checks as a real add: the HCS
+    /// calls in order with the documents they would send (`<ServiceId>` and empty Settings
+    /// stand for what only HCS's answer holds).
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -170,16 +171,9 @@ pub fn run(ctx: &Context, cmd: InstancesCommand) -> Result<Exit, CliError> {
 }
 
 fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
-    credguard::lifecycle::validate_container_id(&args.id)?;
-    let denied = |reason: String| -> CliError {
-        credguard::CcgError::Denied {
-            container_id: credguard::text::ShownId::new(&args.id),
-            reason,
-        }
-        .into()
-    };
-    if args.gmsa_disabled {
-        return Err(denied("--gmsa-disabled".into()));
+    // Said in the flags' terms before the spec is read (the library refuses it too).
+    if args.uvm.is_some() && args.isolation != Isolation::HyperV {
+        return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
     let source = match (&args.credspec, &args.oci_bundle) {
         (Some(source), _) => source.clone(),
@@ -190,25 +184,21 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
             ));
         }
     };
-    // The spec carries its source's policy (an OCI bundle's gMSA-disable annotation, however
-    // the bundle was named); the library refuses what it denies.
-    let loaded = read_credspec_from(ctx, &source, &args.dir, args.no_lint, &args.id)?;
-    let isolation = args.isolation;
-    if args.uvm.is_some() && isolation != Isolation::HyperV {
-        return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
-    }
+    // The library checks the request (the id, --gmsa-disabled, the policy the spec's source
+    // carries: an OCI bundle's gMSA-disable annotation, however the bundle was named) before
+    // the spec is linted, and before anything is written or sent.
+    let loaded = read_credspec_from(ctx, &source, &args.dir, args.no_lint, |spec| {
+        request(args, spec).check()
+    })?;
     if args.dry_run {
-        let spec = loaded.document.canonical();
-        return dry_run(ctx, &args.id, &spec, isolation, args.uvm.as_deref());
+        // The request's plan needs no backend and no state directory: a dry run works
+        // where HCS cannot be reached, and opens nothing.
+        let plan = request(args, &loaded).plan()?;
+        print_plan(ctx, &plan);
+        return Ok(Exit::Ok);
     }
     let client = ctx.client()?;
-    let request = SpecRequest {
-        container_id: &args.id,
-        spec: &loaded,
-        isolation,
-        utility_vm: args.uvm.as_deref(),
-    };
-    let (instance, handle) = client.create_spec_request(&request)?;
+    let (instance, handle) = client.create_spec_request(&request(args, &loaded))?;
     // The instance outlives this process by design; `instances remove` releases it.
     handle.detach();
     match ctx.output {
@@ -224,73 +214,50 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn dry_run(
-    ctx: &Context,
-    id: &str,
-    spec: &str,
-    isolation: Isolation,
-    uvm: Option<&str>,
-) -> Result<Exit, CliError> {
-    let query = credguard::CCG_QUERY.to_owned();
-    let wire_err = |e| CliError::new(Exit::Usage, e);
-    let add = to_wire(&ModificationRequest::add_instance(
-        id,
-        spec,
-        isolation.transport(),
-    ))
-    .map_err(wire_err)?;
-    let mut steps = vec![
-        (
-            "HcsGetServiceProperties",
-            None,
-            "refuse an id that already has an instance",
-            query.clone(),
-        ),
-        ("HcsModifyServiceSettings", None, "AddInstance", add),
-        (
-            "HcsGetServiceProperties",
-            None,
-            "read the new instance",
-            query,
-        ),
-    ];
-    if let Some(vm) = uvm {
-        // The ServiceId and the config come from HCS's answer: placeholders here.
-        let placeholder = credguard::wire::HvSocketServiceConfig::default();
-        let doc = to_wire(&ModifySettingRequest::hvsocket_update(
-            "<ServiceId>",
-            &placeholder,
-        ))
-        .map_err(wire_err)?;
-        steps.push((
-            "HcsModifyComputeSystem",
-            Some(vm),
-            "hot-add the HvSocket service-table entry (Settings: the instance's ServiceConfig)",
-            doc,
-        ));
-    }
-    let docs: Vec<_> = steps
+/// The library's request for `instances add`.
+fn request<'a>(args: &'a AddArgs, spec: &'a LoadedSpec) -> SpecRequest<'a> {
+    SpecRequest::new(&args.id, spec, args.isolation)
+        .with_utility_vm(args.uvm.as_deref())
+        .with_gmsa_disabled(args.gmsa_disabled.then_some("--gmsa-disabled"))
+}
+
+/// `--dry-run`: the calls the library's plan lists, in order, with their documents
+/// (credential specs redacted unless --show-secrets). JSON: an array of
+/// `{"api", "target", "purpose", "document", "from_answer"?}`.
+fn print_plan(ctx: &Context, plan: &Plan) {
+    let calls: Vec<serde_json::Value> = plan
+        .calls
         .iter()
-        .map(|(api, target, purpose, doc)| {
-            let document = serde_json::from_str(doc).unwrap_or(serde_json::Value::Null);
-            json!({"api": api, "target": target, "purpose": purpose, "document": shown(document, ctx.show_secrets)})
+        .map(|call| {
+            let mut v = serde_json::to_value(call).unwrap_or(serde_json::Value::Null);
+            v["document"] = shown(v["document"].take(), ctx.show_secrets);
+            v
         })
         .collect();
     match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::Value::Array(docs)),
+        OutputFormat::Json => print_json(&serde_json::Value::Array(calls)),
         OutputFormat::Text => {
             outln!("dry run: nothing is sent; these documents would be, in order:");
-            for d in &docs {
-                outln!(
-                    "{} ({}):",
-                    d["api"].as_str().unwrap_or(""),
-                    d["purpose"].as_str().unwrap_or("")
-                );
-                outln!("  {}", d["document"]);
+            for (call, shown) in plan.calls.iter().zip(&calls) {
+                match &call.target {
+                    Some(target) => outln!(
+                        "{} on `{}` ({}):",
+                        call.operation.api_name(),
+                        text(target),
+                        call.purpose
+                    ),
+                    None => outln!("{} ({}):", call.operation.api_name(), call.purpose),
+                }
+                outln!("  {}", shown["document"]);
+                if !call.from_answer.is_empty() {
+                    outln!(
+                        "  (placeholders for what HCS's answer holds: {})",
+                        call.from_answer.join(", ")
+                    );
+                }
             }
         }
     }
-    Ok(Exit::Ok)
 }
 
 fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
@@ -399,12 +366,7 @@ fn age(ms: u64) -> String {
 
 fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
     let client = ctx.client_read_only()?;
-    let Some(instance) = client.get(id)? else {
-        return Err(credguard::CcgError::NotFound {
-            container_id: credguard::text::ShownId::new(id),
-        }
-        .into());
-    };
+    let instance = client.get_existing(id)?;
     match ctx.output {
         OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
         OutputFormat::Text => print_instance_text(&instance),
@@ -413,15 +375,14 @@ fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
 }
 
 fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
-    // Check every id before touching anything.
-    for id in ids {
-        credguard::lifecycle::validate_container_id(id)?;
-    }
+    // Every id is checked before anything is opened or removed.
+    let ids = ContainerIds::new(ids)?;
     let client = ctx.client()?;
+    let outcomes = client.remove_each(&ids);
     let mut results = Vec::new();
     let mut failure: Option<CliError> = None;
-    for id in ids {
-        match client.remove(id) {
+    for (id, outcome) in ids.as_slice().iter().zip(outcomes) {
+        let e = match outcome {
             Ok(outcome) => {
                 let what = match outcome {
                     Removal::Removed => "removed",
@@ -436,65 +397,40 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                     }
                 }
                 results.push(json!({"id": id, "result": what}));
+                continue;
             }
-            Err(e @ credguard::CcgError::HvSocketEntryLeft { .. }) => {
-                // The instance is gone; only its HvSocket entry is left, for reconcile.
-                if ctx.output == OutputFormat::Text {
+            Err(e) => e,
+        };
+        if e.entry_left().is_some() {
+            // The instance is gone (removed now, or absent already); only its HvSocket entry
+            // is left, and the journal keeps it for reconcile.
+            let removed = e.instance_removed();
+            if ctx.output == OutputFormat::Text {
+                if removed {
                     outln!(
                         "removed the CCG instance of `{id}` (its HvSocket entry is left for `credguard reconcile`)"
                     );
-                }
-                results.push(json!({
-                    "id": id,
-                    "result": "removed",
-                    "warning": credguard::text::chain_line(&e),
-                    "entry_left": crate::output::entry_left_json(&e),
-                }));
-                let e = CliError::from(e);
-                if failure.is_some() {
-                    e.print();
                 } else {
-                    failure = Some(e);
-                }
-            }
-            Err(
-                e @ credguard::CcgError::HvSocketEntry {
-                    step: credguard::lifecycle::Step::HvSocketRemove,
-                    ..
-                },
-            ) => {
-                // No instance; the HvSocket entry an earlier refused removal left is still
-                // there, and the journal keeps it for reconcile.
-                if ctx.output == OutputFormat::Text {
                     outln!(
                         "`{id}` has no CCG instance (already absent); its HvSocket entry is still left for `credguard reconcile`"
                     );
                 }
-                results.push(json!({
-                    "id": id,
-                    "result": "absent",
-                    "warning": credguard::text::chain_line(&e),
-                    "entry_left": crate::output::entry_left_json(&e),
-                }));
-                let e = CliError::from(e);
-                if failure.is_some() {
-                    e.print();
-                } else {
-                    failure = Some(e);
-                }
             }
-            Err(e) => {
-                results.push(
-                    json!({"id": id, "result": "failed", "error": credguard::text::chain_line(&e)}),
-                );
-                let e = CliError::from(e);
-                if failure.is_some() {
-                    // Only the first failure decides the exit code; the others are printed now.
-                    e.print();
-                } else {
-                    failure = Some(e);
-                }
-            }
+            results.push(json!({
+                "id": id,
+                "result": if removed { "removed" } else { "absent" },
+                "warning": chain_line(&e),
+                "entry_left": crate::output::entry_left_json(&e),
+            }));
+        } else {
+            results.push(json!({"id": id, "result": "failed", "error": chain_line(&e)}));
+        }
+        let e = CliError::from(e);
+        if failure.is_some() {
+            // Only the first failure decides the exit code; the others are printed now.
+            e.print();
+        } else {
+            failure = Some(e);
         }
     }
     if ctx.output == OutputFormat::Json {

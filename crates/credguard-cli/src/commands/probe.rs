@@ -7,9 +7,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::chain::chain_line;
 use clap::Args;
 use credguard::Isolation;
-use credguard::text::chain_line;
 use serde_json::json;
 
 use crate::Context;
@@ -77,21 +77,22 @@ impl Probe {
 
 pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
     let isolation = args.isolation;
+    // Said in the flags' terms before the spec is read (the library refuses it too).
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
     let id = format!("credguard-probe-{}", uuid::Uuid::new_v4());
-    let spec = read_credspec(ctx, &args.spec, &id)?;
+    let spec = read_credspec(ctx, &args.spec, |spec| {
+        credguard::SpecRequest::new(&id, spec, isolation)
+            .with_utility_vm(args.uvm.as_deref())
+            .check()
+    })?;
     let client = ctx.client()?;
     let mut probe = Probe { steps: Vec::new() };
 
     let created = probe.step("add instance", || {
-        let request = credguard::SpecRequest {
-            container_id: &id,
-            spec: &spec,
-            isolation,
-            utility_vm: args.uvm.as_deref(),
-        };
+        let request =
+            credguard::SpecRequest::new(&id, &spec, isolation).with_utility_vm(args.uvm.as_deref());
         client
             .create_spec_request(&request)
             .map(|(inst, handle)| {

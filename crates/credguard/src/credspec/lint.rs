@@ -377,10 +377,10 @@ impl Linter {
                 if required == Required::Yes {
                     let what = match key {
                         "DomainJoinConfig" => {
-                            "the domain and the gMSA (Sid, MachineAccountName, Guid, DnsTreeName, DnsName, NetBiosName); `credguard credspec new` writes a complete spec"
+                            "the domain and the gMSA (Sid, MachineAccountName, Guid, DnsTreeName, DnsName, NetBiosName); a generated spec is complete"
                         }
                         _ => {
-                            "the gMSAs (GroupManagedServiceAccounts); `credguard credspec new` writes a complete spec"
+                            "the gMSAs (GroupManagedServiceAccounts); a generated spec is complete"
                         }
                     };
                     self.missing(Code::MissingMember, map, path, key, what);

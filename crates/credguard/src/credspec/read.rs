@@ -61,7 +61,7 @@ pub enum ReadError {
     },
     /// Nothing but white space.
     #[error(
-        "it is empty; a credential spec is a JSON object (create one with `credguard credspec new`)"
+        "it is empty; a credential spec is a JSON object (generate one from the gMSA's attributes)"
     )]
     Empty,
     /// Bytes that are not text in a supported encoding.

@@ -135,6 +135,21 @@ pub(crate) mod tests {
             String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
         }
 
+        /// Returns once the watchdog has warned that a call of `api` (`HcsModifyServiceSettings`)
+        /// is still running: a slow call in a test lasts until then (a signal, not a duration
+        /// guessed long enough). A deadline against a watchdog that never warns.
+        pub(crate) fn until_warned(&self, api: &str) {
+            let warning = format!("{api} is still running after");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !self.text().contains(&warning) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the watchdog never warned about {api}"
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+
         /// A subscriber writing plain lines (no colours) into this log.
         pub(crate) fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
             let log = self.clone();
@@ -166,7 +181,7 @@ pub(crate) mod tests {
                 None,
                 Duration::from_millis(5),
                 || {
-                    thread::sleep(Duration::from_millis(300));
+                    log.until_warned("HcsModifyServiceSettings");
                     42
                 },
             )
@@ -208,7 +223,7 @@ pub(crate) mod tests {
                 HcsOperation::ModifyComputeSystem,
                 Some("uvm-1"),
                 Duration::from_millis(5),
-                || thread::sleep(Duration::from_millis(300)),
+                || log.until_warned("HcsModifyComputeSystem"),
             );
         });
         let text = log.text();

@@ -541,6 +541,23 @@ fn a_timed_out_hot_add_cannot_land_after_its_rollback() {
     assert!(stub.emulator.hvsocket_entries().unwrap().is_empty());
 }
 
+/// Ends the stand-in's injected delay once the delayed AddInstance has taken it and the
+/// watchdog has warned about it: the call is slow until then (a signal, not a delay guessed
+/// longer than the threshold). Another call slow enough under Wine to be warned about (the
+/// query before AddInstance) must not end the delay before it starts.
+fn end_delays_once_warned(stub: &Stub, log: &CapturedLog) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !stub.emulator.faults().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the delayed call never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    log.until_warned("HcsModifyServiceSettings");
+    stub.emulator.end_delays().unwrap();
+}
+
 #[test]
 fn a_slow_call_is_logged_and_not_abandoned() {
     let stub = stub();
@@ -548,13 +565,16 @@ fn a_slow_call_is_logged_and_not_abandoned() {
         .inject(
             Fault::new(Api::ModifyServiceSettings, FaultAction::None)
                 .on("AddInstance")
-                .delay_ms(400),
+                .delay_ms(120_000),
         )
         .unwrap();
     let hcs = ComputeCore::new().with_slow_call_threshold(Duration::from_millis(20));
     let log = CapturedLog::default();
-    tracing::subscriber::with_default(log.subscriber(), || {
-        hcs.modify_service_settings(&add_instance("wine-slow", SPEC))
+    std::thread::scope(|scope| {
+        scope.spawn(|| end_delays_once_warned(&stub, &log));
+        tracing::subscriber::with_default(log.subscriber(), || {
+            hcs.modify_service_settings(&add_instance("wine-slow", SPEC))
+        })
     })
     .expect("the slow call completes and succeeds");
     let text = log.text();
@@ -694,7 +714,7 @@ fn a_slow_call_warning_names_the_container_at_the_warn_level() {
         .inject(
             Fault::new(Api::ModifyServiceSettings, FaultAction::None)
                 .on("AddInstance")
-                .delay_ms(400),
+                .delay_ms(120_000),
         )
         .unwrap();
     let secret = "S3cretPluginInput";
@@ -715,8 +735,11 @@ fn a_slow_call_warning_names_the_container_at_the_warn_level() {
             .with_writer(move || log.clone())
             .finish()
     };
-    let (_, mut handle) = tracing::subscriber::with_default(subscriber, || {
-        client.create("wine-slow-named", &spec, Isolation::Process)
+    let (_, mut handle) = std::thread::scope(|scope| {
+        scope.spawn(|| end_delays_once_warned(&stub, &log));
+        tracing::subscriber::with_default(subscriber, || {
+            client.create("wine-slow-named", &spec, Isolation::Process)
+        })
     })
     .expect("the slow create completes");
     handle.release().unwrap();
