@@ -201,3 +201,23 @@ fn needs_no_state_directory() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(!env.state().exists());
 }
+
+#[test]
+fn a_plugin_input_in_the_text_is_never_echoed() {
+    let env = Env::new();
+    let line = r#"level=debug msg="CredentialSpec:{\"ActiveDirectoryConfig\":{\"HostAccountConfig\":{\"PluginGUID\":\"{859E1386-BDB4-49E8-85C7-3070B13920E1}\",\"PluginInput\":\"contoso\\\\svc:CAFEF00D#4000000000\"}}}" err="hcs::CreateComputeSystem web-1: winapi error #3489792023""#;
+    for args in [
+        &["explain", line][..],
+        &["--output", "json", "explain", line],
+    ] {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 0, "{err}");
+        for secret in ["CAFEF00D", "4000000000", "svc", "0xCAFEF00D", "0xEE6B2800"] {
+            assert!(
+                !out.contains(secret) && !err.contains(secret),
+                "{secret} in {out}{err}"
+            );
+        }
+        assert!(out.contains("0xD0020017"), "{out}");
+    }
+}

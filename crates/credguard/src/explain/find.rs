@@ -13,7 +13,8 @@
 //!   event id, never a code;
 //! - a symbolic name credguard knows (`HCS_E_ACCESS_DENIED`, `RPC_NT_SERVER_UNAVAILABLE`).
 //!
-//! Anything else is prose: `port 443`, `10.0.17763`, `2026-08-07`, a container id.
+//! Anything else is prose: `port 443`, `10.0.17763`, `2026-08-07`, a container id. The
+//! value of a `PluginInput` (a plug-in's secret) is never searched.
 
 /// The forms [`find_codes`] recognises, for messages.
 pub const FORMS: &str = "a status code as 0x-prefixed hex (0xD0020017), 8 hex digits (D0020017), \
@@ -82,8 +83,14 @@ fn is_marked(text: &str, start: usize, prev: Option<char>) -> bool {
 /// Every status code and event id in `text`, in order of first appearance, each once (the
 /// same code written twice, or as `#3489792023` and `0xD0020017`, is one finding). The
 /// rule is in the module documentation and [`FORMS`].
+///
+/// The value of every `PluginInput` in the text is left out first
+/// ([`redact_text`](crate::redact::redact_text)): a number in a plug-in's secret is never
+/// found, so never shown.
 #[must_use]
 pub fn find_codes(text: &str) -> Vec<Found> {
+    let redacted = crate::redact::redact_text(text);
+    let text: &str = &redacted;
     let mut out: Vec<Found> = Vec::new();
     let mut push = |shown: &str, finding: Finding| {
         if !out.iter().any(|f| f.finding == finding) {
@@ -333,6 +340,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn nothing_is_found_in_a_plugin_input() {
+        let line = r#"CredentialSpec:{\"ActiveDirectoryConfig\":{\"HostAccountConfig\":{\"PluginInput\":\"contoso\\\\svc:DEADBEEF#3489792023\"}}} failed: winapi error #3489660941"#;
+        let found = find_codes(line);
+        assert_eq!(
+            found,
+            vec![Found {
+                text: "#3489660941".into(),
+                finding: Finding::Status(0xD000_000D)
+            }]
+        );
+        assert_eq!(find_codes(r#"{"PluginInput": "x:y:0xD0020017"}"#), vec![]);
     }
 
     #[test]
