@@ -171,6 +171,14 @@ mod tests {
                 (None, None) => panic!("{:?} has no name", e.key()),
                 _ => {}
             }
+            // A Win32 error's name is not the name HResult's table gives its HRESULT form.
+            if let (Some(v), Some(name)) = (e.win32, &e.name) {
+                assert_ne!(
+                    HResult::from_win32(v).name(),
+                    Some(name.as_str()),
+                    "{name} is named by hcs::hresult's table already"
+                );
+            }
         }
     }
 
