@@ -190,7 +190,7 @@ fn a_busy_record_is_5() {
     // in `creating`, as a create in progress does.
     let journal = credguard::journal::Journal::open(&env.state().join("journal/emulator")).unwrap();
     let mut record = journal.get("busy").unwrap().unwrap();
-    record.state = credguard::journal::RecordState::Creating;
+    record.fake_state(credguard::journal::RecordState::Creating);
     journal.write(&record).unwrap();
     let held = journal.lock("busy", false).unwrap();
     let spec = env.spec();
@@ -202,7 +202,7 @@ fn a_busy_record_is_5() {
         assert!(err.contains("another process"), "{args:?}: {err}");
     }
     // `instances add` of an id another process is releasing is refused the same way.
-    record.state = credguard::journal::RecordState::Releasing;
+    record.fake_state(credguard::journal::RecordState::Releasing);
     journal.write(&record).unwrap();
     let err = expect(
         &env,

@@ -227,7 +227,7 @@ fn remove_refuses_an_instance_a_live_process_is_creating() {
     env.add("busy", &[]);
     let journal = credguard::journal::Journal::open(&env.journal()).unwrap();
     let mut rec = journal.get("busy").unwrap().unwrap();
-    rec.state = credguard::journal::RecordState::Creating;
+    rec.fake_state(credguard::journal::RecordState::Creating);
     journal.write(&rec).unwrap();
     let _held = journal.lock("busy", false).unwrap();
     // A deadline, not a timing assertion: the command must refuse, not wait for the lock.

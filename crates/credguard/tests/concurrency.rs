@@ -78,9 +78,12 @@ fn run(emu: Arc<Emulator>, journal_dir: &std::path::Path) {
         !journal_dir.join("corrupt").exists(),
         "a record was corrupted"
     );
-    let recorded: BTreeSet<String> = records.iter().map(|r| r.container_id.clone()).collect();
+    let recorded: BTreeSet<String> = records
+        .iter()
+        .map(|r| r.container_id().to_owned())
+        .collect();
     assert_eq!(recorded, expected);
-    assert!(records.iter().all(|r| r.state == RecordState::Active));
+    assert!(records.iter().all(|r| r.state() == RecordState::Active));
     let hv_kept = emu
         .instances()
         .unwrap()

@@ -696,7 +696,7 @@ fn a_refused_add_record_never_leads_reconcile_to_remove_the_instance() {
     let w = world();
     raw_add(&w.emu, "theirs");
     let mut rec = credguard::journal::Record::creating("theirs", Isolation::Process, None);
-    rec.add_refused = true;
+    rec.fake_add_refused();
     w.journal.write(&rec).unwrap();
     let plan = w
         .client

@@ -78,7 +78,7 @@ impl World {
             .records()
             .unwrap()
             .into_iter()
-            .map(|r| (r.container_id, r.state))
+            .map(|r| (r.container_id().to_owned(), r.state()))
             .collect()
     }
 
