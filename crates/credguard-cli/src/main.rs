@@ -62,6 +62,7 @@ Examples:
   credguard instances remove web-1
   credguard reconcile --dry-run
   credguard credspec validate contoso_webapp01.json
+  credguard explain 'winapi error #3489792023'
   credguard --backend emulator --state-dir /tmp/credguard-try probe \\
       --credspec contoso_webapp01.json";
 
@@ -136,6 +137,14 @@ enum Command {
     /// Check, show and generate credential specs.
     #[command(subcommand, after_help = commands::credspec::EXAMPLES)]
     Credspec(commands::credspec::CredspecCommand),
+
+    /// Explain Windows status codes and CCG event ids: finds every code in the text (an
+    /// error message as kubelet, containerd or Docker print it), decodes it (HRESULT,
+    /// HRESULT_FROM_NT down to the NTSTATUS, HRESULT_FROM_WIN32 down to the Win32 error) and
+    /// says what it means, its known causes in gMSA / CCG context and what to check next.
+    /// Needs no backend.
+    #[command(after_help = commands::explain::EXAMPLES)]
+    Explain(commands::explain::ExplainArgs),
 
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on standard
     /// output.
@@ -226,6 +235,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Completions(args) => return commands::completions::run(Cli::command(), &args),
         Command::Man(args) => return commands::man::run(Cli::command(), &args),
         Command::Version => return commands::version::run(cli.global.output),
+        Command::Explain(args) => return commands::explain::run(cli.global.output, &args),
         command => command,
     };
     let ctx = Context::new(cli.global)?;
@@ -236,7 +246,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Reconcile(args) => commands::reconcile::run(&ctx, &args),
         Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
         // Returned above.
-        Command::Completions(_) | Command::Man(_) | Command::Version => Ok(Exit::Ok),
+        Command::Completions(_) | Command::Man(_) | Command::Version | Command::Explain(_) => {
+            Ok(Exit::Ok)
+        }
     }
 }
 

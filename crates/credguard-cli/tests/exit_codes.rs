@@ -87,6 +87,9 @@ fn success_and_a_failed_check() {
     let bad = env.file("bad.json", br#"{"CmsPlugins":["ActiveDirectory"]}"#);
     expect(&env, &["credspec", "validate", p(&bad)], 1);
     assert!(meaning(1).contains("`credspec validate` found errors"));
+    // A code credguard's table does not know is still explained.
+    expect(&env, &["explain", "0xA1234567"], 0);
+    assert!(meaning(0).contains("`explain`: at least one code found, known or not"));
 }
 
 #[test]
@@ -99,7 +102,9 @@ fn usage_and_bad_input_are_2() {
         2,
     );
     expect(&env, &["credspec", "validate", "/nonexistent/spec.json"], 2);
+    expect(&env, &["explain", "port 443"], 2);
     assert!(meaning(2).contains("bad flag value"));
+    assert!(meaning(2).contains("`explain` given a text with no status code or event id"));
 }
 
 #[test]

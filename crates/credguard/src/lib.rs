@@ -13,6 +13,8 @@
 //!   every instance;
 //! - [`credspec`]: credential specs read from every source, linted with actionable
 //!   diagnostics, and generated;
+//! - [`explain`]: Windows status codes and CCG event ids found in an error message, decoded
+//!   (HRESULT, NTSTATUS, Win32) and explained with their known causes and next steps;
 //! - [`lifecycle`]: creating an instance and releasing it with rollback on every failure,
 //!   the policy and input checks, their errors, and [`lifecycle::reconcile`], the clean-up
 //!   after a crash.
@@ -36,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 pub mod credspec;
+pub mod explain;
 pub mod hcs;
 mod input;
 pub mod journal;

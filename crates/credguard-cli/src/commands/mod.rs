@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod credspec;
 pub mod emulator;
+pub mod explain;
 pub mod instances;
 pub mod man;
 pub mod probe;
