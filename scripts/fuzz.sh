@@ -73,6 +73,7 @@ dict_for() {
     case "$1" in
         service_properties) echo fuzz/dicts/service_properties.dict ;;
         result_error) echo fuzz/dicts/result_error.dict ;;
+        explain_text) echo fuzz/dicts/explain_text.dict ;;
         credspec_*) echo fuzz/dicts/credspec.dict ;;
     esac
 }

@@ -81,7 +81,7 @@ fn emulator() -> Result<&'static Emulator, String> {
                 format!(
                     "the stand-in computecore.dll cannot open the emulator state in {} ({STATE_DIR_ENV}): {}",
                     Path::new(&dir).display(),
-                    credguard::text::chain_line(&e)
+                    chain_line(&e)
                 )
             }),
             None => Ok(Emulator::in_memory()),
@@ -557,4 +557,16 @@ pub unsafe extern "system" fn HcsCancelOperation(operation: *mut c_void) -> HRES
         return HCS_E_OPERATION_ALREADY_CANCELLED.0;
     }
     HResult::S_OK.0
+}
+
+/// An error and its sources on one line (`a: b: c`).
+fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string().replace('\n', " ");
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string().replace('\n', " "));
+        next = e.source();
+    }
+    out
 }

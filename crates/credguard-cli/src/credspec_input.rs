@@ -10,8 +10,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use credguard::credspec::{Diagnostic, LoadedSpec, default_credspec_dir, load_arg};
-use tracing::{debug, warn};
+use credguard::CcgError;
+use credguard::credspec::{Diagnostic, LoadedSpec, Severity, default_credspec_dir, load_arg};
+use tracing::{debug, info, warn};
 
 use crate::Context;
 use crate::exit::{CliError, Exit};
@@ -65,17 +66,18 @@ pub fn load(ctx: &Context, source: &str, dir: &CredspecDirArg) -> Result<LoadedS
     Ok(loaded)
 }
 
-/// Reads and lints the credential spec of `--credspec` for the container `container_id`.
+/// Reads and lints the credential spec of `--credspec`.
 ///
-/// What the source says about policy (an OCI bundle's gMSA-disable annotation) is applied
-/// first, by the library's rule: a denied spec is refused (exit 6) before its lint errors
+/// `check` is the library's check of the request the spec is for (`SpecRequest::check`,
+/// `CcgClient::check_request`): it runs before the lint, so a spec whose source denies it
+/// (an OCI bundle's gMSA-disable annotation) is refused (exit 6) before its lint errors
 /// matter. `CcgClient::create_spec_request` applies it again whatever the caller did.
 pub fn read_credspec(
     ctx: &Context,
     args: &CredspecArgs,
-    container_id: &str,
+    check: impl FnOnce(&LoadedSpec) -> Result<(), CcgError>,
 ) -> Result<LoadedSpec, CliError> {
-    read_credspec_from(ctx, &args.credspec, &args.dir, args.no_lint, container_id)
+    read_credspec_from(ctx, &args.credspec, &args.dir, args.no_lint, check)
 }
 
 /// [`read_credspec`] for a source given otherwise (e.g. an OCI bundle's `config.json`).
@@ -84,10 +86,10 @@ pub fn read_credspec_from(
     source: &str,
     dir: &CredspecDirArg,
     no_lint: bool,
-    container_id: &str,
+    check: impl FnOnce(&LoadedSpec) -> Result<(), CcgError>,
 ) -> Result<LoadedSpec, CliError> {
     let loaded = load(ctx, source, dir)?;
-    loaded.policy.check(container_id)?;
+    check(&loaded)?;
     let (errors, warnings): (Vec<Diagnostic>, Vec<Diagnostic>) = loaded
         .document
         .lint()
@@ -114,8 +116,22 @@ pub fn read_credspec_from(
     Ok(loaded)
 }
 
-/// Logs one diagnostic as a warning (diagnostics never quote a PluginInput).
+/// Logs one diagnostic as a warning, an info note at info level (diagnostics never quote a
+/// PluginInput).
 fn log_diagnostic(origin: &str, d: &Diagnostic) {
+    if d.severity == Severity::Info {
+        info!(
+            origin = %origin,
+            line = d.line,
+            code = %d.code,
+            severity = %d.severity,
+            path = %d.path,
+            hint = %d.hint,
+            "credential spec: {}",
+            d.message
+        );
+        return;
+    }
     warn!(
         origin = %origin,
         line = d.line,

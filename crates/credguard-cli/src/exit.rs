@@ -5,7 +5,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use credguard::{CcgError, ErrorKind};
+use credguard::{CcgError, ErrorKind, Remedy};
 use credguard_emulator::EmulatorError;
 
 /// The exit codes of `credguard`.
@@ -42,6 +42,9 @@ impl From<Exit> for ExitCode {
 pub struct CliError {
     pub code: Exit,
     pub error: Box<dyn std::error::Error + Send + Sync + 'static>,
+    /// The credguard command that helps, printed after the chain (`hint: ...`): the
+    /// library's messages say what to do in words, since its callers have no such command.
+    pub hint: Option<String>,
 }
 
 impl CliError {
@@ -52,6 +55,7 @@ impl CliError {
         CliError {
             code,
             error: error.into(),
+            hint: None,
         }
     }
 
@@ -66,6 +70,9 @@ impl CliError {
         while let Some(e) = next {
             errln!("caused by: {}", indent(&e.to_string()));
             next = e.source();
+        }
+        if let Some(hint) = &self.hint {
+            errln!("hint: {hint}");
         }
     }
 }
@@ -90,9 +97,38 @@ impl From<CcgError> for CliError {
             ErrorKind::NotFound => Exit::NotFound,
             ErrorKind::Hcs => Exit::Hcs,
             ErrorKind::State => Exit::State,
+            // A kind added later: a failure of the host's service is the closest.
+            _ => Exit::Hcs,
         };
-        CliError::new(code, e)
+        let hint = hint(&e);
+        CliError {
+            hint,
+            ..CliError::new(code, e)
+        }
     }
+}
+
+/// The credguard command that does what the error's remedy says, if it has one.
+pub fn hint(e: &CcgError) -> Option<String> {
+    let id = e.container_id();
+    Some(match e.remedy()? {
+        Remedy::RemoveInstance => {
+            format!("`credguard instances remove {id}` removes it (or use another id)")
+        }
+        Remedy::Reconcile => {
+            "`credguard reconcile` removes what the journal keeps, once the utility VM allows it"
+                .to_owned()
+        }
+        Remedy::RemoveInstanceOrReconcile => {
+            format!(
+                "remove it with `credguard instances remove {id}`, or run `credguard reconcile`"
+            )
+        }
+        Remedy::WaitOrReconcile => {
+            "wait for the other process, or run `credguard reconcile` if it died".to_owned()
+        }
+        _ => return None,
+    })
 }
 
 impl From<EmulatorError> for CliError {

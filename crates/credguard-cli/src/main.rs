@@ -10,8 +10,10 @@ mod output;
 mod backend;
 #[cfg(test)]
 mod build_info_tests;
+mod chain;
 mod commands;
 mod credspec_input;
+mod documents;
 mod exit;
 #[cfg(test)]
 mod help_examples;
@@ -61,6 +63,7 @@ Examples:
   credguard reconcile --dry-run
   credguard credspec validate contoso_webapp01.json
   credguard doctor --credspec contoso_webapp01.json
+  credguard explain 'winapi error #3489792023'
   credguard --backend emulator --state-dir /tmp/credguard-try probe \\
       --credspec contoso_webapp01.json";
 
@@ -87,7 +90,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CREDGUARD_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 
-    /// How results are printed on standard output.
+    /// How results are printed on standard output: `json` prints exactly one JSON document
+    /// (an `{"error": ...}` document when the command fails before it has a result; schemas
+    /// in docs/schema/), `jsonl` prints an array result one element a line.
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
 
@@ -141,6 +146,14 @@ enum Command {
     #[command(after_help = commands::doctor::EXAMPLES)]
     Doctor(commands::doctor::DoctorArgs),
 
+    /// Explain Windows status codes and CCG event ids: finds every code in the text (an
+    /// error message as kubelet, containerd or Docker print it), decodes it (HRESULT,
+    /// HRESULT_FROM_NT down to the NTSTATUS, HRESULT_FROM_WIN32 down to the Win32 error) and
+    /// says what it means, its known causes in gMSA / CCG context and what to check next.
+    /// Needs no backend.
+    #[command(after_help = commands::explain::EXAMPLES)]
+    Explain(commands::explain::ExplainArgs),
+
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on standard
     /// output.
     #[command(after_help = commands::completions::EXAMPLES)]
@@ -160,18 +173,19 @@ enum Command {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => return usage_exit(&e),
+        Err(e) => return usage_exit(&e, OutputFormat::requested(std::env::args_os())),
     };
+    let format = cli.global.output;
     if let Err(e) = logging::init(cli.global.log_level.as_deref(), cli.global.log_format) {
-        CliError::usage(e).print();
-        return Exit::Usage.into();
+        output::print_error(format, &CliError::usage(e));
+        return output::finish(Exit::Usage).into();
     }
     // The exit status is the command's own, whatever became of standard output: a reader
     // that went away (`| head -1`) loses the output, not the result.
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            e.print();
+            output::print_error(format, &e);
             e.code
         }
     };
@@ -181,8 +195,10 @@ fn main() -> ExitCode {
 /// Ends on what the argument parser said: help and version on standard output as clap
 /// prints them; a usage error on standard error with every value it repeats shown as
 /// credguard shows names (control and format characters escaped, very long lines cut),
-/// exit 2. Nothing is written to a closed output, and the status stays clap's.
-fn usage_exit(e: &clap::Error) -> ExitCode {
+/// exit 2. Nothing is written to a closed output, and the status stays clap's. Under
+/// `--output json` (or `jsonl`) a usage error is also an error document on standard output:
+/// its message is clap's first paragraph on one line, shown the same way.
+fn usage_exit(e: &clap::Error, format: OutputFormat) -> ExitCode {
     let code = u8::try_from(e.exit_code()).unwrap_or(Exit::Usage as u8);
     if !e.use_stderr() {
         let _ = e.print();
@@ -192,20 +208,47 @@ fn usage_exit(e: &clap::Error) -> ExitCode {
     for line in text.trim_end().lines() {
         errln!("{}", credguard::credspec::syntax::shown_path(line));
     }
+    if format.is_json() {
+        // clap's first paragraph (`error: ...` and the lines that complete it), on one line.
+        let paragraph: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .map(str::trim)
+            .collect();
+        let joined = paragraph.join(" ");
+        let message = joined.strip_prefix("error: ").unwrap_or(&joined);
+        output::emit(
+            format,
+            &documents::ErrorDoc {
+                error: documents::ErrorBody {
+                    message: credguard::credspec::syntax::shown_path(message),
+                    chain: Vec::new(),
+                    exit_code: code,
+                },
+            },
+        );
+    }
     ExitCode::from(code)
 }
 
 fn run(cli: Cli) -> Result<Exit, CliError> {
     let command = match cli.command {
+        // A script and a manual are not results: under JSON, stdout holds JSON only.
+        Command::Completions(_) | Command::Man(_) if cli.global.output.is_json() => {
+            return Err(CliError::usage(
+                "`completions` and `man` print a shell script or a manual, not JSON: drop --output json",
+            ));
+        }
         // These need no state directory: they work before one can be found or opened.
         Command::Completions(args) => return commands::completions::run(Cli::command(), &args),
         Command::Man(args) => return commands::man::run(Cli::command(), &args),
         Command::Version => return commands::version::run(cli.global.output),
+        Command::Explain(args) => return commands::explain::run(cli.global.output, &args),
         command => command,
     };
     // Off Windows doctor has nothing to check: it says so before anything else is read.
     if let (Command::Doctor(_), Err(e)) = (&command, credguard::doctor::host_supported()) {
-        return commands::doctor::unavailable(cli.global.output, e);
+        return commands::doctor::unavailable(e);
     }
     let ctx = Context::new(cli.global)?;
     match command {
@@ -216,7 +259,9 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
         Command::Doctor(args) => commands::doctor::run(&ctx, &args),
         // Returned above.
-        Command::Completions(_) | Command::Man(_) | Command::Version => Ok(Exit::Ok),
+        Command::Completions(_) | Command::Man(_) | Command::Version | Command::Explain(_) => {
+            Ok(Exit::Ok)
+        }
     }
 }
 

@@ -2,9 +2,10 @@
 //! Every credential spec shown goes through redaction unless `--show-secrets`.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use crate::exit::Exit;
+use crate::documents::{ErrorBody, ErrorDoc};
+use crate::exit::{CliError, Exit};
 
 use clap::ValueEnum;
 use credguard::redact::redact_value;
@@ -94,8 +95,85 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
 pub enum OutputFormat {
     /// Lines for people.
     Text,
-    /// JSON for programs.
+    /// One JSON document for programs, errors included (docs/schema/ has their schemas).
     Json,
+    /// JSON Lines: a result that is a JSON array (`emulator log`, the lists) one element a
+    /// line; any other document on one line, as with `json`.
+    Jsonl,
+}
+
+impl OutputFormat {
+    /// Whether results are JSON (`json` or `jsonl`).
+    pub fn is_json(self) -> bool {
+        self != OutputFormat::Text
+    }
+
+    /// The format `--output` asks for in these (unparsed) arguments, for a usage error
+    /// that ends before clap has said: the last `--output FORMAT` or `--output=FORMAT`
+    /// before `--`; text when there is none or it is not a format.
+    pub fn requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> OutputFormat {
+        let mut format = OutputFormat::Text;
+        let mut args = args.into_iter().skip(1);
+        while let Some(arg) = args.next() {
+            let value = match arg.to_str() {
+                Some("--") => break,
+                Some("--output") => args.next(),
+                Some(a) => a.strip_prefix("--output=").map(Into::into),
+                None => None,
+            };
+            if let Some(f) = value
+                .as_ref()
+                .and_then(|v| v.to_str())
+                .and_then(|v| OutputFormat::from_str(v, false).ok())
+            {
+                format = f;
+            }
+        }
+        format
+    }
+}
+
+/// Whether a result document was printed: a command that failed after printing its
+/// result (whose items carry their errors) prints no error document.
+static DOC_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Prints `doc`, the one result document of a command under `--output json` or `jsonl`.
+pub fn emit<T: serde::Serialize>(format: OutputFormat, doc: &T) {
+    let v = serde_json::to_value(doc).unwrap_or(Value::Null);
+    DOC_PRINTED.store(true, Ordering::Relaxed);
+    match (&v, format) {
+        (Value::Array(items), OutputFormat::Jsonl) => {
+            for item in items {
+                outln!("{item}");
+            }
+        }
+        _ => outln!("{v}"),
+    }
+}
+
+/// Prints the error document of `e` on standard output when the command printed no result
+/// document, under `--output json` or `jsonl`; the error also goes to standard error as
+/// text. Same text as standard error: no secret is in either.
+pub fn print_error(format: OutputFormat, e: &CliError) {
+    e.print();
+    if format.is_json() && !DOC_PRINTED.load(Ordering::Relaxed) {
+        let mut chain = Vec::new();
+        let mut next = e.error.source();
+        while let Some(cause) = next {
+            chain.push(cause.to_string());
+            next = cause.source();
+        }
+        emit(
+            format,
+            &ErrorDoc {
+                error: ErrorBody {
+                    message: e.error.to_string(),
+                    chain,
+                    exit_code: e.code as u8,
+                },
+            },
+        );
+    }
 }
 
 /// A JSON value with secrets redacted unless asked otherwise.
@@ -112,11 +190,6 @@ pub fn instance_json(inst: &ContainerCredentialGuardInstance, show_secrets: bool
         serde_json::to_value(inst).unwrap_or(Value::Null),
         show_secrets,
     )
-}
-
-/// Prints a JSON value on one line.
-pub fn print_json(v: &Value) {
-    outln!("{v}");
 }
 
 /// A value HCS (or anyone who created an instance) chose, made fit for a line of text:
@@ -172,12 +245,4 @@ pub fn gmsa_summary(spec: &str) -> String {
     let account = dj["MachineAccountName"].as_str().unwrap_or("?");
     let domain = dj["DnsName"].as_str().unwrap_or("?");
     format!("{} in {}", text(account), text(domain))
-}
-
-/// The HvSocket entry an error says is still in its utility VM (kept by the journal for
-/// `reconcile`), for JSON output: `{"utility_vm": .., "service_id": ..}`, or `null`.
-pub fn entry_left_json(e: &credguard::CcgError) -> Value {
-    e.entry_left().map_or(Value::Null, |(vm, sid)| {
-        serde_json::json!({"utility_vm": vm.to_string(), "service_id": sid.to_string()})
-    })
 }

@@ -444,7 +444,8 @@ fn credspec_new_save_never_writes_the_secret_where_others_can_swap_it() {
         "--plugin-guid",
         "859e1386-bdb4-49e8-85c7-3070b13920e1",
         "--plugin-input",
-        "SECRET-INPUT",
+        // What the AWS plug-in reads (the linter checks its shape), with the secret in it.
+        r#"{"credentialArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:SECRET-INPUT"}"#,
     ]);
     // The default directory is under the state directory: a state directory others can
     // write in (who planted `CredentialSpecs` as a link to their own directory) is refused,

@@ -131,7 +131,7 @@ impl Sim {
             .records()
             .unwrap()
             .into_iter()
-            .map(|r| (r.container_id, r.state))
+            .map(|r| (r.container_id().to_owned(), r.state()))
             .collect()
     }
 

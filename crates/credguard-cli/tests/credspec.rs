@@ -470,6 +470,186 @@ fn plugin_input_never_appears_in_diagnostics_errors_or_logs() {
     assert!(all.contains("<redacted>"), "{all}");
 }
 
+/// The plug-in fixtures of the corpus: good and bad inputs of the Key Vault and AWS plug-ins,
+/// a password-shaped input, an unknown plug-in. Their PluginInputs share no word with the rest
+/// of the spec (older fixtures name `contoso` in both, which `show` rightly prints).
+const PLUGIN_FIXTURES: &[&str] = &[
+    "keyvault_plugin_input.json",
+    "keyvault_sovereign_versioned_spaced.json",
+    "keyvault_no_object_id_http_unknown_key.json",
+    "keyvault_object_id_not_guid_key_url.json",
+    "aws_object_plugin_input_ssm.json",
+    "aws_s3_arn_and_extra_member.json",
+    "aws_plugin_input_not_json.json",
+    "unknown_plugin_guid.json",
+    "plaintext_password_plugin_input.json",
+];
+
+/// Words of a PluginInput that are its documented form, not its content: the keys (in any
+/// case, as the plug-ins read them) and the URL and ARN vocabulary (exactly so written) the
+/// messages name to say what is wrong.
+const KEY_WORDS: &[&str] = &["objectid", "secreturi", "credentialarn"];
+const FORM_WORDS: &[&str] = &[
+    "https",
+    "http",
+    "vault",
+    "azure",
+    "secrets",
+    "keys",
+    "secretsmanager",
+    "secret",
+    "parameter",
+];
+
+/// Every 4-character piece of the PluginInput's words (runs of letters and digits), other
+/// than the documented form words.
+fn pieces_of(input: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    for word in input.split(|c: char| !c.is_ascii_alphanumeric()) {
+        if FORM_WORDS.contains(&word) || KEY_WORDS.contains(&word.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        let chars: Vec<char> = word.chars().collect();
+        for w in chars.windows(4) {
+            pieces.push(w.iter().collect());
+        }
+    }
+    pieces
+}
+
+#[test]
+fn plugin_checks_never_show_any_piece_of_the_plugin_input() {
+    let env = Env::new();
+    let mut checked = 0;
+    for name in PLUGIN_FIXTURES {
+        let path = fixture(name);
+        let spec: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let input = &spec["ActiveDirectoryConfig"]["HostAccountConfig"]["PluginInput"];
+        let input = match input {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert!(input.contains("FIXTURE-SECRET"), "{name}");
+        let mut all = String::new();
+        for args in [
+            vec!["credspec", "validate", p(&path)],
+            vec!["--output", "json", "credspec", "validate", p(&path)],
+            vec!["credspec", "show", p(&path)],
+            vec!["--output", "json", "credspec", "show", p(&path)],
+        ] {
+            let (code, out, err) = env.run(&args);
+            assert!(
+                code == 0 || code == 1,
+                "{name} {args:?}: {code}\n{out}{err}"
+            );
+            all.push_str(&format!("{out}\n{err}\n"));
+        }
+        // Every diagnostic of these fixtures is about the plug-in.
+        assert!(
+            all.contains("ActiveDirectoryConfig.HostAccountConfig.Plugin") || all.contains(": ok"),
+            "{name}: {all}"
+        );
+        for piece in pieces_of(&input) {
+            assert!(
+                !all.contains(&piece),
+                "{name}: `{piece}` of its PluginInput is in the output:\n{all}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 200, "{checked}");
+}
+
+#[test]
+fn plugin_input_diagnostics_in_text_and_json_and_info_never_fails() {
+    let env = Env::new();
+    let kv = fixture("keyvault_no_object_id_http_unknown_key.json");
+    let (code, out, err) = env.run(&["credspec", "validate", p(&kv)]);
+    assert_eq!(code, 1, "{out}{err}");
+    for want in [
+        "error[CS081] ActiveDirectoryConfig.HostAccountConfig.PluginInput: `PluginInput` has no `ObjectId`",
+        "keeps ObjectId and SecretUri in statics",
+        "error[CS082] ActiveDirectoryConfig.HostAccountConfig.PluginInput: `SecretUri` in `PluginInput` is an http URL, not https",
+        "warning[CS084]",
+        ": 2 errors, 1 warning",
+    ] {
+        assert!(out.contains(want), "{want}\n{out}");
+    }
+    let (code, out, _) = env.run(&[
+        "--output",
+        "json",
+        "credspec",
+        "validate",
+        p(&fixture("aws_s3_arn_and_extra_member.json")),
+    ]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let d = &v[0]["diagnostics"];
+    assert_eq!(d[0]["code"], "CS087");
+    assert_eq!(d[1]["code"], "CS086");
+    assert_eq!(d[1]["severity"], "error");
+    assert_eq!(
+        d[1]["path"],
+        "ActiveDirectoryConfig.HostAccountConfig.PluginInput"
+    );
+    assert_eq!(d[1]["line"], 27);
+    assert!(
+        d[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("names a service other than `secretsmanager` and `ssm`"),
+        "{d}"
+    );
+    assert!(
+        d[1]["hint"].as_str().unwrap().contains("credentialSpecs"),
+        "{d}"
+    );
+    assert_eq!(
+        (v[0]["errors"].clone(), v[0]["warnings"].clone()),
+        (json!(1), json!(1))
+    );
+
+    // An unknown plug-in is an info note: listed, counted as neither, not even --strict fails.
+    let unknown = fixture("unknown_plugin_guid.json");
+    let (code, out, err) = env.run(&["credspec", "validate", "--strict", p(&unknown)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("info[CS080] ActiveDirectoryConfig.HostAccountConfig.PluginGUID"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{}: ok", p(&unknown))), "{out}");
+    let (code, out, _) = env.run(&["--output", "json", "credspec", "validate", p(&unknown)]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["diagnostics"][0]["severity"], "info");
+    assert_eq!(
+        (
+            v[0]["errors"].clone(),
+            v[0]["warnings"].clone(),
+            v[0]["valid"].clone()
+        ),
+        (json!(0), json!(0), json!(true))
+    );
+    let (code, out, err) = env.run(&["--output", "json", "credspec", "show", p(&unknown)]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["errors"].clone(), v["warnings"].clone()),
+        (json!(0), json!(0))
+    );
+    let (_, _, err) = env.run(&["credspec", "show", p(&unknown)]);
+    assert!(!err.contains("note:"), "{err}");
+
+    // A password in PluginInput is a warning: --strict fails on it.
+    let password = fixture("plaintext_password_plugin_input.json");
+    let (code, out, _) = env.run(&["credspec", "validate", "--strict", p(&password)]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("warning[CS088]") && out.contains("secret store"),
+        "{out}"
+    );
+}
+
 #[test]
 fn new_writes_what_new_credentialspec_writes() {
     let env = Env::new();
@@ -535,7 +715,7 @@ fn new_with_accounts_and_plugin_input_from_a_file() {
     let env = Env::new();
     let input = env.file(
         "input.txt",
-        format!("{{\"credentialArn\": \"arn:aws:{SECRET}\"}}\n").as_bytes(),
+        format!("{{\"credentialArn\": \"arn:aws:secretsmanager:us-west-2:123456789012:secret:{SECRET}\"}}\n").as_bytes(),
     );
     let mut args = NEW_ARGS.to_vec();
     args.extend([
@@ -557,9 +737,31 @@ fn new_with_accounts_and_plugin_input_from_a_file() {
     );
     let host = &v["ActiveDirectoryConfig"]["HostAccountConfig"];
     assert_eq!(host["PluginGUID"], "{859E1386-BDB4-49E8-85C7-3070B13920E1}");
+    // An input of the wrong shape for the plug-in is refused, naming the flag, not the input.
+    let bad = env.file(
+        "bad.txt",
+        format!("SecretUri=https://{SECRET}.example.com/x\n").as_bytes(),
+    );
+    let mut bad_args = NEW_ARGS.to_vec();
+    bad_args.extend([
+        "--plugin-guid",
+        "{CCC2A336-D7F3-4818-A213-272B7924213E}",
+        "--plugin-input-file",
+        p(&bad),
+    ]);
+    let (code, out, err) = env.run(&bad_args);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("--plugin-input: `PluginInput` has no `ObjectId`"),
+        "{err}"
+    );
+    assert!(err.contains("does not name a Key Vault host"), "{err}");
+    assert!(!format!("{out}{err}").contains(SECRET), "{out}{err}");
     assert_eq!(
         host["PluginInput"],
-        format!("{{\"credentialArn\": \"arn:aws:{SECRET}\"}}")
+        format!(
+            "{{\"credentialArn\": \"arn:aws:secretsmanager:us-west-2:123456789012:secret:{SECRET}\"}}"
+        )
     );
     assert_eq!(host["PortableCcgVersion"], "1");
     let mut no_input = NEW_ARGS.to_vec();

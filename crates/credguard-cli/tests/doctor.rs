@@ -40,8 +40,8 @@ fn doctor_off_windows_prints_one_json_error_document() {
     assert_eq!(code, 8, "{out}\n{err}");
     assert_eq!(out.lines().count(), 1, "one document: {out}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["error"]["kind"], "backend_unavailable");
     assert_eq!(v["error"]["exit_code"], 8);
+    assert_eq!(v["error"]["chain"], serde_json::json!([]));
     assert!(
         v["error"]["message"]
             .as_str()

@@ -138,7 +138,7 @@ fn emulator_uvms() {
         .code(5);
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["ServiceTable"], serde_json::json!({}));
+    assert_eq!(v["service_table"], serde_json::json!({}));
     env.cmd()
         .args(["emulator", "uvm", "show", "uvm-2"])
         .assert()

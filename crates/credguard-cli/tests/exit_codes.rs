@@ -87,6 +87,9 @@ fn success_and_a_failed_check() {
     let bad = env.file("bad.json", br#"{"CmsPlugins":["ActiveDirectory"]}"#);
     expect(&env, &["credspec", "validate", p(&bad)], 1);
     assert!(meaning(1).contains("`credspec validate` found errors"));
+    // A code credguard's table does not know is still explained.
+    expect(&env, &["explain", "0xA1234567"], 0);
+    assert!(meaning(0).contains("`explain`: at least one code found, known or not"));
 }
 
 #[test]
@@ -99,7 +102,9 @@ fn usage_and_bad_input_are_2() {
         2,
     );
     expect(&env, &["credspec", "validate", "/nonexistent/spec.json"], 2);
+    expect(&env, &["explain", "port 443"], 2);
     assert!(meaning(2).contains("bad flag value"));
+    assert!(meaning(2).contains("`explain` given a text with no status code or event id"));
 }
 
 #[test]
@@ -185,7 +190,7 @@ fn a_busy_record_is_5() {
     // in `creating`, as a create in progress does.
     let journal = credguard::journal::Journal::open(&env.state().join("journal/emulator")).unwrap();
     let mut record = journal.get("busy").unwrap().unwrap();
-    record.state = credguard::journal::RecordState::Creating;
+    record.fake_state(credguard::journal::RecordState::Creating);
     journal.write(&record).unwrap();
     let held = journal.lock("busy", false).unwrap();
     let spec = env.spec();
@@ -197,7 +202,7 @@ fn a_busy_record_is_5() {
         assert!(err.contains("another process"), "{args:?}: {err}");
     }
     // `instances add` of an id another process is releasing is refused the same way.
-    record.state = credguard::journal::RecordState::Releasing;
+    record.fake_state(credguard::journal::RecordState::Releasing);
     journal.write(&record).unwrap();
     let err = expect(
         &env,

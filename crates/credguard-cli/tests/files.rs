@@ -78,7 +78,14 @@ const PLUGIN_SECRET: &str = "portable-ccg-secret-9c1e";
 #[test]
 fn saved_credspec_and_the_dirs_created_for_it_are_owner_only_under_umask_000() {
     let env = Env::new();
-    let input = env.file("plugin-input.txt", PLUGIN_SECRET.as_bytes());
+    // What the AWS plug-in reads (the linter checks its shape), with the secret in it.
+    let input = env.file(
+        "plugin-input.txt",
+        format!(
+            r#"{{"credentialArn": "arn:aws:secretsmanager:us-west-2:123456789012:secret:{PLUGIN_SECRET}"}}"#
+        )
+        .as_bytes(),
+    );
     let dir = env.dir.path().join("specs/nested/CredentialSpecs");
     let mut args = NEW_ARGS.to_vec();
     args.extend([

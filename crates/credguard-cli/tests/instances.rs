@@ -33,8 +33,9 @@ fn add_list_show_remove() {
     ]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["CredentialGuard"]["Transport"], "HvSocket");
-    assert!(v["HvSocketConfig"]["ServiceId"].is_string());
+    assert_eq!(v["container_id"], "web-2");
+    assert_eq!(v["instance"]["CredentialGuard"]["Transport"], "HvSocket");
+    assert!(v["instance"]["HvSocketConfig"]["ServiceId"].is_string());
     assert_eq!(env.ids(), ["web-1", "web-2"]);
 
     env.cmd()
@@ -145,7 +146,8 @@ fn dry_run_sends_nothing_and_prints_the_documents() {
     ]);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    let docs = v.as_array().unwrap();
+    assert_eq!(v["dry_run"], true);
+    let docs = v["calls"].as_array().unwrap();
     assert_eq!(docs.len(), 3);
     assert_eq!(docs[1]["api"], "HcsModifyServiceSettings");
     assert_eq!(

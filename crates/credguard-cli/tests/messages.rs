@@ -108,7 +108,7 @@ fn reconcile_still_says_a_crash_where_the_record_knows_of_no_failure() {
     // What a process killed between marking the record and removing the instance leaves.
     let journal = credguard::journal::Journal::open(&env.state().join("journal/emulator")).unwrap();
     let mut record = journal.get("web-1").unwrap().unwrap();
-    record.state = credguard::journal::RecordState::Releasing;
+    record.fake_state(credguard::journal::RecordState::Releasing);
     journal.write(&record).unwrap();
     let plan = ok(&env, &["reconcile", "--dry-run"]);
     assert!(

@@ -227,7 +227,7 @@ fn remove_refuses_an_instance_a_live_process_is_creating() {
     env.add("busy", &[]);
     let journal = credguard::journal::Journal::open(&env.journal()).unwrap();
     let mut rec = journal.get("busy").unwrap().unwrap();
-    rec.state = credguard::journal::RecordState::Creating;
+    rec.fake_state(credguard::journal::RecordState::Creating);
     journal.write(&rec).unwrap();
     let _held = journal.lock("busy", false).unwrap();
     // A deadline, not a timing assertion: the command must refuse, not wait for the lock.
@@ -341,8 +341,8 @@ fn create_does_not_overwrite_a_pending_hvsocket_entry() {
     let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v[0]["credguard"]["service_id"], sid.as_str(), "{out}");
-    assert_eq!(v[0]["credguard"]["utility_vm"], "uvm-1", "{out}");
+    assert_eq!(v[0]["service_id"], sid.as_str(), "{out}");
+    assert_eq!(v[0]["utility_vm"], "uvm-1", "{out}");
     // A reconcile the VM still refuses reports the entry it leaves, in JSON.
     env.inject(&refuse[..6]);
     let (code, out, _) = env.run(&["--output", "json", "reconcile"]);
@@ -414,5 +414,5 @@ fn reconcile_after_a_crash_inside_a_refused_add_leaves_the_other_creators_instan
     let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v[0]["credguard"]["owned"], false, "{out}");
+    assert_eq!(v[0]["owned"], false, "{out}");
 }

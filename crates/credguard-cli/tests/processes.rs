@@ -85,7 +85,7 @@ fn eight_processes_on_one_state_directory() {
         .records()
         .unwrap()
         .into_iter()
-        .map(|r| r.container_id)
+        .map(|r| r.container_id().to_owned())
         .collect();
     assert!(
         !journal_dir.join("corrupt").exists(),

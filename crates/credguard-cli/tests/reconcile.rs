@@ -66,15 +66,15 @@ fn hyperv_with_a_utility_vm_list_orphans_and_reconcile() {
         .code(0);
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let vm: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(vm["ServiceTable"].as_object().unwrap().len(), 1);
+    assert_eq!(vm["service_table"].as_object().unwrap().len(), 1);
 
     let (code, out, _) = env.run(&["--output", "json", "instances", "list"]);
     assert_eq!(code, 0);
     let rows: Value = serde_json::from_str(&out).unwrap();
     for row in rows.as_array().unwrap() {
-        assert_eq!(row["credguard"]["owned"], true);
-        assert_eq!(row["credguard"]["state"], "active");
-        assert_eq!(row["credguard"]["orphan"], false);
+        assert_eq!(row["owned"], true);
+        assert_eq!(row["state"], "active");
+        assert_eq!(row["orphan"], false);
     }
     let (_, out, _) = env.run(&[
         "--output",
@@ -87,7 +87,7 @@ fn hyperv_with_a_utility_vm_list_orphans_and_reconcile() {
     ]);
     let orphans: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(orphans.as_array().unwrap().len(), 1);
-    assert_eq!(orphans[0]["Id"], "h1");
+    assert_eq!(orphans[0]["container_id"], "h1");
 
     env.cmd()
         .args(["reconcile", "--dry-run", "--alive", "p1"])
@@ -106,7 +106,7 @@ fn hyperv_with_a_utility_vm_list_orphans_and_reconcile() {
     let (_, out, _) = env.run(&["--output", "json", "emulator", "uvm", "show", "uvm-1"]);
     let vm: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
-        vm["ServiceTable"],
+        vm["service_table"],
         serde_json::json!({}),
         "the HvSocket entry went with the instance"
     );

@@ -69,6 +69,23 @@ impl Api {
     }
 }
 
+/// As serialized: one of the names of [`Api::ALL`].
+#[cfg(feature = "schemars")]
+impl schemars::JsonSchema for Api {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Api".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Api::ALL.iter().map(|a| a.name()).collect();
+        schemars::json_schema!({
+            "description": "An HCS call the emulator answers.",
+            "type": "string",
+            "enum": names,
+        })
+    }
+}
+
 impl fmt::Display for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -101,6 +118,7 @@ impl FromStr for Api {
 
 /// What a fault does once its delay (if any) is over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultAction {
     /// Nothing besides the delay: the call then runs normally.
@@ -108,6 +126,7 @@ pub enum FaultAction {
     /// Fail without applying the call, returning `result` as the result document.
     Fail {
         /// The HRESULT returned.
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         hresult: HResult,
         /// The result document returned with it (raw text: it need not parse).
         result: Option<String>,
@@ -115,6 +134,7 @@ pub enum FaultAction {
     /// Apply the call, then report failure anyway (HCS can do this).
     ApplyThenFail {
         /// The HRESULT returned.
+        #[cfg_attr(feature = "schemars", schemars(with = "String"))]
         hresult: HResult,
         /// The result document returned with it.
         result: Option<String>,
@@ -129,6 +149,7 @@ pub enum FaultAction {
 
 /// A queued fault: it applies to the next `times` calls of `api` (and `operation`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Fault {
     /// The call it applies to.
     pub api: Api,

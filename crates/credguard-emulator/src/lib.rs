@@ -327,10 +327,7 @@ impl Emulator {
             HcsError::local(
                 op,
                 HResult::E_UNEXPECTED,
-                format!(
-                    "the HCS emulator failed: {}",
-                    credguard::text::chain_line(&e)
-                ),
+                format!("the HCS emulator failed: {}", chain_line(&e)),
             )
         };
         let fault = self
@@ -404,4 +401,16 @@ fn valid_uvm_id(id: &str) -> Result<(), EmulatorError> {
         ))),
         None => Ok(()),
     }
+}
+
+/// An error and its sources on one line (`a: b: c`).
+fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string().replace('\n', " ");
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string().replace('\n', " "));
+        next = e.source();
+    }
+    out
 }

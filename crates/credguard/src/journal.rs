@@ -39,6 +39,7 @@ pub const RECORD_FORMAT: &str = "credguard-journal/1";
 
 /// Where an instance is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RecordState {
     /// Recorded before AddInstance; the instance may or may not exist.
@@ -99,52 +100,53 @@ impl RecordState {
     }
 }
 
-/// The journal's record of one instance.
+/// The journal's record of one instance. Read it through its accessors; only the library
+/// writes records (tests that fake what a crash leaves use the `test-support` feature).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// Always [`RECORD_FORMAT`].
-    pub format: String,
+    pub(crate) format: String,
     /// The container id.
-    pub container_id: String,
+    pub(crate) container_id: String,
     /// Where the instance is in its life.
-    pub state: RecordState,
+    pub(crate) state: RecordState,
     /// The isolation it was created for.
-    pub isolation: Isolation,
+    pub(crate) isolation: Isolation,
     /// The transport asked for (`LRPC`, `HvSocket`).
-    pub transport: String,
+    pub(crate) transport: String,
     /// The utility VM its HvSocket entry was (or is being) added to, under Hyper-V.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub utility_vm: Option<String>,
+    pub(crate) utility_vm: Option<String>,
     /// The HvSocket ServiceId, once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_id: Option<String>,
+    pub(crate) service_id: Option<String>,
     /// Whether the HvSocket entry may have been added to the utility VM. After a removal
     /// of the instance whose entry could not be removed, the record stays (in `releasing`,
     /// or `creating` after a rollback) with this set, so `reconcile` retries the entry.
     #[serde(default)]
-    pub hvsocket_added: bool,
+    pub(crate) hvsocket_added: bool,
     /// AddInstance was refused as "already exists": the instance listed for this id belongs
     /// to another creator. Such a record is only ever dropped; its instance is never
     /// removed on its account.
     #[serde(default, skip_serializing_if = "is_false")]
-    pub add_refused: bool,
+    pub(crate) add_refused: bool,
     /// A fingerprint of the credential spec sent with AddInstance, without its secrets
     /// ([`spec_fingerprint`]): evidence, after a crash, of whether the instance HCS lists
     /// for the id can be the one this record was creating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec_fingerprint: Option<String>,
+    pub(crate) spec_fingerprint: Option<String>,
     /// The operation whose failure left the record `creating` or `releasing`, when the
     /// process that wrote it saw the failure (a rollback or a release whose RemoveInstance
     /// HCS refused): it did not crash. `None` while an operation is under way, so a record
     /// left transient without it was interrupted by a crash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed: Option<FailedOperation>,
+    pub(crate) failed: Option<FailedOperation>,
     /// When the record was first written (milliseconds since the Unix epoch).
-    pub created_unix_ms: u64,
+    pub(crate) created_unix_ms: u64,
     /// When it was last written.
-    pub updated_unix_ms: u64,
+    pub(crate) updated_unix_ms: u64,
     /// The process that created it.
-    pub pid: u32,
+    pub(crate) pid: u32,
 }
 
 /// An operation whose failure, seen by the process that ran it, left a record transient.
@@ -170,6 +172,94 @@ impl FailedOperation {
 }
 
 impl Record {
+    /// The container id.
+    #[must_use]
+    pub fn container_id(&self) -> &str {
+        &self.container_id
+    }
+
+    /// Where the instance is in its life.
+    #[must_use]
+    pub fn state(&self) -> RecordState {
+        self.state
+    }
+
+    /// The isolation it was created for.
+    #[must_use]
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// The transport asked for (`LRPC`, `HvSocket`).
+    #[must_use]
+    pub fn transport(&self) -> &str {
+        &self.transport
+    }
+
+    /// The utility VM its HvSocket entry was (or is being) added to, under Hyper-V.
+    #[must_use]
+    pub fn utility_vm(&self) -> Option<&str> {
+        self.utility_vm.as_deref()
+    }
+
+    /// The HvSocket ServiceId, once known.
+    #[must_use]
+    pub fn service_id(&self) -> Option<&str> {
+        self.service_id.as_deref()
+    }
+
+    /// Whether AddInstance was refused as "already exists" (the listed instance is another
+    /// creator's).
+    #[must_use]
+    pub fn add_refused(&self) -> bool {
+        self.add_refused
+    }
+
+    /// The operation whose failure (seen by the process that ran it) left the record
+    /// transient, if any.
+    #[must_use]
+    pub fn failed(&self) -> Option<FailedOperation> {
+        self.failed
+    }
+
+    /// When the record was first written (milliseconds since the Unix epoch).
+    #[must_use]
+    pub fn created_unix_ms(&self) -> u64 {
+        self.created_unix_ms
+    }
+
+    /// When it was last written (milliseconds since the Unix epoch).
+    #[must_use]
+    pub fn updated_unix_ms(&self) -> u64 {
+        self.updated_unix_ms
+    }
+
+    /// The process that created it.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Tests only (feature `test-support`): puts the record in `state` whatever its state
+    /// allows, as a crash at another moment would have left it.
+    #[cfg(feature = "test-support")]
+    pub fn fake_state(&mut self, state: RecordState) {
+        self.state = state;
+    }
+
+    /// Tests only (feature `test-support`): sets what a failed operation noted.
+    #[cfg(feature = "test-support")]
+    pub fn fake_failed(&mut self, failed: Option<FailedOperation>) {
+        self.failed = failed;
+    }
+
+    /// Tests only (feature `test-support`): marks AddInstance refused, as a crash after the
+    /// refusal was recorded leaves it.
+    #[cfg(feature = "test-support")]
+    pub fn fake_add_refused(&mut self) {
+        self.add_refused = true;
+    }
+
     /// Moves the record to `next`, if its state allows it ([`RecordState::can_become`]).
     ///
     /// # Errors
@@ -296,7 +386,7 @@ pub fn spec_fingerprint(credential_spec: &str) -> String {
 
 /// Milliseconds since the Unix epoch.
 #[must_use]
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -304,13 +394,14 @@ pub fn now_ms() -> u64 {
 
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JournalError {
     /// A file could not be read or written.
     #[error("the journal could not be accessed")]
     Io(#[from] StateFileError),
     /// Another process holds the record's lock.
     #[error(
-        "another process is creating or releasing the instance of container `{container_id}`; wait for it, or run `credguard reconcile` if it died"
+        "another process is creating or releasing the instance of container `{container_id}`; wait for it, or reconcile if it died"
     )]
     Busy {
         /// The container.
@@ -333,7 +424,7 @@ pub enum JournalError {
     },
     /// A record exists already for the id.
     #[error(
-        "the journal already has a record for container `{container_id}` (state {}); release that instance first, or run `credguard reconcile` if a crash left it",
+        "the journal already has a record for container `{container_id}` (state {}); release that instance first, or reconcile if a crash left it",
         .state.as_str()
     )]
     Exists {
@@ -364,7 +455,7 @@ pub struct RecordLock {
 
 impl RecordLock {
     /// Releases the lock and removes the lock file: the same as dropping it.
-    pub fn remove_file(self) {
+    pub(crate) fn remove_file(self) {
         drop(self);
     }
 }
@@ -753,7 +844,7 @@ impl Journal {
             warn!(
                 file = %path.display(),
                 reason,
-                "corrupt journal record left in place; `credguard reconcile` moves it aside"
+                "corrupt journal record left in place; a reconcile moves it aside"
             );
             return;
         }
@@ -771,7 +862,7 @@ impl Journal {
                 file = %path.display(),
                 moved_to = %target.display(),
                 reason,
-                "corrupt journal record moved aside; if it named a live instance, `credguard instances list` shows that instance as foreign"
+                "corrupt journal record moved aside; if it named a live instance, the instance is now listed as foreign (no record)"
             ),
             Err(e) => {
                 warn!(file = %path.display(), reason, error = %e, "corrupt journal record could not be moved aside; skipping it");

@@ -13,6 +13,8 @@
 //!   every instance;
 //! - [`credspec`]: credential specs read from every source, linted with actionable
 //!   diagnostics, and generated;
+//! - [`explain`]: Windows status codes and CCG event ids found in an error message, decoded
+//!   (HRESULT, NTSTATUS, Win32) and explained with their known causes and next steps;
 //! - [`lifecycle`]: creating an instance and releasing it with rollback on every failure,
 //!   the policy and input checks, their errors, and [`lifecycle::reconcile`], the clean-up
 //!   after a crash.
@@ -37,6 +39,7 @@
 
 pub mod credspec;
 pub mod doctor;
+pub mod explain;
 pub mod hcs;
 mod input;
 pub mod journal;
@@ -51,7 +54,8 @@ pub use hcs::{HcsError, HcsService};
 pub use journal::Journal;
 pub use lifecycle::reconcile::ReconcileOptions;
 pub use lifecycle::{
-    CcgClient, CcgError, CcgResource, CreateRequest, ErrorKind, Removal, SpecRequest, Step,
+    CcgClient, CcgError, CcgResource, ContainerIds, CreateRequest, ErrorKind, Plan, PlannedCall,
+    Remedy, Removal, SpecRequest, Step,
 };
 pub use wire::{CCG_QUERY, Isolation};
 

@@ -34,9 +34,10 @@ impl fmt::Debug for ShownId {
     }
 }
 
-/// Flattens an error and its sources onto one line (`a: b: c`).
+/// Flattens an error and its sources onto one line (`a: b: c`), for the library's own
+/// messages and logs. Not public: printing a chain is the caller's choice.
 #[must_use]
-pub fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string().replace('\n', " ");
     let mut next = err.source();
     while let Some(e) = next {

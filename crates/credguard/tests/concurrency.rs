@@ -35,12 +35,8 @@ fn run(emu: Arc<Emulator>, journal_dir: &std::path::Path) {
                         } else {
                             Isolation::Process
                         };
-                        let req = CreateRequest {
-                            container_id: &id,
-                            credential_spec: CS1,
-                            isolation,
-                            utility_vm: (isolation == Isolation::HyperV).then_some("uvm"),
-                        };
+                        let req = CreateRequest::new(&id, CS1, isolation)
+                            .with_utility_vm((isolation == Isolation::HyperV).then_some("uvm"));
                         let (_, mut h) = client.create_request(&req).unwrap();
                         if r % 2 == 0 {
                             h.release().unwrap();
@@ -82,9 +78,12 @@ fn run(emu: Arc<Emulator>, journal_dir: &std::path::Path) {
         !journal_dir.join("corrupt").exists(),
         "a record was corrupted"
     );
-    let recorded: BTreeSet<String> = records.iter().map(|r| r.container_id.clone()).collect();
+    let recorded: BTreeSet<String> = records
+        .iter()
+        .map(|r| r.container_id().to_owned())
+        .collect();
     assert_eq!(recorded, expected);
-    assert!(records.iter().all(|r| r.state == RecordState::Active));
+    assert!(records.iter().all(|r| r.state() == RecordState::Active));
     let hv_kept = emu
         .instances()
         .unwrap()

@@ -12,9 +12,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::chain_line;
 use common::fixture_path;
 use credguard::credspec::{Encoding, SpecForm, load_arg};
-use credguard::text::chain_line;
 
 const SECRET: &str = "FIXTURE-SECRET";
 

@@ -5,7 +5,7 @@
 mod common;
 
 use credguard::credspec::{
-    AdditionalAccount, CredentialSpec, HostAccount, NewSpec, PluginInput, lint, read,
+    AdditionalAccount, CredentialSpec, HostAccount, NewSpec, PluginInput, lint, plugins, read,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -42,7 +42,7 @@ prop_compose! {
         domain_guid in guid(),
         braced in any::<bool>(),
         additional in prop::collection::vec((account(), label()), 0..3),
-        plugin in prop::option::of((prop::sample::select(credguard::credspec::plugins::KNOWN_PLUGINS), any::<String>())),
+        plugin in prop::option::of((prop::sample::select(plugins::KNOWN_PLUGINS), any::<String>(), guid(), label(), "[0-9]{12}")),
     ) -> NewSpec {
         let forest = format!("{}.com", forest_labels.join("."));
         let domain = child.map_or_else(|| forest.clone(), |c| format!("{c}.{forest}"));
@@ -57,10 +57,21 @@ prop_compose! {
                 .into_iter()
                 .map(|(name, l)| AdditionalAccount { name, domain: format!("{l}.{forest}") })
                 .collect(),
-            host_account: plugin.map(|(p, input)| HostAccount {
+            host_account: plugin.map(|(p, input, object_id, name, account)| HostAccount {
                 plugin_guid: p.guid.to_owned(),
-                // Empty input is a lint error by design; generate what a user would give.
-                plugin_input: PluginInput::text(format!("x{input}")),
+                // Empty input is a lint error by design; generate what a user would give: the
+                // documented shape for the plug-ins whose input is checked, anything without a
+                // `:` (which could look like `domain:user:password`) for the others.
+                plugin_input: PluginInput::text(match p.guid {
+                    plugins::AZURE_KEY_VAULT_PLUGIN_GUID => format!(
+                        "ObjectId={object_id};SecretUri=https://kv{}.vault.azure.net/secrets/{name}",
+                        name.replace('-', "")
+                    ),
+                    plugins::AWS_PLUGIN_GUID => format!(
+                        r#"{{"credentialArn": "arn:aws:secretsmanager:us-west-2:{account}:secret:{name}"}}"#
+                    ),
+                    _ => format!("x{}", input.replace(':', "")),
+                }),
             }),
         }
     }
@@ -95,12 +106,20 @@ fn spec_like() -> impl Strategy<Value = Map<String, Value>> {
         Just("sid".to_owned()),
         "[A-Za-z]{1,12}",
     ];
+    // The plug-ins whose input is checked, one credguard does not know, and no GUID at all.
+    let plugin_guid = prop::sample::select(vec![
+        "x",
+        plugins::AZURE_KEY_VAULT_PLUGIN_GUID,
+        plugins::AWS_PLUGIN_GUID,
+        "{6E2B8C1A-4F3D-4A7E-9B21-C5D0E8F7A934}",
+    ]);
     (
         prop::collection::vec((key, json_value()), 0..6),
         json_value(),
         json_value(),
+        plugin_guid,
     )
-        .prop_map(|(members, dj, input)| {
+        .prop_map(|(members, dj, input, plugin_guid)| {
             let mut root: Map<String, Value> = members.into_iter().collect();
             root.insert("DomainJoinConfig".into(), dj);
             let mut input = input;
@@ -111,7 +130,7 @@ fn spec_like() -> impl Strategy<Value = Map<String, Value>> {
             }
             root.insert(
                 "ActiveDirectoryConfig".into(),
-                serde_json::json!({"HostAccountConfig": {"PluginGUID": "x", "PluginInput": input}}),
+                serde_json::json!({"HostAccountConfig": {"PluginGUID": plugin_guid, "PluginInput": input}}),
             );
             root
         })

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::CS1;
+use common::chain_line;
 use credguard::credspec::{SpecSource, load_arg, load_from, read};
-use credguard::text::chain_line;
 use credguard::{CcgClient, ErrorKind, Isolation, SpecRequest};
 use credguard_emulator::Emulator;
 
@@ -59,12 +59,9 @@ fn a_loaded_bundle_carries_its_policy_and_the_client_refuses_it() {
         assert_eq!(err.kind(), ErrorKind::Denied, "{err}");
         assert!(err.to_string().contains("operation denied"), "{err}");
         let err = client
-            .create_spec_request(&SpecRequest {
-                container_id: "denied",
-                spec: &spec,
-                isolation: Isolation::HyperV,
-                utility_vm: Some("uvm"),
-            })
+            .create_spec_request(
+                &SpecRequest::new("denied", &spec, Isolation::HyperV).with_utility_vm("uvm"),
+            )
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Denied, "{err}");
     }

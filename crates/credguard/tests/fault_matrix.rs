@@ -10,10 +10,10 @@
 
 mod common;
 
+use common::chain_line;
 use common::{CS1, World};
 use credguard::hcs::hresult::HResult;
 use credguard::lifecycle::CcgError;
-use credguard::text::chain_line;
 use credguard::{CcgResource, CreateRequest, Isolation};
 use credguard_emulator::{Api, Fault, FaultAction};
 
@@ -167,12 +167,7 @@ impl World {
 
     fn create(&self) -> Result<CcgResource, CcgError> {
         self.client
-            .create_request(&CreateRequest {
-                container_id: ID,
-                credential_spec: CS1,
-                isolation: Isolation::HyperV,
-                utility_vm: Some(UVM),
-            })
+            .create_request(&CreateRequest::new(ID, CS1, Isolation::HyperV).with_utility_vm(UVM))
             .map(|(_, h)| h)
     }
 

@@ -5,12 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
+use common::chain_line;
 use common::{CS1, World};
 use credguard::hcs::hresult::HResult;
 use credguard::journal::{Journal, Record, RecordState};
 use credguard::lifecycle::reconcile::Action;
 use credguard::lifecycle::{CcgError, Step};
-use credguard::text::chain_line;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
 
@@ -30,10 +30,10 @@ fn create_records_active_and_release_drops_the_record() {
     let s = setup();
     let (_, mut h) = s.client.create("j1", CS1, Isolation::Process).unwrap();
     let rec = s.journal.get("j1").unwrap().unwrap();
-    assert_eq!(rec.state, RecordState::Active);
-    assert_eq!(rec.transport, "LRPC");
-    assert_eq!(rec.pid, std::process::id());
-    assert!(rec.created_unix_ms > 0);
+    assert_eq!(rec.state(), RecordState::Active);
+    assert_eq!(rec.transport(), "LRPC");
+    assert_eq!(rec.pid(), std::process::id());
+    assert!(rec.created_unix_ms() > 0);
     h.release().unwrap();
     assert!(s.journal.get("j1").unwrap().is_none());
     assert!(s.records().is_empty());
@@ -171,8 +171,8 @@ fn hyperv_hot_add_and_release_remove_the_service_table_entry() {
     assert_eq!(table.get(&hv.service_id), hv.service_config.as_ref());
     assert_eq!(h.hvsocket_entry(), Some(("uvm", hv.service_id.as_str())));
     let rec = s.journal.get("x1").unwrap().unwrap();
-    assert_eq!(rec.utility_vm.as_deref(), Some("uvm"));
-    assert_eq!(rec.service_id.as_deref(), Some(hv.service_id.as_str()));
+    assert_eq!(rec.utility_vm(), Some("uvm"));
+    assert_eq!(rec.service_id(), Some(hv.service_id.as_str()));
     let update = s
         .emu
         .calls()
@@ -277,12 +277,7 @@ fn utility_vm_only_with_hyperv() {
     let s = setup();
     let err = s
         .client
-        .create_request(&CreateRequest {
-            container_id: "p",
-            credential_spec: CS1,
-            isolation: Isolation::Process,
-            utility_vm: Some("uvm"),
-        })
+        .create_request(&CreateRequest::new("p", CS1, Isolation::Process).with_utility_vm("uvm"))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(s.emu.calls().unwrap().is_empty());
@@ -302,13 +297,13 @@ fn reconcile_plan_covers_every_case_and_is_idempotent() {
     let (_, h) = s.client.create("crashed", CS1, Isolation::Process).unwrap();
     h.detach();
     let mut rec = s.journal.get("crashed").unwrap().unwrap();
-    rec.state = RecordState::Creating;
+    rec.fake_state(RecordState::Creating);
     s.journal.write(&rec).unwrap();
     // interrupted release: record releasing, instance gone
     let (_, h) = s.client.create("half", CS1, Isolation::Process).unwrap();
     h.detach();
     let mut rec = s.journal.get("half").unwrap().unwrap();
-    rec.state = RecordState::Releasing;
+    rec.fake_state(RecordState::Releasing);
     s.journal.write(&rec).unwrap();
     s.client.backend().modify_service_settings(r#"{"PropertyType":"ContainerCredentialGuard","Settings":{"Operation":"RemoveInstance","OperationDetails":{"Id":"half"}}}"#).unwrap();
     // stale: active record, instance gone
@@ -325,7 +320,7 @@ fn reconcile_plan_covers_every_case_and_is_idempotent() {
     let (_, h) = s.client.create("busy", CS1, Isolation::Process).unwrap();
     h.detach();
     let mut rec = s.journal.get("busy").unwrap().unwrap();
-    rec.state = RecordState::Creating;
+    rec.fake_state(RecordState::Creating);
     s.journal.write(&rec).unwrap();
     let held = s.journal.lock("busy", false).unwrap();
 

@@ -5,10 +5,10 @@ mod common;
 
 use std::sync::Arc;
 
+use common::chain_line;
 use common::{CS1, SECRET, SECRET_SPEC};
 use credguard::hcs::hresult::HResult;
 use credguard::lifecycle::{CcgError, Missing, Step};
-use credguard::text::chain_line;
 use credguard::{CcgClient, ErrorKind, Isolation};
 use credguard_emulator::{Api, CallRecord, Emulator, Fault, FaultAction};
 
@@ -307,7 +307,18 @@ fn a_failed_rollback_says_so_and_keeps_both_causes() {
         panic!("expected RollbackFailed, got {err:?}");
     };
     assert!(matches!(**cause, CcgError::BadAnswer { .. }), "{cause:?}");
-    assert!(rollback.contains("0x8037011B"), "{rollback}");
+    // The rollback's cause is typed: the RemoveInstance HCS refused, with its HRESULT.
+    assert!(
+        matches!(
+            **rollback,
+            CcgError::Hcs {
+                step: Step::RemoveInstance,
+                ..
+            }
+        ),
+        "{rollback:?}"
+    );
+    assert!(chain_line(&**rollback).contains("0x8037011B"), "{rollback}");
     let line = chain_line(&err);
     assert!(
         line.contains("stuck") && line.contains("left behind"),

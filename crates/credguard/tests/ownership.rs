@@ -11,12 +11,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
 use common::CS1;
+use common::chain_line;
 use credguard::hcs::hresult::HResult;
 use credguard::hcs::{HcsError, HcsService};
 use credguard::journal::RecordState;
 use credguard::lifecycle::CcgError;
 use credguard::lifecycle::reconcile::Action;
-use credguard::text::chain_line;
 use credguard::wire::Transport;
 use credguard::{CcgClient, CreateRequest, ErrorKind, Isolation, ReconcileOptions, Removal};
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
@@ -167,12 +167,7 @@ impl World {
     /// A Hyper-V create of [`CS1`] as `id` in the utility VM, through the hooked backend.
     fn hyperv(&self, id: &str) -> Result<credguard::CcgResource, CcgError> {
         self.client
-            .create_request(&CreateRequest {
-                container_id: id,
-                credential_spec: CS1,
-                isolation: Isolation::HyperV,
-                utility_vm: Some(UVM),
-            })
+            .create_request(&CreateRequest::new(id, CS1, Isolation::HyperV).with_utility_vm(UVM))
             .map(|(_, h)| h)
     }
 }
@@ -701,7 +696,7 @@ fn a_refused_add_record_never_leads_reconcile_to_remove_the_instance() {
     let w = world();
     raw_add(&w.emu, "theirs");
     let mut rec = credguard::journal::Record::creating("theirs", Isolation::Process, None);
-    rec.add_refused = true;
+    rec.fake_add_refused();
     w.journal.write(&rec).unwrap();
     let plan = w
         .client

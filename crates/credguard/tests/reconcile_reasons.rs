@@ -70,8 +70,8 @@ fn a_failed_rollback_is_not_called_a_crash() {
         Err(CcgError::RollbackFailed { .. })
     ));
     let record = s.journal.get("rb").unwrap().unwrap();
-    assert_eq!(record.state, RecordState::Creating);
-    assert_eq!(record.failed, Some(FailedOperation::Rollback));
+    assert_eq!(record.state(), RecordState::Creating);
+    assert_eq!(record.failed(), Some(FailedOperation::Rollback));
 
     let item = s.plan_item("rb");
     assert_eq!(item.action, Action::RemoveInterrupted);
@@ -90,8 +90,8 @@ fn a_failed_release_is_not_called_a_crash() {
     s.fail_remove_instance();
     assert!(handle.release().is_err());
     let record = s.journal.get("rel").unwrap().unwrap();
-    assert_eq!(record.state, RecordState::Releasing);
-    assert_eq!(record.failed, Some(FailedOperation::Release));
+    assert_eq!(record.state(), RecordState::Releasing);
+    assert_eq!(record.failed(), Some(FailedOperation::Release));
 
     let item = s.plan_item("rel");
     assert_eq!(item.action, Action::RemoveInterrupted);
@@ -121,7 +121,7 @@ fn a_record_left_transient_without_a_noted_failure_is_a_crash() {
     handle.detach();
     // What a process that died between marking the record and removing the instance leaves.
     let mut record = s.journal.get("cr").unwrap().unwrap();
-    record.state = RecordState::Releasing;
+    record.fake_state(RecordState::Releasing);
     s.journal.write(&record).unwrap();
     let item = s.plan_item("cr");
     assert_eq!(item.action, Action::RemoveInterrupted);
@@ -134,15 +134,15 @@ fn a_record_left_transient_without_a_noted_failure_is_a_crash() {
 
     // A release that starts again clears an earlier failure: if it is cut short, that
     // was a crash, not the old failure.
-    record.failed = Some(FailedOperation::Rollback);
-    record.state = RecordState::Creating;
+    record.fake_failed(Some(FailedOperation::Rollback));
+    record.fake_state(RecordState::Creating);
     s.journal.write(&record).unwrap();
     assert!(s.plan_item("cr").reason.contains("a failed rollback"));
     // Its release fails at the instance's removal (no crash): the note is the release's.
     s.fail_remove_instance();
     assert!(s.client.remove("cr").is_err());
     let record = s.journal.get("cr").unwrap().unwrap();
-    assert_eq!(record.failed, Some(FailedOperation::Release));
+    assert_eq!(record.failed(), Some(FailedOperation::Release));
 }
 
 #[test]
@@ -155,5 +155,5 @@ fn records_written_before_the_note_existed_still_read() {
     assert!(json.get("failed").is_none(), "not written while unset");
     json["state"] = "creating".into();
     let back: credguard::journal::Record = serde_json::from_value(json).unwrap();
-    assert_eq!(back.failed, None);
+    assert_eq!(back.failed(), None);
 }

@@ -8,20 +8,23 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use crate::chain::chain_line;
 use clap::{Args, Subcommand};
 use credguard::credspec::generate::write_spec_file;
 use credguard::credspec::syntax::shown_path;
 use credguard::credspec::{
-    AdditionalAccount, Diagnostic, GenerateError, HostAccount, KnownPlugin, LoadedSpec, NewSpec,
-    PluginInput, Severity, load_arg, shown_arg,
+    AdditionalAccount, GenerateError, HostAccount, KnownPlugin, LoadedSpec, NewSpec, PluginInput,
+    Severity, load_arg, shown_arg,
 };
-use credguard::text::chain_line;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::Context;
 use crate::credspec_input::{CredspecDirArg, diagnostic_text, load};
+use crate::documents::{
+    NewDoc, PluginDoc, ShowDoc, UnreadableSource, ValidateDoc, ValidateItem, ValidateReport,
+};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, count, print_json, shown};
+use crate::output::{OutputFormat, count, emit, shown};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -180,6 +183,22 @@ pub fn run(ctx: &Context, cmd: CredspecCommand) -> Result<Exit, CliError> {
 
 /// The note naming a known plug-in, for output.
 fn plugin_of(loaded: &LoadedSpec) -> Option<(String, Option<KnownPlugin>)> {
+    plugin_guid_of(loaded).map(|guid| {
+        let known = KnownPlugin::by_guid(&guid);
+        (guid, known)
+    })
+}
+
+/// [`plugin_of`] as JSON output shows it.
+fn plugin_doc(loaded: &LoadedSpec) -> Option<PluginDoc> {
+    plugin_of(loaded).map(|(guid, known)| PluginDoc {
+        guid,
+        name: known.map(|k| k.name.to_owned()),
+    })
+}
+
+/// The `PluginGUID` a spec names, if any.
+fn plugin_guid_of(loaded: &LoadedSpec) -> Option<String> {
     let guid = loaded
         .document
         .root()
@@ -188,15 +207,14 @@ fn plugin_of(loaded: &LoadedSpec) -> Option<(String, Option<KnownPlugin>)> {
         .get("PluginGUID")?
         .as_str()?
         .to_owned();
-    let known = KnownPlugin::by_guid(&guid);
-    Some((guid, known))
+    Some(guid)
 }
 
 fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
     let dir = args.dir.resolve(ctx);
     let mut unreadable = false;
     let mut failed = false;
-    let mut reports = Vec::new();
+    let mut reports: ValidateDoc = Vec::new();
     for source in &args.sources {
         let loaded = match load_arg(source, &dir) {
             Ok(l) => l,
@@ -205,10 +223,12 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
                 let chain = chain_line(&e);
                 match ctx.output {
                     OutputFormat::Text => errln!("error: {chain}"),
-                    OutputFormat::Json => {
-                        reports.push(
-                            json!({"source": shown_arg(source), "readable": false, "error": chain}),
-                        );
+                    OutputFormat::Json | OutputFormat::Jsonl => {
+                        reports.push(ValidateItem::Unreadable(UnreadableSource {
+                            source: shown_arg(source),
+                            readable: false,
+                            error: chain,
+                        }));
                     }
                 }
                 continue;
@@ -225,37 +245,42 @@ fn validate(ctx: &Context, args: &ValidateArgs) -> Result<Exit, CliError> {
         );
         let ok = errors == 0 && (!args.strict || warnings == 0);
         failed |= !ok;
-        let plugin = plugin_of(&loaded);
         match ctx.output {
             OutputFormat::Text => {
                 for d in &diagnostics {
                     outln!("{}", diagnostic_text(&loaded.origin, d));
                 }
-                if let Some((guid, Some(p))) = &plugin {
-                    outln!("{}: note: PluginGUID {guid} is the {}", loaded.origin, p.name);
+                if let Some((guid, Some(p))) = &plugin_of(&loaded) {
+                    outln!(
+                        "{}: note: PluginGUID {guid} is the {}",
+                        loaded.origin,
+                        p.name
+                    );
                 }
                 if let Some(reason) = disabled {
                     outln!("{}", disabled_text(&loaded.origin, reason));
                 }
                 outln!("{}", summary(&loaded.origin, errors, warnings, ok));
             }
-            OutputFormat::Json => reports.push(json!({
-                "source": shown_arg(source),
-                "origin": loaded.origin,
-                "readable": true,
-                "form": loaded.form,
-                "encoding": loaded.document.encoding(),
-                "valid": ok,
-                "errors": errors,
-                "warnings": warnings,
-                "plugin": plugin.map(|(guid, known)| json!({"guid": guid, "name": known.map(|k| k.name)})),
-                "gmsa_disabled": disabled,
-                "diagnostics": diagnostics,
-            })),
+            OutputFormat::Json | OutputFormat::Jsonl => {
+                reports.push(ValidateItem::Read(Box::new(ValidateReport {
+                    source: shown_arg(source),
+                    plugin: plugin_doc(&loaded),
+                    origin: loaded.origin.clone(),
+                    readable: true,
+                    form: loaded.form.clone(),
+                    encoding: loaded.document.encoding(),
+                    valid: ok,
+                    errors,
+                    warnings,
+                    gmsa_disabled: disabled.map(str::to_owned),
+                    diagnostics,
+                })));
+            }
         }
     }
-    if ctx.output == OutputFormat::Json {
-        print_json(&Value::Array(reports));
+    if ctx.output.is_json() {
+        emit(ctx.output, &reports);
     }
     Ok(if unreadable {
         Exit::Usage
@@ -294,16 +319,22 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
     );
     let diagnostics = loaded.document.lint();
     match ctx.output {
-        OutputFormat::Json => print_json(&json!({
-            "origin": loaded.origin,
-            "form": loaded.form,
-            "encoding": loaded.document.encoding(),
-            "plugin": plugin_of(&loaded).map(|(guid, known)| json!({"guid": guid, "name": known.map(|k| k.name)})),
-            "errors": diagnostics.iter().filter(|d| d.is_error()).count(),
-            "warnings": diagnostics.iter().filter(|d| !d.is_error()).count(),
-            "gmsa_disabled": loaded.policy.gmsa_disabled,
-            "spec": spec,
-        })),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &ShowDoc {
+                origin: loaded.origin.clone(),
+                form: loaded.form.clone(),
+                encoding: loaded.document.encoding(),
+                plugin: plugin_doc(&loaded),
+                errors: diagnostics.iter().filter(|d| d.is_error()).count(),
+                warnings: diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Warning)
+                    .count(),
+                gmsa_disabled: loaded.policy.gmsa_disabled.clone(),
+                spec,
+            },
+        ),
         OutputFormat::Text => {
             outln!(
                 "{}",
@@ -312,13 +343,18 @@ fn show(ctx: &Context, args: &ShowArgs) -> Result<Exit, CliError> {
             if let Some(reason) = &loaded.policy.gmsa_disabled {
                 errln!("{}", disabled_text(&loaded.origin, reason));
             }
-            if !diagnostics.is_empty() {
-                let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let warnings = diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Warning)
+                .count();
+            // Info notes (an unknown plug-in) are `validate`'s to list, not worth a note here.
+            if errors + warnings > 0 {
                 errln!(
                     "note: `{}` has {} and {}: run `credguard credspec validate` for details",
                     loaded.origin,
                     count(errors, "lint error", "lint errors"),
-                    count(diagnostics.len() - errors, "warning", "warnings")
+                    count(warnings, "warning", "warnings")
                 );
             }
         }
@@ -423,22 +459,24 @@ fn new(ctx: &Context, args: NewArgs) -> Result<Exit, CliError> {
     } else {
         None
     };
-    let warnings: Vec<&Diagnostic> = generated.warnings.iter().collect();
     match (ctx.output, &written) {
         (OutputFormat::Text, Some(path)) => {
             outln!("wrote {}", shown_path(&path.display().to_string()));
         }
         (OutputFormat::Text, None) => outln!("{}", text.strip_suffix('\n').unwrap_or(&text)),
-        (OutputFormat::Json, _) => print_json(&json!({
-            "written": written,
-            "file_name": request.file_name(),
-            "warnings": warnings,
-            "spec": if written.is_some() {
-                Value::Null
-            } else {
-                Value::Object(generated.spec.to_map())
+        (OutputFormat::Json | OutputFormat::Jsonl, _) => emit(
+            ctx.output,
+            &NewDoc {
+                written: written.as_ref().map(|p| p.display().to_string()),
+                file_name: request.file_name(),
+                warnings: generated.warnings.clone(),
+                spec: if written.is_some() {
+                    None
+                } else {
+                    Some(Value::Object(generated.spec.to_map()))
+                },
             },
-        })),
+        ),
     }
     Ok(Exit::Ok)
 }

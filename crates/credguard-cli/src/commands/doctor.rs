@@ -1,18 +1,18 @@
 //! `credguard doctor`: whether this Windows host is ready for gMSA containers.
 //!
 //! The library runs the checks (`credguard::doctor`); this prints each as ok / warning /
-//! failed with what was seen and the next step, or as one JSON document. Exit code: 0 when
+//! failed with what was seen and the next step, or as one JSON document
+//! (`docs/schema/doctor.json`). Exit code: 0 when
 //! nothing failed (warnings included), 1 when a check failed, 2 for an unreadable
 //! `--credspec`, 8 off Windows.
 
 use clap::Args;
 use credguard::doctor::{self, DoctorError, DoctorOptions, Report, Status};
-use serde_json::json;
 
 use crate::Context;
 use crate::credspec_input::{CredspecDirArg, load};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, count, print_json};
+use crate::output::{count, emit};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -39,18 +39,9 @@ pub struct DoctorArgs {
     pub container: Option<String>,
 }
 
-/// Off Windows: the library's error, as text on standard error and, with `--output json`,
-/// as the one JSON document on standard output; exit 8.
-pub fn unavailable(output: OutputFormat, error: DoctorError) -> Result<Exit, CliError> {
-    if output == OutputFormat::Json {
-        print_json(&json!({
-            "error": {
-                "kind": "backend_unavailable",
-                "message": error.to_string(),
-                "exit_code": Exit::Unavailable as u8,
-            }
-        }));
-    }
+/// Off Windows: the library's error, exit 8 (printed as every error is: text on standard
+/// error and, under `--output json`, the error document on standard output).
+pub fn unavailable(error: DoctorError) -> Result<Exit, CliError> {
     Err(CliError::new(Exit::Unavailable, error))
 }
 
@@ -70,11 +61,12 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<Exit, CliError> {
     }
     let report = match doctor::check_this_host(&options) {
         Ok(report) => report,
-        Err(e) => return unavailable(ctx.output, e),
+        Err(e) => return unavailable(e),
     };
-    match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::to_value(&report).unwrap_or_default()),
-        OutputFormat::Text => print_text(&report),
+    if ctx.output.is_json() {
+        emit(ctx.output, &report);
+    } else {
+        print_text(&report);
     }
     Ok(if report.any_failed() {
         Exit::CheckFailed

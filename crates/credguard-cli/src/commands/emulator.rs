@@ -6,12 +6,15 @@
 use clap::{Args, Subcommand};
 use credguard::hcs::hresult::HResult;
 use credguard_emulator::{Api, Emulator, Fault, FaultAction};
-use serde_json::json;
 
 use crate::Context;
 use crate::backend::{BackendKind, open_emulator, open_emulator_read_only};
+use crate::documents::{
+    CallDoc, FaultsCleared, InjectDoc, LogDoc, ResetDoc, ResetPart, UvmChange, UvmChangeDoc,
+    UvmListDoc, UvmShowDoc,
+};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, count, print_json, text};
+use crate::output::{OutputFormat, count, emit, text};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -87,8 +90,9 @@ Examples:
 
 #[derive(Debug, Subcommand)]
 pub enum EmulatorCommand {
-    /// Print the call log as JSON lines:
-    /// {"seq":N,"api":"HcsModifyServiceSettings","target":null,"document":{...},"hresult":"0x00000000"}.
+    /// Print the call log, one call a line:
+    /// {"seq":N,"api":"HcsModifyServiceSettings","target":null,"document":{...},"hresult":"0x00000000"}
+    /// (as text and with --output jsonl); --output json prints them as one JSON array.
     /// PluginInput is redacted unless --show-secrets.
     #[command(after_help = LOG_EXAMPLES)]
     Log(LogArgs),
@@ -225,11 +229,15 @@ pub fn run(ctx: &Context, cmd: EmulatorCommand) -> Result<Exit, CliError> {
         EmulatorCommand::Inject(args) => inject(ctx, &emu, args),
         EmulatorCommand::Reset { all } => {
             emu.reset()?;
+            let mut cleared = vec![ResetPart::CcgInstances, ResetPart::UtilityVms];
             if all {
                 emu.clear_faults()?;
                 emu.clear_calls()?;
+                cleared.extend([ResetPart::Faults, ResetPart::CallLog]);
             }
-            if ctx.output == OutputFormat::Text {
+            if ctx.output.is_json() {
+                emit(ctx.output, &ResetDoc { cleared });
+            } else {
                 outln!(
                     "emulator reset: no CCG instances, no utility VMs{}",
                     if all {
@@ -248,8 +256,16 @@ pub fn run(ctx: &Context, cmd: EmulatorCommand) -> Result<Exit, CliError> {
 fn log(ctx: &Context, emu: &Emulator, args: &LogArgs) -> Result<Exit, CliError> {
     let calls = emu.calls()?;
     let skip = args.tail.map_or(0, |n| calls.len().saturating_sub(n));
-    for call in &calls[skip..] {
-        outln!("{}", call.to_json(ctx.show_secrets));
+    let shown: LogDoc = calls[skip..]
+        .iter()
+        .map(|c| CallDoc::of(c, ctx.show_secrets))
+        .collect();
+    if ctx.output.is_json() {
+        emit(ctx.output, &shown);
+    } else {
+        for call in &shown {
+            outln!("{}", serde_json::to_string(call).unwrap_or_default());
+        }
     }
     if args.clear {
         emu.clear_calls()?;
@@ -259,16 +275,26 @@ fn log(ctx: &Context, emu: &Emulator, args: &LogArgs) -> Result<Exit, CliError> 
 
 fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliError> {
     if args.clear {
+        // Counted first: what the queue held when it was cleared, for the report.
+        let cleared_faults = emu.faults()?.len();
         emu.clear_faults()?;
-        if ctx.output == OutputFormat::Text {
-            outln!("cleared every queued fault");
+        if ctx.output.is_json() {
+            emit(
+                ctx.output,
+                &InjectDoc::Cleared(FaultsCleared { cleared_faults }),
+            );
+        } else {
+            outln!(
+                "cleared {cleared_faults} queued fault{}",
+                if cleared_faults == 1 { "" } else { "s" }
+            );
         }
         return Ok(Exit::Ok);
     }
     if args.list {
         let faults = emu.faults()?;
         match ctx.output {
-            OutputFormat::Json => print_json(&serde_json::to_value(&faults).unwrap_or_default()),
+            OutputFormat::Json | OutputFormat::Jsonl => emit(ctx.output, &InjectDoc::List(faults)),
             OutputFormat::Text if faults.is_empty() => outln!("no queued faults"),
             OutputFormat::Text => {
                 for f in &faults {
@@ -331,7 +357,7 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
     fault.operation = args.operation;
     emu.inject(fault.clone())?;
     match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::to_value(&fault).unwrap_or_default()),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(ctx.output, &InjectDoc::Queued(fault)),
         OutputFormat::Text => outln!(
             "queued: {}",
             serde_json::to_string(&fault).unwrap_or_default()
@@ -341,29 +367,41 @@ fn inject(ctx: &Context, emu: &Emulator, args: InjectArgs) -> Result<Exit, CliEr
 }
 
 fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError> {
+    let changed = |id: String, action: UvmChange| {
+        if ctx.output.is_json() {
+            emit(
+                ctx.output,
+                &UvmChangeDoc {
+                    utility_vm: id,
+                    action,
+                },
+            );
+        } else {
+            let verb = match action {
+                UvmChange::Created => "created",
+                UvmChange::Removed => "removed",
+                UvmChange::Stopped => "stopped",
+            };
+            outln!("{verb} utility VM `{}`", text(&id));
+        }
+    };
     match cmd {
         UvmCommand::Create { id } => {
             emu.create_uvm(&id)?;
-            if ctx.output == OutputFormat::Text {
-                outln!("created utility VM `{id}`");
-            }
+            changed(id, UvmChange::Created);
         }
         UvmCommand::Remove { id } => {
             emu.remove_uvm(&id)?;
-            if ctx.output == OutputFormat::Text {
-                outln!("removed utility VM `{id}`");
-            }
+            changed(id, UvmChange::Removed);
         }
         UvmCommand::Stop { id } => {
             emu.stop_uvm(&id)?;
-            if ctx.output == OutputFormat::Text {
-                outln!("stopped utility VM `{id}`");
-            }
+            changed(id, UvmChange::Stopped);
         }
         UvmCommand::List => {
-            let ids = emu.uvm_ids()?;
+            let ids: UvmListDoc = emu.uvm_ids()?;
             match ctx.output {
-                OutputFormat::Json => print_json(&json!(ids)),
+                OutputFormat::Json | OutputFormat::Jsonl => emit(ctx.output, &ids),
                 OutputFormat::Text if ids.is_empty() => outln!("no utility VMs"),
                 OutputFormat::Text => ids.iter().for_each(|i| outln!("{}", text(i))),
             }
@@ -379,11 +417,20 @@ fn uvm(ctx: &Context, emu: &Emulator, cmd: UvmCommand) -> Result<Exit, CliError>
                 ));
             };
             match ctx.output {
-                OutputFormat::Json => print_json(&json!({
-                    "id": id,
-                    "stopped": vm.stopped,
-                    "ServiceTable": vm.service_table,
-                })),
+                OutputFormat::Json | OutputFormat::Jsonl => emit(
+                    ctx.output,
+                    &UvmShowDoc {
+                        utility_vm: id.clone(),
+                        stopped: vm.stopped,
+                        service_table: vm
+                            .service_table
+                            .iter()
+                            .map(|(sid, cfg)| {
+                                (sid.clone(), serde_json::to_value(cfg).unwrap_or_default())
+                            })
+                            .collect(),
+                    },
+                ),
                 OutputFormat::Text => {
                     outln!(
                         "utility VM `{}`{}: {}",

@@ -5,17 +5,19 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use credguard::lifecycle::reconcile::PlanItem;
-use credguard::wire::{
-    ContainerCredentialGuardInstance, ModificationRequest, ModifySettingRequest, to_wire,
-};
-use credguard::{Isolation, Removal, SpecRequest};
-use serde_json::json;
+use credguard::wire::ContainerCredentialGuardInstance;
+use credguard::{ContainerIds, Isolation, LoadedSpec, Plan, Removal, SpecRequest};
 
 use crate::Context;
+use crate::chain::chain_line;
 use crate::commands::reconcile::AliveArgs;
 use crate::credspec_input::{CredspecDirArg, read_credspec_from};
+use crate::documents::{
+    AddDoc, DryRunDoc, EntryLeft, InstanceDoc, ListDoc, ListRow, PlannedCall, RemoveDoc,
+    RemoveItem, RemoveResult,
+};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, instance_json, print_instance_text, print_json, shown, text};
+use crate::output::{OutputFormat, emit, instance_json, print_instance_text, shown, text};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -155,7 +157,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub gmsa_disabled: bool,
 
-    /// Send nothing: print the documents that would be sent, in order.
+    /// Send nothing: print the library's plan, after the same checks as a real add: the HCS
+    /// calls in order with the documents they would send (`<ServiceId>` and empty Settings
+    /// stand for what only HCS's answer holds).
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -170,16 +174,9 @@ pub fn run(ctx: &Context, cmd: InstancesCommand) -> Result<Exit, CliError> {
 }
 
 fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
-    credguard::lifecycle::validate_container_id(&args.id)?;
-    let denied = |reason: String| -> CliError {
-        credguard::CcgError::Denied {
-            container_id: credguard::text::ShownId::new(&args.id),
-            reason,
-        }
-        .into()
-    };
-    if args.gmsa_disabled {
-        return Err(denied("--gmsa-disabled".into()));
+    // Said in the flags' terms before the spec is read (the library refuses it too).
+    if args.uvm.is_some() && args.isolation != Isolation::HyperV {
+        return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
     let source = match (&args.credspec, &args.oci_bundle) {
         (Some(source), _) => source.clone(),
@@ -190,29 +187,31 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
             ));
         }
     };
-    // The spec carries its source's policy (an OCI bundle's gMSA-disable annotation, however
-    // the bundle was named); the library refuses what it denies.
-    let loaded = read_credspec_from(ctx, &source, &args.dir, args.no_lint, &args.id)?;
-    let isolation = args.isolation;
-    if args.uvm.is_some() && isolation != Isolation::HyperV {
-        return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
-    }
+    // The library checks the request (the id, --gmsa-disabled, the policy the spec's source
+    // carries: an OCI bundle's gMSA-disable annotation, however the bundle was named) before
+    // the spec is linted, and before anything is written or sent.
+    let loaded = read_credspec_from(ctx, &source, &args.dir, args.no_lint, |spec| {
+        request(args, spec).check()
+    })?;
     if args.dry_run {
-        let spec = loaded.document.canonical();
-        return dry_run(ctx, &args.id, &spec, isolation, args.uvm.as_deref());
+        // The request's plan needs no backend and no state directory: a dry run works
+        // where HCS cannot be reached, and opens nothing.
+        let plan = request(args, &loaded).plan()?;
+        print_plan(ctx, &args.id, &plan);
+        return Ok(Exit::Ok);
     }
     let client = ctx.client()?;
-    let request = SpecRequest {
-        container_id: &args.id,
-        spec: &loaded,
-        isolation,
-        utility_vm: args.uvm.as_deref(),
-    };
-    let (instance, handle) = client.create_spec_request(&request)?;
+    let (instance, handle) = client.create_spec_request(&request(args, &loaded))?;
     // The instance outlives this process by design; `instances remove` releases it.
     handle.detach();
     match ctx.output {
-        OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &AddDoc::Created(InstanceDoc {
+                container_id: instance.id.clone(),
+                instance: instance_json(&instance, ctx.show_secrets),
+            }),
+        ),
         OutputFormat::Text => {
             outln!(
                 "created the CCG instance of container `{}`",
@@ -224,73 +223,68 @@ fn add(ctx: &Context, args: &AddArgs) -> Result<Exit, CliError> {
     Ok(Exit::Ok)
 }
 
-fn dry_run(
-    ctx: &Context,
-    id: &str,
-    spec: &str,
-    isolation: Isolation,
-    uvm: Option<&str>,
-) -> Result<Exit, CliError> {
-    let query = credguard::CCG_QUERY.to_owned();
-    let wire_err = |e| CliError::new(Exit::Usage, e);
-    let add = to_wire(&ModificationRequest::add_instance(
-        id,
-        spec,
-        isolation.transport(),
-    ))
-    .map_err(wire_err)?;
-    let mut steps = vec![
-        (
-            "HcsGetServiceProperties",
-            None,
-            "refuse an id that already has an instance",
-            query.clone(),
-        ),
-        ("HcsModifyServiceSettings", None, "AddInstance", add),
-        (
-            "HcsGetServiceProperties",
-            None,
-            "read the new instance",
-            query,
-        ),
-    ];
-    if let Some(vm) = uvm {
-        // The ServiceId and the config come from HCS's answer: placeholders here.
-        let placeholder = credguard::wire::HvSocketServiceConfig::default();
-        let doc = to_wire(&ModifySettingRequest::hvsocket_update(
-            "<ServiceId>",
-            &placeholder,
-        ))
-        .map_err(wire_err)?;
-        steps.push((
-            "HcsModifyComputeSystem",
-            Some(vm),
-            "hot-add the HvSocket service-table entry (Settings: the instance's ServiceConfig)",
-            doc,
-        ));
-    }
-    let docs: Vec<_> = steps
+/// The library's request for `instances add`.
+fn request<'a>(args: &'a AddArgs, spec: &'a LoadedSpec) -> SpecRequest<'a> {
+    SpecRequest::new(&args.id, spec, args.isolation)
+        .with_utility_vm(args.uvm.as_deref())
+        .with_gmsa_disabled(args.gmsa_disabled.then_some("--gmsa-disabled"))
+}
+
+/// `--dry-run`: the calls the library's plan lists, in order, with their documents
+/// (credential specs redacted unless --show-secrets). JSON: an array of
+/// `{"api", "target", "purpose", "document", "from_answer"?}`.
+fn print_plan(ctx: &Context, plan_id: &str, plan: &Plan) {
+    let calls: Vec<serde_json::Value> = plan
+        .calls
         .iter()
-        .map(|(api, target, purpose, doc)| {
-            let document = serde_json::from_str(doc).unwrap_or(serde_json::Value::Null);
-            json!({"api": api, "target": target, "purpose": purpose, "document": shown(document, ctx.show_secrets)})
+        .map(|call| {
+            let mut v = serde_json::to_value(call).unwrap_or(serde_json::Value::Null);
+            v["document"] = shown(v["document"].take(), ctx.show_secrets);
+            v
         })
         .collect();
     match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::Value::Array(docs)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &AddDoc::DryRun(DryRunDoc {
+                dry_run: true,
+                container_id: plan_id.to_owned(),
+                calls: plan
+                    .calls
+                    .iter()
+                    .zip(&calls)
+                    .map(|(call, shown)| PlannedCall {
+                        api: call.operation.api_name().to_owned(),
+                        target: call.target.clone(),
+                        purpose: call.purpose.to_owned(),
+                        document: shown["document"].clone(),
+                        from_answer: call.from_answer.iter().map(|s| (*s).to_owned()).collect(),
+                    })
+                    .collect(),
+            }),
+        ),
         OutputFormat::Text => {
             outln!("dry run: nothing is sent; these documents would be, in order:");
-            for d in &docs {
-                outln!(
-                    "{} ({}):",
-                    d["api"].as_str().unwrap_or(""),
-                    d["purpose"].as_str().unwrap_or("")
-                );
-                outln!("  {}", d["document"]);
+            for (call, shown) in plan.calls.iter().zip(&calls) {
+                match &call.target {
+                    Some(target) => outln!(
+                        "{} on `{}` ({}):",
+                        call.operation.api_name(),
+                        text(target),
+                        call.purpose
+                    ),
+                    None => outln!("{} ({}):", call.operation.api_name(), call.purpose),
+                }
+                outln!("  {}", shown["document"]);
+                if !call.from_answer.is_empty() {
+                    outln!(
+                        "  (placeholders for what HCS's answer holds: {})",
+                        call.from_answer.join(", ")
+                    );
+                }
             }
         }
     }
-    Ok(Exit::Ok)
 }
 
 fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
@@ -311,27 +305,27 @@ fn list(ctx: &Context, args: &ListArgs) -> Result<Exit, CliError> {
         rows.retain(|(_, p)| orphan(p.as_ref()));
     }
     match ctx.output {
-        OutputFormat::Json => print_json(&serde_json::Value::Array(
-            rows.iter()
-                .map(|(inst, p)| {
-                    let mut v = inst.map_or_else(
-                        || json!({"Id": p.map(|p| p.container_id.as_str())}),
-                        |i| instance_json(i, ctx.show_secrets),
-                    );
-                    v["credguard"] = json!({
-                        "listed": inst.is_some(),
-                        "owned": p.is_some_and(|p| p.owned),
-                        "state": p.and_then(|p| p.state),
-                        "age_ms": p.and_then(|p| p.age_ms),
-                        "utility_vm": p.and_then(|p| p.utility_vm.as_deref()),
-                        "service_id": p.and_then(|p| p.service_id.as_deref()),
-                        "reconcile": p.map(|p| p.action),
-                        "orphan": orphan(p.as_ref()),
-                    });
-                    v
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &rows
+                .iter()
+                .map(|(inst, p)| ListRow {
+                    container_id: inst.map_or_else(
+                        || p.map_or_else(String::new, |p| p.container_id.clone()),
+                        |i| i.id.clone(),
+                    ),
+                    listed: inst.is_some(),
+                    owned: p.is_some_and(|p| p.owned),
+                    state: p.and_then(|p| p.state),
+                    age_ms: p.and_then(|p| p.age_ms),
+                    utility_vm: p.and_then(|p| p.utility_vm.clone()),
+                    service_id: p.and_then(|p| p.service_id.clone()),
+                    reconcile: p.map(|p| p.action),
+                    orphan: orphan(p.as_ref()),
+                    instance: inst.map(|i| instance_json(i, ctx.show_secrets)),
                 })
-                .collect(),
-        )),
+                .collect::<ListDoc>(),
+        ),
         OutputFormat::Text => {
             if rows.is_empty() {
                 outln!(
@@ -399,35 +393,35 @@ fn age(ms: u64) -> String {
 
 fn show(ctx: &Context, id: &str) -> Result<Exit, CliError> {
     let client = ctx.client_read_only()?;
-    let Some(instance) = client.get(id)? else {
-        return Err(credguard::CcgError::NotFound {
-            container_id: credguard::text::ShownId::new(id),
-        }
-        .into());
-    };
+    let instance = client.get_existing(id)?;
     match ctx.output {
-        OutputFormat::Json => print_json(&instance_json(&instance, ctx.show_secrets)),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &InstanceDoc {
+                container_id: instance.id.clone(),
+                instance: instance_json(&instance, ctx.show_secrets),
+            },
+        ),
         OutputFormat::Text => print_instance_text(&instance),
     }
     Ok(Exit::Ok)
 }
 
 fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
-    // Check every id before touching anything.
-    for id in ids {
-        credguard::lifecycle::validate_container_id(id)?;
-    }
+    // Every id is checked before anything is opened or removed.
+    let ids = ContainerIds::new(ids)?;
     let client = ctx.client()?;
-    let mut results = Vec::new();
+    let outcomes = client.remove_each(&ids);
+    let mut results: RemoveDoc = Vec::new();
     let mut failure: Option<CliError> = None;
-    for id in ids {
-        match client.remove(id) {
+    for (id, outcome) in ids.as_slice().iter().zip(outcomes) {
+        let e = match outcome {
             Ok(outcome) => {
                 let what = match outcome {
-                    Removal::Removed => "removed",
-                    Removal::AlreadyAbsent => "absent",
+                    Removal::Removed => RemoveResult::Removed,
+                    Removal::AlreadyAbsent => RemoveResult::Absent,
                 };
-                if ctx.output == OutputFormat::Text {
+                if !ctx.output.is_json() {
                     match outcome {
                         Removal::Removed => outln!("removed the CCG instance of `{id}`"),
                         Removal::AlreadyAbsent => {
@@ -435,70 +429,62 @@ fn remove(ctx: &Context, ids: &[String]) -> Result<Exit, CliError> {
                         }
                     }
                 }
-                results.push(json!({"id": id, "result": what}));
+                results.push(RemoveItem {
+                    container_id: id.clone(),
+                    result: what,
+                    warning: None,
+                    entry_left: None,
+                    error: None,
+                });
+                continue;
             }
-            Err(e @ credguard::CcgError::HvSocketEntryLeft { .. }) => {
-                // The instance is gone; only its HvSocket entry is left, for reconcile.
-                if ctx.output == OutputFormat::Text {
+            Err(e) => e,
+        };
+        if e.entry_left().is_some() {
+            // The instance is gone (removed now, or absent already); only its HvSocket entry
+            // is left, and the journal keeps it for reconcile.
+            let removed = e.instance_removed();
+            if !ctx.output.is_json() {
+                if removed {
                     outln!(
                         "removed the CCG instance of `{id}` (its HvSocket entry is left for `credguard reconcile`)"
                     );
-                }
-                results.push(json!({
-                    "id": id,
-                    "result": "removed",
-                    "warning": credguard::text::chain_line(&e),
-                    "entry_left": crate::output::entry_left_json(&e),
-                }));
-                let e = CliError::from(e);
-                if failure.is_some() {
-                    e.print();
                 } else {
-                    failure = Some(e);
-                }
-            }
-            Err(
-                e @ credguard::CcgError::HvSocketEntry {
-                    step: credguard::lifecycle::Step::HvSocketRemove,
-                    ..
-                },
-            ) => {
-                // No instance; the HvSocket entry an earlier refused removal left is still
-                // there, and the journal keeps it for reconcile.
-                if ctx.output == OutputFormat::Text {
                     outln!(
                         "`{id}` has no CCG instance (already absent); its HvSocket entry is still left for `credguard reconcile`"
                     );
                 }
-                results.push(json!({
-                    "id": id,
-                    "result": "absent",
-                    "warning": credguard::text::chain_line(&e),
-                    "entry_left": crate::output::entry_left_json(&e),
-                }));
-                let e = CliError::from(e);
-                if failure.is_some() {
-                    e.print();
-                } else {
-                    failure = Some(e);
-                }
             }
-            Err(e) => {
-                results.push(
-                    json!({"id": id, "result": "failed", "error": credguard::text::chain_line(&e)}),
-                );
-                let e = CliError::from(e);
-                if failure.is_some() {
-                    // Only the first failure decides the exit code; the others are printed now.
-                    e.print();
+            results.push(RemoveItem {
+                container_id: id.clone(),
+                result: if removed {
+                    RemoveResult::Removed
                 } else {
-                    failure = Some(e);
-                }
-            }
+                    RemoveResult::Absent
+                },
+                warning: Some(chain_line(&e)),
+                entry_left: EntryLeft::of(&e),
+                error: None,
+            });
+        } else {
+            results.push(RemoveItem {
+                container_id: id.clone(),
+                result: RemoveResult::Failed,
+                warning: None,
+                entry_left: None,
+                error: Some(chain_line(&e)),
+            });
+        }
+        let e = CliError::from(e);
+        if failure.is_some() {
+            // Only the first failure decides the exit code; the others are printed now.
+            e.print();
+        } else {
+            failure = Some(e);
         }
     }
-    if ctx.output == OutputFormat::Json {
-        print_json(&serde_json::Value::Array(results));
+    if ctx.output.is_json() {
+        emit(ctx.output, &results);
     }
     match failure {
         Some(e) => Err(e),

@@ -4,6 +4,7 @@ pub mod completions;
 pub mod credspec;
 pub mod doctor;
 pub mod emulator;
+pub mod explain;
 pub mod instances;
 pub mod man;
 pub mod probe;

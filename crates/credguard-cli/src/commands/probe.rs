@@ -7,15 +7,15 @@
 
 use std::time::{Duration, Instant};
 
+use crate::chain::chain_line;
 use clap::Args;
 use credguard::Isolation;
-use credguard::text::chain_line;
-use serde_json::json;
 
 use crate::Context;
 use crate::credspec_input::{CredspecArgs, read_credspec};
+use crate::documents::{ProbeDoc, ProbeStep};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, emit};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -77,21 +77,22 @@ impl Probe {
 
 pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
     let isolation = args.isolation;
+    // Said in the flags' terms before the spec is read (the library refuses it too).
     if args.uvm.is_some() && isolation != Isolation::HyperV {
         return Err(CliError::usage("--uvm applies to --isolation hyperv only"));
     }
     let id = format!("credguard-probe-{}", uuid::Uuid::new_v4());
-    let spec = read_credspec(ctx, &args.spec, &id)?;
+    let spec = read_credspec(ctx, &args.spec, |spec| {
+        credguard::SpecRequest::new(&id, spec, isolation)
+            .with_utility_vm(args.uvm.as_deref())
+            .check()
+    })?;
     let client = ctx.client()?;
     let mut probe = Probe { steps: Vec::new() };
 
     let created = probe.step("add instance", || {
-        let request = credguard::SpecRequest {
-            container_id: &id,
-            spec: &spec,
-            isolation,
-            utility_vm: args.uvm.as_deref(),
-        };
+        let request =
+            credguard::SpecRequest::new(&id, &spec, isolation).with_utility_vm(args.uvm.as_deref());
         client
             .create_spec_request(&request)
             .map(|(inst, handle)| {
@@ -164,18 +165,25 @@ pub fn run(ctx: &Context, args: &ProbeArgs) -> Result<Exit, CliError> {
 
     let passed = probe.steps.iter().all(|s| s.ok);
     match ctx.output {
-        OutputFormat::Json => print_json(&json!({
-            "container_id": id,
-            "isolation": format!("{:?}", isolation),
-            "backend": ctx.backend.resolve().name(),
-            "passed": passed,
-            "steps": probe.steps.iter().map(|s| json!({
-                "step": s.name,
-                "ok": s.ok,
-                "duration_ms": s.took.as_secs_f64() * 1000.0,
-                "detail": s.detail,
-            })).collect::<Vec<_>>(),
-        })),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &ProbeDoc {
+                container_id: id.clone(),
+                isolation,
+                backend: ctx.backend.resolve().name().to_owned(),
+                passed,
+                steps: probe
+                    .steps
+                    .iter()
+                    .map(|s| ProbeStep {
+                        step: s.name.to_owned(),
+                        ok: s.ok,
+                        duration_ms: s.took.as_secs_f64() * 1000.0,
+                        detail: s.detail.clone(),
+                    })
+                    .collect(),
+            },
+        ),
         OutputFormat::Text => {
             outln!(
                 "probe: container id {id}, {} isolation, backend {}",

@@ -3,17 +3,17 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::chain::chain_line;
 use clap::Args;
 use credguard::ReconcileOptions;
 use credguard::credspec::syntax::shown_path;
 use credguard::lifecycle::reconcile::PlanItem;
-use credguard::lifecycle::validate_container_id;
-use credguard::text::chain_line;
-use serde_json::json;
+use credguard::lifecycle::reconcile::parse_alive_list;
 
 use crate::Context;
+use crate::documents::{EntryLeft, ReconcileDoc, ReconcileResult};
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, count, entry_left_json, print_json, text};
+use crate::output::{OutputFormat, count, emit, text};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -75,10 +75,13 @@ impl AliveArgs {
             return Ok(ReconcileOptions::new().include_foreign(self.include_foreign));
         }
         let mut alive: BTreeSet<String> = BTreeSet::new();
-        for id in &self.alive {
-            validate_container_id(id).map_err(|e| CliError::usage(format!("--alive: {e}")))?;
-            alive.insert(id.clone());
+        // The library checks every id (ReconcileOptions::with_alive, parse_alive_list); the
+        // ids of --alive are checked on their own first, so the error names the flag.
+        if !self.alive.is_empty() {
+            ReconcileOptions::with_alive(self.alive.iter().cloned())
+                .map_err(|e| CliError::usage(format!("--alive: {e}")))?;
         }
+        alive.extend(self.alive.iter().cloned());
         if let Some(path) = &self.alive_file {
             let (name, text) = if path.as_os_str() == "-" {
                 let mut bytes = Vec::new();
@@ -117,22 +120,14 @@ impl AliveArgs {
                     text,
                 )
             };
-            let mut named = 0usize;
-            for (n, line) in text.lines().enumerate() {
-                let id = line.split('#').next().unwrap_or("").trim();
-                if id.is_empty() {
-                    continue;
-                }
-                validate_container_id(id)
-                    .map_err(|e| CliError::usage(format!("{name}, line {}: {e}", n + 1)))?;
-                alive.insert(id.to_owned());
-                named += 1;
-            }
-            if named == 0 {
+            let ids =
+                parse_alive_list(&text).map_err(|e| CliError::usage(format!("{name}: {e}")))?;
+            if ids.is_empty() {
                 return Err(CliError::usage(format!(
                     "the {name} names no container (it is empty or holds only blank lines and comments); that would remove every active instance: list the running containers, or give --alive-none if none runs"
                 )));
             }
+            alive.extend(ids);
         }
         ReconcileOptions::with_alive(alive)
             .map(|o| o.include_foreign(self.include_foreign))
@@ -160,7 +155,14 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
     if args.dry_run {
         let plan = client.plan_reconcile(&opts)?;
         match ctx.output {
-            OutputFormat::Json => print_json(&json!({"dry_run": true, "plan": plan})),
+            OutputFormat::Json | OutputFormat::Jsonl => emit(
+                ctx.output,
+                &ReconcileDoc {
+                    dry_run: true,
+                    plan,
+                    results: None,
+                },
+            ),
             OutputFormat::Text => {
                 print_plan(&plan);
                 outln!("dry run: nothing was changed");
@@ -176,17 +178,24 @@ pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
         .filter(|d| d.item.action.is_change() && d.result.is_ok())
         .count();
     match ctx.output {
-        OutputFormat::Json => print_json(&json!({
-            "dry_run": false,
-            "plan": plan,
-            "results": done.iter().map(|d| json!({
-                "container_id": d.item.container_id,
-                "action": d.item.action,
-                "ok": d.result.is_ok(),
-                "error": d.result.as_ref().err().map(|e| chain_line(e)),
-                "entry_left": d.result.as_ref().err().map(entry_left_json),
-            })).collect::<Vec<_>>(),
-        })),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            ctx.output,
+            &ReconcileDoc {
+                dry_run: false,
+                plan,
+                results: Some(
+                    done.iter()
+                        .map(|d| ReconcileResult {
+                            container_id: d.item.container_id.clone(),
+                            action: d.item.action,
+                            ok: d.result.is_ok(),
+                            error: d.result.as_ref().err().map(|e| chain_line(e)),
+                            entry_left: d.result.as_ref().err().and_then(EntryLeft::of),
+                        })
+                        .collect(),
+                ),
+            },
+        ),
         OutputFormat::Text => {
             print_plan(&plan);
             for d in done.iter().filter(|d| d.item.action.is_change()) {

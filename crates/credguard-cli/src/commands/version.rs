@@ -1,9 +1,8 @@
 //! `credguard version`: the crate version, the commit it was built from and the target.
 
-use serde::Serialize;
-
+use crate::documents::VersionDoc;
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json};
+use crate::output::{OutputFormat, emit};
 
 /// The crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -32,25 +31,17 @@ Examples:
   # {\"version\":\"0.1.0\",\"commit\":\"0123456789ab\",\"target\":\"...\"}
   credguard --output json version";
 
-/// The JSON form of `credguard version`.
-#[derive(Debug, Serialize)]
-struct VersionInfo {
-    version: &'static str,
-    commit: &'static str,
-    target: &'static str,
-}
-
 /// Needs no state directory, so it works where nothing else can (no HOME, an unusable
 /// state directory).
 pub fn run(output: OutputFormat) -> Result<Exit, CliError> {
     match output {
-        OutputFormat::Json => print_json(
-            &serde_json::to_value(VersionInfo {
-                version: VERSION,
-                commit: COMMIT,
-                target: TARGET,
-            })
-            .unwrap_or_default(),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(
+            output,
+            &VersionDoc {
+                version: VERSION.to_owned(),
+                commit: COMMIT.to_owned(),
+                target: TARGET.to_owned(),
+            },
         ),
         OutputFormat::Text => outln!("credguard {LONG_VERSION}"),
     }

@@ -173,8 +173,8 @@ impl Env {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|i| i["credguard"]["listed"] == true)
-            .map(|i| i["Id"].as_str().unwrap().to_owned())
+            .filter(|i| i["listed"] == true)
+            .map(|i| i["container_id"].as_str().unwrap().to_owned())
             .collect()
     }
 

@@ -94,7 +94,8 @@ pub struct HostAccount {
 pub struct Generated {
     /// The spec.
     pub spec: CredentialSpec,
-    /// Warnings (for example a domain outside the forest root's tree), for the user to check.
+    /// Warnings (for example a domain outside the forest root's tree, a password-shaped
+    /// plug-in input) and info notes (a plug-in credguard does not know), for the user to check.
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -440,7 +441,9 @@ mod tests {
         n.additional_accounts = vec!["WebApp02@emea.contoso.com".parse().unwrap()];
         n.host_account = Some(HostAccount {
             plugin_guid: "859E1386-BDB4-49E8-85C7-3070B13920E1".into(),
-            plugin_input: PluginInput::text("{\"credentialArn\": \"arn:aws:x\"}"),
+            plugin_input: PluginInput::text(
+                "{\"credentialArn\": \"arn:aws:secretsmanager:us-west-2:123456789012:secret:gmsa\"}",
+            ),
         });
         let g = n.build().unwrap();
         let v = Value::Object(g.spec.to_map());
@@ -454,6 +457,47 @@ mod tests {
         );
         assert!(lint(&g.spec.to_map()).is_empty());
         assert!("nodomain".parse::<AdditionalAccount>().is_err());
+    }
+
+    #[test]
+    fn refuses_a_plugin_input_of_the_wrong_shape_naming_the_flag_not_the_input() {
+        let secret = "kv-s3cr3t-name";
+        for (guid, input, code_says) in [
+            (
+                "{CCC2A336-D7F3-4818-A213-272B7924213E}",
+                format!("SecretUri=https://{secret}.vault.azure.net/secrets/{secret}"),
+                "has no `ObjectId`",
+            ),
+            (
+                "{859E1386-BDB4-49E8-85C7-3070B13920E1}",
+                format!("{{\"credentialArn\": \"arn:aws:s3:::{secret}\"}}"),
+                "names a service other than",
+            ),
+        ] {
+            let mut n = contoso();
+            n.host_account = Some(HostAccount {
+                plugin_guid: guid.into(),
+                plugin_input: PluginInput::text(input),
+            });
+            let e = n.build().unwrap_err().to_string();
+            assert!(e.contains("--plugin-input: "), "{e}");
+            assert!(e.contains(code_says), "{e}");
+            assert!(!e.contains(secret), "{e}");
+        }
+        // A password in the input is a warning: the spec is written, the warning comes along.
+        let mut n = contoso();
+        n.host_account = Some(HostAccount {
+            plugin_guid: "{E4781092-F116-4B79-B55E-28EB6A224E26}".into(),
+            plugin_input: PluginInput::text("contoso.com:reader:Pa55w0rd"),
+        });
+        let g = n.build().unwrap();
+        assert_eq!(
+            g.warnings
+                .iter()
+                .map(|d| d.code.as_str())
+                .collect::<Vec<_>>(),
+            vec!["CS088"]
+        );
     }
 
     #[test]

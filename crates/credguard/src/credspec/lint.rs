@@ -5,8 +5,10 @@
 //! is about, a message and a hint. The linter works on the JSON itself, not on the typed
 //! model, so a spec with members of the wrong type is linted in full.
 //!
-//! No diagnostic quotes a `PluginInput`: the linter never reads its content, and a message
-//! quotes a value only of members known to hold no secret (SIDs, names, GUIDs).
+//! No diagnostic quotes a `PluginInput`: its shape is checked only for the plug-ins whose
+//! input is public (see `plugin_input`), and those messages name what is wrong with the shape,
+//! never any part of the input; a message quotes a value only of members known to hold no
+//! secret (SIDs, names, GUIDs).
 
 use std::fmt;
 
@@ -18,6 +20,7 @@ use super::model::{
     GroupManagedServiceAccount, HostAccountConfig, PORTABLE_CCG_VERSION,
 };
 use super::path::JsonPath;
+use super::plugin_input;
 use super::plugins::{DOCS_PLACEHOLDER_PLUGIN_GUID, KnownPlugin, nearest_known_plugin};
 use super::syntax::{
     SidShape, account_problem, dns_name_problem, is_guid, netbios_problem, parse_sid, shown,
@@ -26,12 +29,15 @@ use crate::input::json_kind;
 
 /// How bad a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// ccg.exe will fail on the spec, or the container will not get its identity.
     Error,
     /// Probably wrong, or different from what New-CredentialSpec writes.
     Warning,
+    /// Worth knowing, nothing to fix (a plug-in credguard cannot check, say).
+    Info,
 }
 
 impl fmt::Display for Severity {
@@ -39,6 +45,7 @@ impl fmt::Display for Severity {
         f.write_str(match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Info => "info",
         })
     }
 }
@@ -107,6 +114,15 @@ codes! {
     PlaceholderPluginGuid = "CS063", Error, "PluginGUID is the placeholder from Microsoft's docs";
     PluginGuidTypo = "CS064", Warning, "PluginGUID is one or two digits away from a known plug-in";
     UnknownMember = "CS070", Warning, "a member is unknown or wrongly cased";
+    UnknownPlugin = "CS080", Info, "PluginGUID names a plug-in credguard does not know, so its PluginInput is not checked";
+    KeyVaultInput = "CS081", Error, "the Azure Key Vault plug-in's PluginInput is not `ObjectId=...;SecretUri=...` with both keys";
+    KeyVaultSecretUri = "CS082", Error, "the Azure Key Vault plug-in's SecretUri is not an https Key Vault secret URL";
+    KeyVaultObjectId = "CS083", Error, "the Azure Key Vault plug-in's ObjectId is not a GUID";
+    KeyVaultExtraKey = "CS084", Warning, "the Azure Key Vault plug-in's PluginInput has an unknown or repeated key";
+    AwsInput = "CS085", Error, "the AWS plug-in's PluginInput is not a JSON object with a credentialArn";
+    AwsCredentialArn = "CS086", Error, "the AWS plug-in's credentialArn is not a Secrets Manager secret or SSM parameter ARN";
+    AwsExtraMember = "CS087", Warning, "the AWS plug-in's PluginInput has a member other than credentialArn";
+    PlaintextPassword = "CS088", Warning, "PluginInput looks like `domain:user:password`: the spec carries a password";
 }
 
 impl fmt::Display for Code {
@@ -123,12 +139,15 @@ impl Serialize for Code {
 
 /// One finding of the linter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Diagnostic {
     /// The stable code.
+    #[cfg_attr(feature = "schemars", schemars(with = "String"))]
     pub code: Code,
     /// Error or warning (always the code's).
     pub severity: Severity,
     /// The member it is about (for a missing member, the member that should be there).
+    #[cfg_attr(feature = "schemars", schemars(with = "String"))]
     pub path: JsonPath,
     /// The line of the source text, when the spec was read from JSON text.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -377,10 +396,10 @@ impl Linter {
                 if required == Required::Yes {
                     let what = match key {
                         "DomainJoinConfig" => {
-                            "the domain and the gMSA (Sid, MachineAccountName, Guid, DnsTreeName, DnsName, NetBiosName); `credguard credspec new` writes a complete spec"
+                            "the domain and the gMSA (Sid, MachineAccountName, Guid, DnsTreeName, DnsName, NetBiosName); a generated spec is complete"
                         }
                         _ => {
-                            "the gMSAs (GroupManagedServiceAccounts); `credguard credspec new` writes a complete spec"
+                            "the gMSAs (GroupManagedServiceAccounts); a generated spec is complete"
                         }
                     };
                     self.missing(Code::MissingMember, map, path, key, what);
@@ -897,10 +916,14 @@ impl Linter {
                 );
             }
         }
+        // Whose input PluginInput is: a known plug-in, an unknown one (`None`), or nothing to
+        // go by (no usable PluginGUID: the input is left alone).
+        let mut plugin: Option<Option<KnownPlugin>> = None;
         if let Some(guid) = self.string(h, path, "PluginGUID", Code::MissingMember, "the CCG plug-in's CLSID in braces (`{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}`), from the plug-in's documentation") {
-            self.plugin_guid(guid, path.key("PluginGUID"));
+            plugin = self.plugin_guid(guid, path.key("PluginGUID"));
         }
-        // PluginInput is opaque and may be secret: only whether it is there is checked.
+        // PluginInput may be secret: its shape is checked for the plug-ins that document it,
+        // and no message quotes any of it.
         let key = "PluginInput";
         match h.get(key) {
             None => self.missing(
@@ -922,11 +945,21 @@ impl Linter {
                 "`PluginInput` is empty".to_owned(),
                 "fill in what the plug-in reads (its documentation says what)".to_owned(),
             ),
-            Some(_) => {}
+            Some(input) => {
+                if let Some(plugin) = plugin {
+                    for f in plugin_input::check(plugin, input) {
+                        self.push(f.code, path.key(key), f.message, f.hint);
+                    }
+                }
+            }
         }
     }
 
-    fn plugin_guid(&mut self, guid: &str, at: JsonPath) {
+    /// Checks `PluginGUID`; returns whose input `PluginInput` is: `Some(Some(plugin))` for a
+    /// known plug-in (also when only the braces are missing), `Some(None)` for a well-formed
+    /// GUID of a plug-in credguard does not know (CS080), `None` when the GUID is unusable
+    /// (the placeholder, a near miss of a known one, not a GUID).
+    fn plugin_guid(&mut self, guid: &str, at: JsonPath) -> Option<Option<KnownPlugin>> {
         if guid.eq_ignore_ascii_case(DOCS_PLACEHOLDER_PLUGIN_GUID) {
             self.push(
                 Code::PlaceholderPluginGuid,
@@ -934,21 +967,30 @@ impl Linter {
                 format!("`{guid}` is the placeholder from Microsoft's documentation, not a real plug-in GUID (G, P and J are not hexadecimal digits)"),
                 "use the CLSID your CCG plug-in documents, for example {859E1386-BDB4-49E8-85C7-3070B13920E1} for AWS ECS domainless gMSA or {CCC2A336-D7F3-4818-A213-272B7924213E} for Azure Key Vault".to_owned(),
             );
-            return;
+            return None;
         }
         let inner = guid.strip_prefix('{').and_then(|g| g.strip_suffix('}'));
         match inner {
             Some(inner) if is_guid(inner) => {
-                if KnownPlugin::by_guid(guid).is_none()
-                    && let Some((plugin, _)) = nearest_known_plugin(guid)
-                {
+                if let Some(known) = KnownPlugin::by_guid(guid) {
+                    return Some(Some(known));
+                }
+                if let Some((plugin, _)) = nearest_known_plugin(guid) {
                     self.push(
                         Code::PluginGuidTypo,
                         at,
                         format!("`{}` is not a known plug-in but differs from {} in one or two digits", shown(guid), plugin.description()),
                         format!("if you meant that plug-in, write `{}`; a wrong GUID makes CCG fail to load the plug-in", plugin.guid),
                     );
+                    return None;
                 }
+                self.push(
+                    Code::UnknownPlugin,
+                    at,
+                    format!("`{}` is not a plug-in credguard knows, so its PluginInput is not checked", shown(guid)),
+                    "nothing to fix for an in-house or newer plug-in: make sure each host has it registered under `HKLM\\SYSTEM\\CurrentControlSet\\Control\\CCG\\COMClasses\\<PluginGUID>` (CCG reads no other key) and that PluginInput is what its documentation asks for".to_owned(),
+                );
+                Some(None)
             }
             _ if is_guid(guid) => {
                 let braced = format!("{{{guid}}}");
@@ -961,13 +1003,18 @@ impl Linter {
                     format!("`{}` is not in braces", shown(guid)),
                     format!("write `{braced}`{named}; CCG reads PluginGUID as a braced CLSID"),
                 );
+                // The plug-in meant is plain: check its input too.
+                KnownPlugin::by_guid(&braced).map(Some)
             }
-            _ => self.push(
+            _ => {
+                self.push(
                 Code::InvalidPluginGuid,
                 at,
                 format!("`{}` is not a GUID in braces", shown(guid)),
                 "write the plug-in's CLSID as `{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}` in hexadecimal, as its documentation gives it".to_owned(),
-            ),
+                );
+                None
+            }
         }
     }
 }
@@ -1225,7 +1272,7 @@ mod tests {
         let ok = serde_json::json!({
             "PortableCcgVersion": "1",
             "PluginGUID": "{859E1386-BDB4-49E8-85C7-3070B13920E1}",
-            "PluginInput": "{\"credentialArn\": \"arn:aws:secretsmanager:us-west-2:123:secret:s3cr3t\"}"
+            "PluginInput": "{\"credentialArn\": \"arn:aws:secretsmanager:us-west-2:123456789012:secret:s3cr3t\"}"
         });
         assert_eq!(codes(&host(ok.clone())), vec![]);
         let mut placeholder = ok.clone();

@@ -27,6 +27,7 @@ pub mod lint;
 pub mod model;
 mod open;
 pub mod path;
+mod plugin_input;
 pub mod plugins;
 pub mod read;
 #[cfg(windows)]

@@ -28,6 +28,7 @@ pub const PORTABLE_CCG_VERSION: &str = "1";
 /// A member of the model whose JSON type is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{path}` is a JSON {found}; it must be {expected}")]
+#[non_exhaustive]
 pub struct ModelError {
     /// Where.
     pub path: JsonPath,

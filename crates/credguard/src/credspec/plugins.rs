@@ -7,6 +7,22 @@ use serde::Serialize;
 /// (G, P and J are not hexadecimal digits), and copied into other projects' fixtures.
 pub const DOCS_PLACEHOLDER_PLUGIN_GUID: &str = "{GDMA0342-266A-4D1P-831J-20990E82944F}";
 
+/// The Azure Key Vault plug-in (AKS): its PluginInput is `ObjectId=...;SecretUri=...`.
+pub const AZURE_KEY_VAULT_PLUGIN_GUID: &str = "{CCC2A336-D7F3-4818-A213-272B7924213E}";
+
+/// The AWS plug-in (ECS and EKS domainless gMSA): its PluginInput is a JSON document with a
+/// `credentialArn`.
+pub const AWS_PLUGIN_GUID: &str = "{859E1386-BDB4-49E8-85C7-3070B13920E1}";
+
+/// The DNS suffixes of Azure Key Vault a `SecretUri` may name: the public cloud, Azure China,
+/// Azure US Government and the (retired) Azure Germany cloud.
+pub const KEY_VAULT_HOSTS: &[&str] = &[
+    "vault.azure.net",
+    "vault.azure.cn",
+    "vault.usgovcloudapi.net",
+    "vault.microsoftazure.de",
+];
+
 /// A CCG plug-in whose CLSID is public.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct KnownPlugin {
@@ -19,11 +35,11 @@ pub struct KnownPlugin {
 /// The known plug-ins.
 pub const KNOWN_PLUGINS: &[KnownPlugin] = &[
     KnownPlugin {
-        guid: "{CCC2A336-D7F3-4818-A213-272B7924213E}",
+        guid: AZURE_KEY_VAULT_PLUGIN_GUID,
         name: "Azure Key Vault plug-in",
     },
     KnownPlugin {
-        guid: "{859E1386-BDB4-49E8-85C7-3070B13920E1}",
+        guid: AWS_PLUGIN_GUID,
         name: "AWS ECS domainless gMSA plug-in",
     },
     KnownPlugin {

@@ -21,6 +21,7 @@ use crate::redact::redact_value;
 
 /// How a spec's bytes were encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum Encoding {
     /// UTF-8 without a BOM (or plain ASCII, what New-CredentialSpec writes).
     #[serde(rename = "utf-8")]
@@ -61,7 +62,7 @@ pub enum ReadError {
     },
     /// Nothing but white space.
     #[error(
-        "it is empty; a credential spec is a JSON object (create one with `credguard credspec new`)"
+        "it is empty; a credential spec is a JSON object (generate one from the gMSA's attributes)"
     )]
     Empty,
     /// Bytes that are not text in a supported encoding.

@@ -113,7 +113,8 @@ impl fmt::Display for SpecSource {
 
 /// How the spec was stored in its source.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(tag = "form", rename_all = "kebab-case")]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(tag = "form", rename_all = "snake_case")]
 pub enum SpecForm {
     /// A credential spec document.
     Spec,

@@ -1,13 +1,14 @@
 //! The CCG events of one container: found in the channel's XML, reported by id, level, time
 //! and meaning (never by their text, which could carry what a plug-in was given).
 //!
-//! The meanings are few: credguard knows CCG event 4 (the plug-in could not be instantiated)
-//! from public issues. Any other id is reported as such, pointing at Event Viewer.
+//! The meanings come from `explain`'s table of event ids (`data/explain.json`, each entry
+//! with its source); an id it does not know is reported as such, pointing at Event Viewer.
 
 use serde::Serialize;
 
 /// A CCG event of the container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct CcgEvent {
     /// `<EventID>`.
     pub event_id: u32,
@@ -21,16 +22,35 @@ pub struct CcgEvent {
     pub meaning: String,
 }
 
-/// What CCG event `id` means, as far as credguard knows.
+/// The provider of CCG's events, as `explain`'s table names it.
+const CCG_PROVIDER: &str = "Microsoft-Windows-Containers-CCG";
+
+/// What CCG event `id` means, from `explain`'s table of event ids (`data/explain.json`):
+/// its name, known causes and next step; for an id the table does not know, a pointer to
+/// Event Viewer.
 #[must_use]
-pub fn event_meaning(id: u32) -> &'static str {
-    match id {
-        4 => {
-            "CCG failed to instantiate the credential spec's plug-in (\"Object was not found in registry\"): its COM class is not registered under HKLM\\SYSTEM\\CurrentControlSet\\Control\\CCG\\COMClasses\\{GUID} (a registration under HKLM\\SYSTEM\\CurrentControlSet\\CCG\\COMClasses is never read), or HKCR\\CLSID\\{GUID} is missing or names a DLL that cannot load"
+pub fn event_meaning(id: u32) -> String {
+    let report = crate::explain::explain_text(&format!("event {id}"));
+    let layer = report
+        .codes
+        .iter()
+        .flat_map(|c| &c.layers)
+        .find(|l| l.provider.as_deref() == Some(CCG_PROVIDER) && l.code == id.to_string());
+    match layer {
+        Some(l) => {
+            let mut text = l.name.clone().unwrap_or_else(|| format!("CCG event {id}"));
+            if !l.causes.is_empty() {
+                text.push_str(" (known causes: ");
+                text.push_str(&l.causes.join("; "));
+                text.push(')');
+            }
+            if let Some(next) = l.next_steps.first() {
+                text.push_str("; next: ");
+                text.push_str(next);
+            }
+            text
         }
-        _ => {
-            "credguard does not know this event: read its message in Event Viewer (Applications and Services Logs > Microsoft > Windows > Containers-CCG > Admin)"
-        }
+        None => "credguard does not know this event: read its message in Event Viewer (Applications and Services Logs > Microsoft > Windows > Containers-CCG > Admin), or `credguard explain 'event ID'`".to_owned(),
     }
 }
 
@@ -85,6 +105,6 @@ pub(super) fn parse(xml: &str) -> Option<CcgEvent> {
         level,
         error: matches!(level, Some(1 | 2)),
         time: time_created(xml),
-        meaning: event_meaning(event_id).to_owned(),
+        meaning: event_meaning(event_id),
     })
 }

@@ -110,6 +110,7 @@ pub trait Host {
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Nothing to do.
@@ -134,6 +135,7 @@ impl Status {
 
 /// One check and what it found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Check {
     /// A stable name (`hcs_service`, `plugin_registration`, ...).
     pub name: &'static str,
@@ -176,6 +178,7 @@ impl Check {
 
 /// How many checks ended each way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Summary {
     /// Checks that are ok.
     pub ok: usize,
@@ -187,6 +190,7 @@ pub struct Summary {
 
 /// What `doctor` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Report {
     /// Every check, in the order they ran.
     pub checks: Vec<Check>,

@@ -330,7 +330,15 @@ fn the_container_events_are_found_with_their_meaning() {
         report.events[0].time.as_deref(),
         Some("2026-12-02T03:00:00.1234567Z")
     );
-    assert!(report.events[0].meaning.contains("COMClasses"));
+    // The meaning is explain's entry for CCG event 4.
+    assert!(
+        report.events[0]
+            .meaning
+            .contains("failed to instantiate the plugin")
+            && report.events[0].meaning.contains(r"Control\CCG\COMClasses"),
+        "{}",
+        report.events[0].meaning
+    );
     assert!(report.events[1].meaning.contains("does not know"));
     assert_eq!(check(&report, "container_events").status, Status::Failed);
     let json = serde_json::to_string(&report).unwrap();

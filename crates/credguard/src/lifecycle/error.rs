@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::hcs::HcsError;
-use crate::text::ShownId;
+use crate::text::{ShownId, chain_line};
 use crate::wire::FindError;
 
 /// The steps of creating and releasing an instance, as errors name them.
@@ -49,6 +49,7 @@ impl fmt::Display for Step {
 
 /// What a CCG instance lacked in HCS's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Missing {
     /// The `CredentialGuard` state the container document needs.
     CredentialGuard,
@@ -118,7 +119,7 @@ pub enum CcgError {
     /// (`step` [`Step::AddInstance`], `source` its answer). Either way the instance belongs
     /// to another creator and was left alone.
     #[error(
-        "container `{container_id}`: {step}: an instance already exists for this container id{}; remove it first (`credguard instances remove {container_id}`) or use another id",
+        "container `{container_id}`: {step}: an instance already exists for this container id{}; remove that instance first or use another id",
         already_exists_note(*.step)
     )]
     AlreadyExists {
@@ -169,7 +170,7 @@ pub enum CcgError {
     /// The instance was removed, but its HvSocket service-table entry could not be: the
     /// journal keeps the entry and `reconcile` removes it later.
     #[error(
-        "container `{container_id}`: the CCG instance was removed, but its HvSocket service-table entry (ServiceId `{service_id}`) is still in utility VM `{utility_vm}`; the journal keeps it and `credguard reconcile` removes it"
+        "container `{container_id}`: the CCG instance was removed, but its HvSocket service-table entry (ServiceId `{service_id}`) is still in utility VM `{utility_vm}`; the journal keeps it and a reconcile removes it"
     )]
     HvSocketEntryLeft {
         /// The container.
@@ -187,7 +188,7 @@ pub enum CcgError {
     /// of an earlier instance of this id that could not be removed (the utility VM refuses
     /// it still): a new record would lose it. Nothing was sent after the attempt.
     #[error(
-        "container `{container_id}`: refused: the HvSocket service-table entry (ServiceId `{service_id}`) of an earlier instance of this id is still in utility VM `{utility_vm}` and could not be removed now; the journal keeps it: run `credguard reconcile` once the utility VM allows it, then create again"
+        "container `{container_id}`: refused: the HvSocket service-table entry (ServiceId `{service_id}`) of an earlier instance of this id is still in utility VM `{utility_vm}` and could not be removed now; the journal keeps it: reconcile once the utility VM allows it, then create again"
     )]
     EntryPending {
         /// The container.
@@ -262,13 +263,16 @@ pub enum CcgError {
 
     /// Creating failed, and removing the instance again failed too: it may be left behind.
     #[error(
-        "container `{container_id}`: creating the CCG instance failed and removing it again failed too ({rollback}); the instance may be left behind: remove it with `credguard instances remove {container_id}` or run `credguard reconcile`"
+        "container `{container_id}`: creating the CCG instance failed and removing it again failed too ({}); the instance may be left behind: remove it, or reconcile (the journal keeps its record)",
+        chain_line(.rollback)
     )]
     RollbackFailed {
         /// The container.
         container_id: ShownId,
-        /// Why the rollback failed (its whole chain, on one line).
-        rollback: String,
+        /// Why the rollback failed: the failed removal of the instance (its chain is shown
+        /// on one line in this error's message; [`std::error::Error::source`] is the
+        /// create's cause).
+        rollback: Box<CcgError>,
         /// Why creating failed.
         #[source]
         cause: Box<CcgError>,
@@ -367,6 +371,36 @@ impl CcgError {
         }
     }
 
+    /// Whether the instance this error is about was removed: the error is about what was
+    /// left behind with it (its HvSocket entry, see [`CcgError::entry_left`]).
+    #[must_use]
+    pub fn instance_removed(&self) -> bool {
+        matches!(self, CcgError::HvSocketEntryLeft { .. })
+    }
+
+    /// What the caller can do about this error, if anything beyond fixing its input: for a
+    /// program, the action to take; for a tool, the command to suggest. The message says it
+    /// in words without naming any tool's command.
+    #[must_use]
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            CcgError::AlreadyExists { .. } => Some(Remedy::RemoveInstance),
+            CcgError::JournalConflict { .. } => Some(Remedy::WaitOrReconcile),
+            CcgError::HvSocketEntryLeft { .. }
+            | CcgError::EntryPending { .. }
+            | CcgError::RolledBack {
+                entry_left: Some(_),
+                ..
+            }
+            | CcgError::HvSocketEntry {
+                step: Step::HvSocketRemove,
+                ..
+            } => Some(Remedy::Reconcile),
+            CcgError::RollbackFailed { .. } => Some(Remedy::RemoveInstanceOrReconcile),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is, for exit codes and for callers that branch on it.
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
@@ -409,13 +443,29 @@ fn already_exists_note(step: Step) -> &'static str {
 fn entry_left_note(entry: Option<&(ShownId, ShownId)>) -> String {
     entry.map_or_else(String::new, |(vm, sid)| {
         format!(
-            ", but its HvSocket service-table entry (ServiceId `{sid}`) is still in utility VM `{vm}`: the journal keeps it and `credguard reconcile` removes it"
+            ", but its HvSocket service-table entry (ServiceId `{sid}`) is still in utility VM `{vm}`: the journal keeps it and a reconcile removes it"
         )
     })
 }
 
+/// What a caller can do about a [`CcgError`] ([`CcgError::remedy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// An instance of the id exists already: remove it (or use another id).
+    RemoveInstance,
+    /// Something is left that the journal keeps (an HvSocket entry): a reconcile removes
+    /// it, once what refused it allows it.
+    Reconcile,
+    /// The instance may be left behind: remove it, or reconcile.
+    RemoveInstanceOrReconcile,
+    /// Another process works on the id: wait for it, or reconcile if it died.
+    WaitOrReconcile,
+}
+
 /// The broad classes of [`CcgError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The input was refused before anything was sent.
     InvalidInput,

@@ -15,6 +15,7 @@
 
 mod checks;
 mod error;
+mod plan;
 mod policy;
 pub mod reconcile;
 
@@ -22,7 +23,8 @@ pub use crate::input::{
     MAX_CONTAINER_ID_CHARS, MAX_CREDENTIAL_SPEC_BYTES, credential_spec_problem, id_problem,
 };
 pub use checks::{validate_container_id, validate_credential_spec};
-pub use error::{CcgError, ErrorKind, Missing, Step};
+pub use error::{CcgError, ErrorKind, Missing, Remedy, Step};
+pub use plan::{PLACEHOLDER_SERVICE_ID, Plan, PlannedCall};
 pub use reconcile::ReconcileOptions;
 
 use std::sync::Arc;
@@ -37,12 +39,16 @@ use crate::text::{ShownId, chain_line};
 use crate::hcs::watchdog::calls_for;
 use crate::journal::{FailedOperation, Journal, JournalError, Record, RecordLock, RecordState};
 use crate::wire::{
-    CCG_QUERY, ContainerCredentialGuardInstance, FindError, Isolation, ModificationRequest,
-    ModifySettingRequest, find_instance, find_listed_instance, list_listed_instances, to_wire,
+    CCG_QUERY, ContainerCredentialGuardInstance, FindError, HvSocketServiceConfig, Isolation,
+    ModificationRequest, ModifySettingRequest, find_instance, find_listed_instance,
+    list_listed_instances, to_wire,
 };
 
-/// Everything [`CcgClient::create_request`] needs.
+/// Everything [`CcgClient::create_request`] needs: [`CreateRequest::new`], then
+/// [`CreateRequest::with_utility_vm`] for a Hyper-V container whose utility VM gets the
+/// HvSocket entry.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct CreateRequest<'a> {
     /// The container id the instance belongs to.
     pub container_id: &'a str,
@@ -53,6 +59,10 @@ pub struct CreateRequest<'a> {
     /// Under Hyper-V isolation: the utility VM to hot-add the HvSocket service-table entry
     /// to. `None` when the caller puts the entry into the VM's document itself.
     pub utility_vm: Option<&'a str>,
+    /// The caller's gMSA disable policy for this container (what disabled it, as hcsshim's
+    /// `io.microsoft.container.wcow.gmsa.disable` annotation does): the request is refused
+    /// with [`CcgError::Denied`] before anything is sent.
+    pub gmsa_disabled: Option<&'a str>,
 }
 
 impl<'a> CreateRequest<'a> {
@@ -64,14 +74,63 @@ impl<'a> CreateRequest<'a> {
             credential_spec,
             isolation,
             utility_vm: None,
+            gmsa_disabled: None,
         }
+    }
+
+    /// Disables gMSA for this container: `reason` says what disabled it (for the message).
+    #[must_use]
+    pub fn with_gmsa_disabled(mut self, reason: impl Into<Option<&'a str>>) -> Self {
+        self.gmsa_disabled = reason.into();
+        self
+    }
+
+    /// The utility VM to hot-add the instance's HvSocket entry to (Hyper-V isolation only;
+    /// `None` for none).
+    #[must_use]
+    pub fn with_utility_vm(mut self, utility_vm: impl Into<Option<&'a str>>) -> Self {
+        self.utility_vm = utility_vm.into();
+        self
+    }
+
+    /// Every check [`CcgClient::create_request`] makes of the request itself before
+    /// anything is sent: the container id, the request's gMSA policy, the credential spec,
+    /// and the utility VM (a valid id, under Hyper-V isolation only). The client's own
+    /// policy is not part of it (see [`CcgClient::check_request`]).
+    ///
+    /// # Errors
+    /// [`CcgError::InvalidContainerId`], [`CcgError::Denied`],
+    /// [`CcgError::InvalidCredentialSpec`] or [`CcgError::InvalidRequest`], as create
+    /// returns them.
+    pub fn check(&self) -> Result<(), CcgError> {
+        let id = self.container_id;
+        validate_container_id(id)?;
+        denied_by(id, self.gmsa_disabled)?;
+        validate_credential_spec(id, self.credential_spec)?;
+        if let Some(vm) = self.utility_vm {
+            if self.isolation != Isolation::HyperV {
+                return Err(CcgError::InvalidRequest {
+                    container_id: ShownId::new(id),
+                    reason: "a utility VM applies to Hyper-V isolation only; drop it or ask for Hyper-V isolation".into(),
+                });
+            }
+            if let Err(CcgError::InvalidContainerId { reason, .. }) = validate_container_id(vm) {
+                return Err(CcgError::InvalidRequest {
+                    container_id: ShownId::new(id),
+                    reason: format!("invalid utility VM id `{}`: {reason}", ShownId::new(vm)),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
 /// [`CreateRequest`] for a credential spec loaded from its source
 /// ([`crate::credspec::load`]): the spec carries what its source says about policy, and
 /// [`CcgClient::create_spec_request`] refuses what that policy denies before anything is sent.
+/// Built with [`SpecRequest::new`] and [`SpecRequest::with_utility_vm`].
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct SpecRequest<'a> {
     /// The container id the instance belongs to.
     pub container_id: &'a str,
@@ -81,6 +140,106 @@ pub struct SpecRequest<'a> {
     pub isolation: Isolation,
     /// As [`CreateRequest::utility_vm`].
     pub utility_vm: Option<&'a str>,
+    /// As [`CreateRequest::gmsa_disabled`] (the spec's source may disable gMSA too).
+    pub gmsa_disabled: Option<&'a str>,
+}
+
+impl<'a> SpecRequest<'a> {
+    /// A request without a utility VM.
+    #[must_use]
+    pub fn new(container_id: &'a str, spec: &'a LoadedSpec, isolation: Isolation) -> Self {
+        SpecRequest {
+            container_id,
+            spec,
+            isolation,
+            utility_vm: None,
+            gmsa_disabled: None,
+        }
+    }
+
+    /// As [`CreateRequest::with_utility_vm`].
+    #[must_use]
+    pub fn with_utility_vm(mut self, utility_vm: impl Into<Option<&'a str>>) -> Self {
+        self.utility_vm = utility_vm.into();
+        self
+    }
+
+    /// As [`CreateRequest::with_gmsa_disabled`].
+    #[must_use]
+    pub fn with_gmsa_disabled(mut self, reason: impl Into<Option<&'a str>>) -> Self {
+        self.gmsa_disabled = reason.into();
+        self
+    }
+
+    /// Every check [`CcgClient::create_spec_request`] makes of the request itself before
+    /// anything is sent: the container id, the request's and the spec's source's gMSA
+    /// policy (a denied spec is refused before anything else about it matters), then as
+    /// [`CreateRequest::check`] for the spec's canonical form.
+    ///
+    /// # Errors
+    /// [`CcgError::Denied`] when the request or the spec's source disables gMSA;
+    /// otherwise as [`CreateRequest::check`].
+    pub fn check(&self) -> Result<(), CcgError> {
+        validate_container_id(self.container_id)?;
+        denied_by(self.container_id, self.gmsa_disabled)?;
+        self.spec.policy.check(self.container_id)?;
+        let text = self.spec.document.canonical();
+        self.with_text(&text).check()
+    }
+
+    /// The [`CreateRequest`] of the spec's canonical form `text`.
+    fn with_text<'t>(&self, text: &'t str) -> CreateRequest<'t>
+    where
+        'a: 't,
+    {
+        CreateRequest {
+            container_id: self.container_id,
+            credential_spec: text,
+            isolation: self.isolation,
+            utility_vm: self.utility_vm,
+            gmsa_disabled: self.gmsa_disabled,
+        }
+    }
+}
+
+/// Refuses a container whose gMSA a policy disabled (`reason`: what disabled it).
+fn denied_by(id: &str, reason: Option<&str>) -> Result<(), CcgError> {
+    match reason {
+        Some(reason) => Err(CcgError::Denied {
+            container_id: ShownId::new(id),
+            reason: reason.to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Container ids that are all valid (as [`validate_container_id`] checks them), for
+/// [`CcgClient::remove_each`]: a batch is checked whole before anything is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerIds(Vec<String>);
+
+impl ContainerIds {
+    /// Checks every id, in order.
+    ///
+    /// # Errors
+    /// [`CcgError::InvalidContainerId`] of the first invalid id.
+    pub fn new<I, S>(ids: I) -> Result<Self, CcgError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let ids: Vec<String> = ids.into_iter().map(Into::into).collect();
+        for id in &ids {
+            validate_container_id(id)?;
+        }
+        Ok(ContainerIds(ids))
+    }
+
+    /// The ids, in order.
+    #[must_use]
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
 }
 
 /// What [`CcgClient::remove`] found.
@@ -167,6 +326,24 @@ impl CcgClient {
         self.journal.as_ref()
     }
 
+    /// Every check [`CcgClient::create_spec_request`] makes before anything is sent (the
+    /// request's, [`SpecRequest::check`], then the client's policy), without sending
+    /// anything: a caller that does more with the spec (lints it, say) learns first whether
+    /// create would refuse it.
+    ///
+    /// # Errors
+    /// As [`SpecRequest::check`], then [`CcgError::Denied`] when the client's policy
+    /// disables gMSA.
+    pub fn check_request(&self, req: &SpecRequest<'_>) -> Result<(), CcgError> {
+        req.check()?;
+        self.check_policy(req.container_id)
+    }
+
+    /// The client's gMSA disable policy, for `id`.
+    fn check_policy(&self, id: &str) -> Result<(), CcgError> {
+        denied_by(id, self.gmsa_disabled.as_deref())
+    }
+
     /// Creates the CCG instance for a container (no utility VM hot-add).
     ///
     /// Returns the instance as HCS lists it (its `CredentialGuard` state goes into the V2
@@ -201,12 +378,7 @@ impl CcgClient {
         spec: &LoadedSpec,
         isolation: Isolation,
     ) -> Result<(ContainerCredentialGuardInstance, CcgResource), CcgError> {
-        self.create_spec_request(&SpecRequest {
-            container_id,
-            spec,
-            isolation,
-            utility_vm: None,
-        })
+        self.create_spec_request(&SpecRequest::new(container_id, spec, isolation))
     }
 
     /// [`CcgClient::create_request`] for a loaded credential spec: its source's policy is
@@ -219,15 +391,12 @@ impl CcgClient {
         &self,
         req: &SpecRequest<'_>,
     ) -> Result<(ContainerCredentialGuardInstance, CcgResource), CcgError> {
+        // Denied before anything else about the spec matters; create_request checks the rest.
         validate_container_id(req.container_id)?;
+        denied_by(req.container_id, req.gmsa_disabled)?;
         req.spec.policy.check(req.container_id)?;
         let text = req.spec.document.canonical();
-        self.create_request(&CreateRequest {
-            container_id: req.container_id,
-            credential_spec: &text,
-            isolation: req.isolation,
-            utility_vm: req.utility_vm,
-        })
+        self.create_request(&req.with_text(&text))
     }
 
     /// Creates the CCG instance for a container, hot-adding its HvSocket entry to the
@@ -244,28 +413,8 @@ impl CcgClient {
         req: &CreateRequest<'_>,
     ) -> Result<(ContainerCredentialGuardInstance, CcgResource), CcgError> {
         let id = req.container_id;
-        validate_container_id(id)?;
-        validate_credential_spec(id, req.credential_spec)?;
-        if let Some(vm) = req.utility_vm {
-            if req.isolation != Isolation::HyperV {
-                return Err(CcgError::InvalidRequest {
-                    container_id: ShownId::new(id),
-                    reason: "a utility VM applies to Hyper-V isolation only; drop it or ask for Hyper-V isolation".into(),
-                });
-            }
-            if let Err(CcgError::InvalidContainerId { reason, .. }) = validate_container_id(vm) {
-                return Err(CcgError::InvalidRequest {
-                    container_id: ShownId::new(id),
-                    reason: format!("invalid utility VM id `{}`: {reason}", ShownId::new(vm)),
-                });
-            }
-        }
-        if let Some(reason) = &self.gmsa_disabled {
-            return Err(CcgError::Denied {
-                container_id: ShownId::new(id),
-                reason: reason.clone(),
-            });
-        }
+        req.check()?;
+        self.check_policy(id)?;
         let transport = req.isolation.transport();
         let span = info_span!("ccg.create", container_id = %id, transport = %transport);
         let _enter = span.enter();
@@ -312,11 +461,7 @@ impl CcgClient {
             Record::creating(id, req.isolation, req.utility_vm).with_spec(req.credential_spec);
         self.journal_write(&record)?;
 
-        let doc = wire(&ModificationRequest::add_instance(
-            id,
-            req.credential_spec,
-            transport,
-        ));
+        let doc = add_instance_document(req);
         debug!(container_id = id, "sending AddInstance");
         if let Err(source) = self.hcs.modify_service_settings(&doc) {
             if source.hresult.is_already_exists() {
@@ -345,10 +490,7 @@ impl CcgClient {
                 return Err(self.roll_back(id, e, None));
             }
             let config = hv.service_config.clone().unwrap_or_default();
-            let doc = wire(&ModifySettingRequest::hvsocket_update(
-                &hv.service_id,
-                &config,
-            ));
+            let doc = hvsocket_add_document(&hv.service_id, &config);
             debug!(container_id = id, utility_vm = vm, service_id = %hv.service_id, "hot-adding the HvSocket service-table entry");
             if let Err(source) = self.hcs.modify_compute_system(vm, &doc) {
                 // An entry that exists already was not added by this call: it is left alone
@@ -417,6 +559,26 @@ impl CcgClient {
         let _calls = calls_for(container_id);
         self.lookup(container_id)
             .map_err(|e| e.at(container_id, Step::List))
+    }
+
+    /// The instance HCS lists for a container id.
+    ///
+    /// # Errors
+    /// As [`CcgClient::get`], and [`CcgError::NotFound`] when no instance is listed.
+    pub fn get_existing(
+        &self,
+        container_id: &str,
+    ) -> Result<ContainerCredentialGuardInstance, CcgError> {
+        self.get(container_id)?.ok_or_else(|| CcgError::NotFound {
+            container_id: ShownId::new(container_id),
+        })
+    }
+
+    /// [`CcgClient::remove`] for each id of a checked list, in order (one id's failure does
+    /// not stop the others): the outcome of each.
+    #[must_use]
+    pub fn remove_each(&self, container_ids: &ContainerIds) -> Vec<Result<Removal, CcgError>> {
+        container_ids.0.iter().map(|id| self.remove(id)).collect()
     }
 
     /// Removes the instance of a container id that this process holds no handle for (an
@@ -688,13 +850,15 @@ impl CcgClient {
                     }
                     Err(remove) => {
                         mark_failed(self.journal.as_deref(), id, FailedOperation::Rollback);
+                        // The query's failure was logged above; the rollback's is the
+                        // RemoveInstance HCS refused.
                         CcgError::RollbackFailed {
                             container_id: ShownId::new(id),
-                            rollback: format!(
-                                "{}; RemoveInstance: {}",
-                                chain_line(&query),
-                                remove.to_string().replace('\n', " ")
-                            ),
+                            rollback: Box::new(CcgError::Hcs {
+                                container_id: ShownId::new(id),
+                                step: Step::RemoveInstance,
+                                source: remove,
+                            }),
                             cause: Box::new(cause),
                         }
                     }
@@ -730,15 +894,14 @@ impl CcgClient {
                 }
             }
             Err(rollback) => {
-                let mut rollback = chain_line(&rollback);
-                if let Some((_, _, e)) = entry_error {
-                    rollback = format!("{}; {rollback}", chain_line(&e));
+                if let Some((vm, sid, e)) = entry_error {
+                    tracing::error!(container_id = id, utility_vm = %vm, service_id = %sid, error = %chain_line(&e), "rollback: the HvSocket entry could not be removed either; the journal keeps it for reconcile");
                 }
-                tracing::error!(container_id = id, error = %rollback, "rollback failed: the instance may be left behind");
+                tracing::error!(container_id = id, error = %chain_line(&rollback), "rollback failed: the instance may be left behind");
                 mark_failed(self.journal.as_deref(), id, FailedOperation::Rollback);
                 CcgError::RollbackFailed {
                     container_id: ShownId::new(id),
-                    rollback,
+                    rollback: Box::new(rollback),
                     cause: Box::new(cause),
                 }
             }
@@ -786,6 +949,21 @@ fn journal_error(id: &str, e: JournalError) -> CcgError {
             source: e,
         },
     }
+}
+
+/// The AddInstance document of a request, as create sends it and [`CcgClient::plan`] shows it.
+fn add_instance_document(req: &CreateRequest<'_>) -> String {
+    wire(&ModificationRequest::add_instance(
+        req.container_id,
+        req.credential_spec,
+        req.isolation.transport(),
+    ))
+}
+
+/// The hot-add of an instance's HvSocket entry, as create sends it and [`CcgClient::plan`]
+/// shows it (with placeholders for what only HCS's answer holds).
+fn hvsocket_add_document(service_id: &str, config: &HvSocketServiceConfig) -> String {
+    wire(&ModifySettingRequest::hvsocket_update(service_id, config))
 }
 
 fn wire<T: serde::Serialize>(doc: &T) -> String {
@@ -1034,7 +1212,7 @@ impl Drop for CcgResource {
         if !self.released {
             warn!(
                 container_id = %self.container_id,
-                "CCG instance handle dropped without release: the instance stays on the host until removed (`credguard instances remove` or `credguard reconcile`)"
+                "CCG instance handle dropped without release: the instance stays on the host until removed or reconciled"
             );
         }
     }

@@ -81,7 +81,7 @@ impl ReconcileOptions {
         }
         if alive.is_empty() {
             return Err(invalid_alive(
-                "it is empty, which would remove every active instance; give the running containers, or say that none runs (`--alive-none`, ReconcileOptions::alive_none)".to_owned(),
+                "it is empty, which would remove every active instance; give the running containers, or say that none runs (ReconcileOptions::alive_none)".to_owned(),
             ));
         }
         Ok(ReconcileOptions {
@@ -124,6 +124,32 @@ impl ReconcileOptions {
     }
 }
 
+/// The container ids of an alive list as text: one id per line, `#` starts a comment,
+/// white space around an id and blank lines are ignored. An empty result is not an error
+/// here ([`ReconcileOptions::with_alive`] refuses an empty set).
+///
+/// # Errors
+/// [`CcgError::InvalidAliveSet`] naming the first line (counted from 1) whose id
+/// [`crate::CcgClient::create`] would refuse, and why.
+pub fn parse_alive_list(text: &str) -> Result<Vec<String>, CcgError> {
+    let mut ids = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let id = line.split('#').next().unwrap_or("").trim();
+        if id.is_empty() {
+            continue;
+        }
+        if let Err(CcgError::InvalidContainerId { reason, .. }) = validate_container_id(id) {
+            return Err(invalid_alive(format!(
+                "line {}: `{}` is not a container id: {reason}",
+                n + 1,
+                ShownId::new(id)
+            )));
+        }
+        ids.push(id.to_owned());
+    }
+    Ok(ids)
+}
+
 fn invalid_alive(reason: String) -> CcgError {
     CcgError::InvalidAliveSet {
         container_id: ShownId::new("*"),
@@ -133,6 +159,7 @@ fn invalid_alive(reason: String) -> CcgError {
 
 /// What reconciliation does with one instance or record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Nothing: an active instance that is alive (or liveness is unknown).
@@ -178,6 +205,7 @@ impl Action {
 
 /// One line of the plan.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct PlanItem {
     /// The container id.
     pub container_id: String,

@@ -32,6 +32,7 @@ use super::{
 
 /// Why the answer to the CCG query could not be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FindError {
     /// The text is not a well-formed `ServiceProperties` document.
     #[error("the answer to the CCG query is not a valid ServiceProperties document")]

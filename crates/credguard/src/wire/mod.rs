@@ -38,6 +38,7 @@ pub const CCG_QUERY: &str = r#"{"PropertyTypes":["ContainerCredentialGuard"]}"#;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum Isolation {
     /// Process isolation (Argon): transport LRPC.
     #[default]

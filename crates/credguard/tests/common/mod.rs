@@ -78,7 +78,7 @@ impl World {
             .records()
             .unwrap()
             .into_iter()
-            .map(|r| (r.container_id, r.state))
+            .map(|r| (r.container_id().to_owned(), r.state()))
             .collect()
     }
 
@@ -104,12 +104,8 @@ impl World {
         ),
         CcgError,
     > {
-        self.client.create_request(&CreateRequest {
-            container_id: id,
-            credential_spec: CS1,
-            isolation: Isolation::HyperV,
-            utility_vm: Some(vm),
-        })
+        self.client
+            .create_request(&CreateRequest::new(id, CS1, Isolation::HyperV).with_utility_vm(vm))
     }
 }
 
@@ -134,4 +130,17 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
         ..proptest::test_runner::Config::default()
     }
+}
+
+/// An error and its sources on one line (`a: b: c`): how the tests read an error's chain
+/// (the library keeps its own flattening private; printing a chain is the caller's choice).
+pub fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string().replace('\n', " ");
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string().replace('\n', " "));
+        next = e.source();
+    }
+    out
 }
