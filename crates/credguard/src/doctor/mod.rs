@@ -2,7 +2,7 @@
 //!
 //! Each check ends ok, warning or failed, with what was seen and, when it is not ok, the
 //! next step. The checks read the host through [`Host`] (services, files, the registry, the
-//! event log), so that their logic is tested anywhere; [`WindowsHost`] (Windows only) is the
+//! event log), so that their logic is tested anywhere; `WindowsHost` (Windows only) is the
 //! real host, read through `credguard-winapi`.
 //!
 //! What is checked:
@@ -251,7 +251,7 @@ pub fn host_supported() -> Result<(), DoctorError> {
     }
 }
 
-/// The checks, against the real host: on Windows, [`WindowsHost`]; elsewhere
+/// The checks, against the real host: on Windows, `WindowsHost`; elsewhere
 /// [`DoctorError::NotWindows`].
 ///
 /// # Errors
