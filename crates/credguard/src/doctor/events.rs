@@ -50,7 +50,7 @@ pub fn event_meaning(id: u32) -> String {
             }
             text
         }
-        None => "credguard does not know this event: read its message in Event Viewer (Applications and Services Logs > Microsoft > Windows > Containers-CCG > Admin), or `credguard explain 'event ID'`".to_owned(),
+        None => "credguard does not know this event: read its message in Event Viewer (Applications and Services Logs > Microsoft > Windows > Containers-CCG > Admin)".to_owned(),
     }
 }
 

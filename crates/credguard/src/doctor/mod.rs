@@ -334,7 +334,7 @@ fn containers_feature(host: &dyn Host) -> Check {
         ServiceProbe::Unknown(why) => Check::warning(
             NAME,
             format!("cannot ask the service control manager about vmcompute: {why}"),
-            "run credguard doctor as an administrator",
+            "run it again as an administrator",
         ),
         _ => Check::ok(
             NAME,
@@ -360,7 +360,7 @@ fn hcs_service(host: &dyn Host) -> Check {
         ServiceProbe::Unknown(why) => Check::warning(
             NAME,
             format!("cannot read the state of vmcompute: {why}"),
-            "run credguard doctor as an administrator, or `Get-Service vmcompute`",
+            "run it again as an administrator, or `Get-Service vmcompute`",
         ),
     }
 }
@@ -370,7 +370,7 @@ fn system_file(host: &dyn Host, name: &'static str, file: &str, what: &str, next
         return Check::warning(
             name,
             format!("cannot look for {file}: %SystemRoot% is not set"),
-            "run credguard doctor from a normal Windows session (SystemRoot set)",
+            "run it from a normal Windows session (SystemRoot set)",
         );
     };
     let path = root.join("System32").join(file);
@@ -405,7 +405,7 @@ fn plugin_checks(host: &dyn Host, guid: Option<&str>) -> Vec<Check> {
             format!(
                 "PluginGUID {shown} is not a braced GUID{why}: CCG cannot find a plug-in by it"
             ),
-            "put the plug-in's CLSID in the spec, braced: {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX} (`credguard credspec validate` checks it)",
+            "put the plug-in's CLSID in the spec, braced: {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}",
         )];
     }
     let named = KnownPlugin::by_guid(guid)
@@ -431,7 +431,7 @@ fn plugin_registration(host: &dyn Host, guid: &str, named: &str) -> Check {
         Err(why) => Check::warning(
             NAME,
             format!("cannot read HKLM\\{COMCLASSES_KEY}: {why}"),
-            "run credguard doctor as an administrator",
+            "run it again as an administrator",
         ),
         Ok(true) => Check::ok(NAME, format!("{named} is registered with CCG: {right}")),
         Ok(false) => {
@@ -507,7 +507,7 @@ fn wrong_comclasses_key(host: &dyn Host) -> Check {
         Err(why) => Check::warning(
             NAME,
             format!("cannot read HKLM\\{WRONG_COMCLASSES_KEY}: {why}"),
-            "run credguard doctor as an administrator",
+            "run it again as an administrator",
         ),
         Ok(None) => Check::ok(
             NAME,
@@ -539,7 +539,7 @@ fn stale_comclasses(host: &dyn Host) -> Check {
             return Check::warning(
                 NAME,
                 format!("cannot read HKLM\\{COMCLASSES_KEY}: {why}"),
-                "run credguard doctor as an administrator",
+                "run it again as an administrator",
             );
         }
         Ok(None) => {
@@ -577,7 +577,7 @@ fn stale_comclasses(host: &dyn Host) -> Check {
         return Check::warning(
             NAME,
             format!("cannot read the COM class of: {}", unreadable.join(", ")),
-            "run credguard doctor as an administrator",
+            "run it again as an administrator",
         );
     }
     let count = names.len();
@@ -609,7 +609,7 @@ fn event_channel(host: &dyn Host) -> Check {
         Err(why) => Check::warning(
             NAME,
             format!("cannot read HKLM\\{CCG_CHANNEL_KEY}: {why}"),
-            "run credguard doctor as an administrator",
+            "run it again as an administrator",
         ),
     }
 }
@@ -624,7 +624,7 @@ fn container_events(host: &dyn Host, container: &str) -> (Check, Vec<CcgEvent>) 
                 Check::warning(
                     NAME,
                     format!("cannot read the CCG event channel {CCG_CHANNEL}: {why}"),
-                    "run credguard doctor as an administrator, or read it with `Get-WinEvent -LogName Microsoft-Windows-Containers-CCG/Admin`",
+                    "run it again as an administrator, or read it with `Get-WinEvent -LogName Microsoft-Windows-Containers-CCG/Admin`",
                 ),
                 Vec::new(),
             );
