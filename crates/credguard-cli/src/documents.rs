@@ -546,6 +546,7 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("credspec-show", schema::<ShowDoc>()),
         ("credspec-new", schema::<NewDoc>()),
         ("version", schema::<VersionDoc>()),
+        ("explain", schema::<credguard::explain::Report>()),
     ]
 }
 

@@ -7,7 +7,7 @@ use std::io::Read;
 use credguard::explain::{Explanation, FORMS, Layer, explain_text};
 
 use crate::exit::{CliError, Exit};
-use crate::output::{OutputFormat, print_json, text};
+use crate::output::{OutputFormat, emit, text};
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -54,7 +54,7 @@ pub fn run(output: OutputFormat, args: &ExplainArgs) -> Result<Exit, CliError> {
         )));
     }
     match output {
-        OutputFormat::Json => print_json(&serde_json::to_value(&report).unwrap_or_default()),
+        OutputFormat::Json | OutputFormat::Jsonl => emit(output, &report),
         OutputFormat::Text => {
             for (i, code) in report.codes.iter().enumerate() {
                 if i > 0 {
