@@ -547,6 +547,7 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("credspec-new", schema::<NewDoc>()),
         ("version", schema::<VersionDoc>()),
         ("doctor", schema::<credguard::doctor::Report>()),
+        ("explain", schema::<credguard::explain::Report>()),
     ]
 }
 

@@ -157,7 +157,20 @@ fn text_without_a_code_is_a_usage_error_naming_the_forms() {
     ] {
         let (code, out, err) = env.run(args);
         assert_eq!(code, 2, "{args:?}");
-        assert!(out.is_empty(), "{out}");
+        if args[0] == "--output" {
+            // Under --output json the error is the one document on standard output.
+            let v: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["error"]["exit_code"], 2, "{out}");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no status code or event id found"),
+                "{out}"
+            );
+        } else {
+            assert!(out.is_empty(), "{out}");
+        }
         assert!(err.contains("no status code or event id found"), "{err}");
         assert!(
             err.contains("0x-prefixed hex") && err.contains("#3489792023"),

@@ -146,7 +146,7 @@ fn every_command_prints_one_document_valid_against_its_schema() {
     let missing = p(&missing);
     let specs_dir = env.dir.path().join("specs");
     let specs_dir = p(&specs_dir);
-    let secret = env.file("secret.txt", b"the-plugin-secret\n");
+    let secret = env.file("secret.txt", br#"{"credentialArn":"arn:aws:secretsmanager:us-east-1:123456789012:secret:the-plugin-secret"}"#);
     let secret = p(&secret);
     let fixtures =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../credguard/tests/fixtures/credspecs");
@@ -234,6 +234,9 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         // doctor checks a Windows host: elsewhere it is the error document, exit 8 (its own
         // document is checked under Wine, scripts/windows-tests.sh).
         ("error", vec!["doctor", "--credspec", &spec], 8),
+        ("explain", vec!["explain", "hcs::CreateComputeSystem: winapi error #3489792023"], 0),
+        ("explain", vec!["explain", "0x12345678"], 0),
+        ("error", vec!["explain", "no code here"], 2),
         // A script and a manual are not JSON: refused under --output json.
         ("error", vec!["completions", "bash"], 2),
         ("error", vec!["man"], 2),

@@ -53,14 +53,15 @@ pub fn run(output: OutputFormat, args: &ExplainArgs) -> Result<Exit, CliError> {
             "no status code or event id found; `credguard explain` recognises {FORMS}"
         )));
     }
-    if output.is_json() {
-        emit(output, &report);
-    } else {
-        for (i, code) in report.codes.iter().enumerate() {
-            if i > 0 {
-                outln!();
+    match output {
+        OutputFormat::Json | OutputFormat::Jsonl => emit(output, &report),
+        OutputFormat::Text => {
+            for (i, code) in report.codes.iter().enumerate() {
+                if i > 0 {
+                    outln!();
+                }
+                print_explanation(code);
             }
-            print_explanation(code);
         }
     }
     Ok(Exit::Ok)

@@ -32,6 +32,7 @@ use table::{Entry, Key, hr, lookup};
 pub const FACILITY_NT_BIT: u32 = 0x1000_0000;
 
 /// How a layer of a code is read.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Form {
@@ -59,6 +60,7 @@ impl Form {
 }
 
 /// The bit fields of an HRESULT or an NTSTATUS.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Fields {
     /// HRESULT: `success` or `failure` (the S bit); NTSTATUS: `success`, `informational`,
@@ -77,6 +79,7 @@ pub struct Fields {
 }
 
 /// One reading of a code: the HRESULT, the NTSTATUS or Win32 error under it, or an event.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Layer {
     /// How this layer is read.
@@ -103,6 +106,7 @@ pub struct Layer {
 }
 
 /// What credguard can say about one code or event id found in a text.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Explanation {
     /// The text as it was written (`#3489792023`).
@@ -122,6 +126,7 @@ pub struct Explanation {
 }
 
 /// The answer of `credguard explain`: `{"codes": [...]}`.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Every code found, in order of first appearance.
