@@ -16,7 +16,8 @@
 # 4. Runs credguard.exe under Wine: `probe` and `instances add/list/show/remove` with
 #    `--backend hcs` through the stand-in DLL, the state directories it creates closed to
 #    others, faults injected through the same state,
-#    `registry://` credential specs after `wine64 reg add`, and the missing-DLL message of
+#    `registry://` credential specs after `wine64 reg add`, `doctor`'s CCG plug-in checks
+#    against keys made with `wine64 reg add`, and the missing-DLL message of
 #    an exe without the DLL beside it.
 #
 # Nothing is skipped: anything missing that cannot be installed fails the script, in CI
@@ -81,6 +82,9 @@ if [[ ! -x $WINE64 ]]; then
     apt_install --no-install-recommends wine64
 fi
 command -v x86_64-w64-mingw32-gcc >/dev/null || die "x86_64-w64-mingw32-gcc is still missing"
+# python3 reads doctor's JSON document in section 4.
+command -v python3 >/dev/null || apt_install python3
+command -v python3 >/dev/null || die "python3 is still missing"
 [[ -x $WINE64 ]] || die "$WINE64 is still missing"
 WINESERVER=$(dirname "$WINE64")/wineserver
 echo "rust target $TRIPLE, $(x86_64-w64-mingw32-gcc --version | head -1), $("$WINE64" --version)"
@@ -315,6 +319,81 @@ credguard "$CLI" emulator log --tail 3
 expect "the registered spec is what AddInstance carried" 0 --out "wine-cli-reg" --out "NetBiosName"
 credguard "$CLI" --backend hcs instances remove wine-cli-reg
 expect "and its removal" 0 --out "removed the CCG instance of \`wine-cli-reg\`"
+# doctor's registry checks (docs/WINDOWS.md, "credguard doctor"): CCG plug-ins registered
+# with Wine's reg.exe, as an installer would, right and wrong. Wine has no vmcompute nor
+# ccg.exe, so doctor always exits 1 here; the plug-in checks are what is looked at.
+CCG_KEY='HKLM\SYSTEM\CurrentControlSet\Control\CCG\COMClasses'
+WRONG_CCG_KEY='HKLM\SYSTEM\CurrentControlSet\CCG\COMClasses'
+GOOD_GUID='{CCC2A336-D7F3-4818-A213-272B7924213E}'   # registered right, its DLL present
+WRONG_GUID='{859E1386-BDB4-49E8-85C7-3070B13920E1}'  # under the wrongly documented key
+NODLL_GUID='{E4781092-F116-4B79-B55E-28EB6A224E26}'  # its InprocServer32 file is missing
+STALE_GUID='{0DC7A1E5-C0DE-4C0D-8DC7-00000000C0DE}'  # in COMClasses with no CLSID behind it
+reg_add() { "$WINE64" reg add "$@" /f >/dev/null 2>&1 || die "wine64 reg add $1 failed"; }
+reg_add "$CCG_KEY\\$GOOD_GUID"
+# REG_EXPAND_SZ, as regsvr32 writes it: doctor expands %SystemRoot%.
+reg_add "HKCR\\CLSID\\$GOOD_GUID\\InprocServer32" /ve /t REG_EXPAND_SZ /d '%SystemRoot%\system32\kernel32.dll'
+reg_add "$WRONG_CCG_KEY\\$WRONG_GUID"
+reg_add "HKCR\\CLSID\\$WRONG_GUID\\InprocServer32" /ve /t REG_SZ /d 'C:\windows\system32\kernel32.dll'
+reg_add "$CCG_KEY\\$NODLL_GUID"
+reg_add "HKCR\\CLSID\\$NODLL_GUID\\InprocServer32" /ve /t REG_SZ /d 'C:\credguard-absent\ccgplugin.dll'
+reg_add "$CCG_KEY\\$STALE_GUID"
+# plugin_spec GUID: the example spec with that plug-in, as a Windows path.
+plugin_spec() {
+    local file="$WORK/doctor-spec-${1//[\{\}]/}.json"
+    sed 's|"ActiveDirectoryConfig": {|"ActiveDirectoryConfig": {"HostAccountConfig": {"PortableCcgVersion": "1", "PluginGUID": "'"$1"'", "PluginInput": "doctor-never-shows-this"},|' \
+        "$SPEC_FILE" >"$file"
+    winpath "$file"
+}
+credguard "$CLI" doctor --credspec "$(plugin_spec "$GOOD_GUID")"
+expect "doctor: a plug-in registered under Control\\CCG\\COMClasses with its DLL is ok" 1 \
+    --out "plugin_registration" --out "is registered with CCG: $CCG_KEY\\$GOOD_GUID" \
+    --out "system32\\kernel32.dll, which exists" \
+    --out "containers_feature" --out "not installed: the Containers feature is not enabled" \
+    --out "ccg.exe is missing: it is Container Credential Guard" \
+    --out "next: enable the Containers feature" --no-out "doctor-never-shows-this"
+credguard "$CLI" --output json doctor --credspec "$(plugin_spec "$GOOD_GUID")"
+expect "doctor --output json: the plug-in's checks are ok" 1 \
+    --out '{"name":"plugin_registration","status":"ok"' \
+    --out '{"name":"plugin_com_class","status":"ok"' \
+    --out '{"name":"hcs_service","status":"failed"'
+credguard "$CLI" doctor --credspec "$(plugin_spec "$WRONG_GUID")"
+expect "doctor: a plug-in under the wrongly documented CurrentControlSet\\CCG\\COMClasses is called out" 1 \
+    --out "is registered under $WRONG_CCG_KEY\\$WRONG_GUID, a key some documents give and CCG never reads" \
+    --out "reg delete \"$WRONG_CCG_KEY\\$WRONG_GUID\"" \
+    --out "plug-ins registered under $WRONG_CCG_KEY, a key some documents give and CCG never reads: $WRONG_GUID"
+credguard "$CLI" doctor --credspec "$(plugin_spec "$NODLL_GUID")"
+expect "doctor: a COM class whose InprocServer32 file is missing fails" 1 \
+    --out "names C:\\credguard-absent\\ccgplugin.dll (HKCR\\CLSID\\$NODLL_GUID\\InprocServer32), which does not exist" \
+    --out "is registered with CCG: $CCG_KEY\\$NODLL_GUID"
+credguard "$CLI" doctor
+expect "doctor: a COMClasses entry with no CLSID behind it is listed as stale" 1 \
+    --out "warning  stale_comclasses" --out "no COM class (HKCR\\CLSID\\{GUID}) behind them" \
+    --out "$STALE_GUID" --out "warning  ccg_event_channel" --no-out "plugin_registration"
+credguard "$CLI" --output json doctor --credspec "$(plugin_spec "$NODLL_GUID")" --container wine-doctor-1
+code_was=$code
+if [[ $code_was -eq 1 && $(wc -l <<<"$out") -eq 1 ]] &&
+    python3 -c '
+import json, sys
+v = json.loads(sys.stdin.read())
+assert set(v) == {"checks", "plugin_guid", "container", "events", "summary"}, v.keys()
+for c in v["checks"]:
+    assert set(c) == {"name", "status", "detail", "next_step"}, c
+    assert c["status"] in ("ok", "warning", "failed"), c
+    assert (c["next_step"] is None) == (c["status"] == "ok"), c
+names = {c["name"]: c["status"] for c in v["checks"]}
+assert names["plugin_com_class"] == "failed" and names["plugin_registration"] == "ok", names
+assert names["stale_comclasses"] == "warning" and "container_events" in names, names
+assert v["container"] == "wine-doctor-1" and v["plugin_guid"] == sys.argv[1], v
+assert sum(v["summary"].values()) == len(v["checks"]), v["summary"]
+' "$NODLL_GUID" <<<"$out" 2>"$WORK/json-check.txt"; then
+    ok "doctor --output json is one document of checks {name,status,detail,next_step}, with a summary"
+    credguard "$CLI" doctor --container wine-doctor-1
+    expect "doctor --container: Wine has no event log, which is a warning naming the channel" 1 \
+        --out "warning  container_events" --out "Microsoft-Windows-Containers-CCG/Admin"
+else
+    err="$err$(cat "$WORK/json-check.txt")"
+    not_ok "doctor --output json is one document of checks {name,status,detail,next_step}, with a summary"
+fi
 # A registry:// name with an ESC and 3,000 more characters: shown escaped, cut, and once.
 credguard "$CLI" credspec validate "registry://evil$(printf '\033')x$(printf 'n%.0s' {1..3000})"
 if [[ $code -eq 2 && $err == *'registry://evil\u{1b}xnnn'* && $err != *$'\033'* &&

@@ -546,6 +546,7 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("credspec-show", schema::<ShowDoc>()),
         ("credspec-new", schema::<NewDoc>()),
         ("version", schema::<VersionDoc>()),
+        ("doctor", schema::<credguard::doctor::Report>()),
         ("explain", schema::<credguard::explain::Report>()),
     ]
 }

@@ -62,6 +62,7 @@ Examples:
   credguard instances remove web-1
   credguard reconcile --dry-run
   credguard credspec validate contoso_webapp01.json
+  credguard doctor --credspec contoso_webapp01.json
   credguard explain 'winapi error #3489792023'
   credguard --backend emulator --state-dir /tmp/credguard-try probe \\
       --credspec contoso_webapp01.json";
@@ -137,6 +138,13 @@ enum Command {
     /// Check, show and generate credential specs.
     #[command(subcommand, after_help = commands::credspec::EXAMPLES)]
     Credspec(commands::credspec::CredspecCommand),
+
+    /// Check that this Windows host is ready for gMSA containers: the Containers feature,
+    /// the vmcompute service, ccg.exe, the registration of a credential spec's CCG plug-in,
+    /// the CCG event channel (and a container's events). Each check is ok, warning or failed,
+    /// with the next step; exit 1 when one failed, 8 off Windows.
+    #[command(after_help = commands::doctor::EXAMPLES)]
+    Doctor(commands::doctor::DoctorArgs),
 
     /// Explain Windows status codes and CCG event ids: finds every code in the text (an
     /// error message as kubelet, containerd or Docker print it), decodes it (HRESULT,
@@ -238,6 +246,10 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Explain(args) => return commands::explain::run(cli.global.output, &args),
         command => command,
     };
+    // Off Windows doctor has nothing to check: it says so before anything else is read.
+    if let (Command::Doctor(_), Err(e)) = (&command, credguard::doctor::host_supported()) {
+        return commands::doctor::unavailable(e);
+    }
     let ctx = Context::new(cli.global)?;
     match command {
         Command::Instances(cmd) => commands::instances::run(&ctx, cmd),
@@ -245,6 +257,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Emulator(cmd) => commands::emulator::run(&ctx, cmd),
         Command::Reconcile(args) => commands::reconcile::run(&ctx, &args),
         Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
+        Command::Doctor(args) => commands::doctor::run(&ctx, &args),
         // Returned above.
         Command::Completions(_) | Command::Man(_) | Command::Version | Command::Explain(_) => {
             Ok(Exit::Ok)

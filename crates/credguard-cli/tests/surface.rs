@@ -82,6 +82,7 @@ fn the_walk_finds_the_nested_commands() {
         "emulator uvm stop",
         "credspec validate",
         "credspec new",
+        "doctor",
         "completions",
         "man",
         "version",

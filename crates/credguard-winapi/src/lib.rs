@@ -17,7 +17,10 @@
 //!   calls, `computecore::ComputeSystem` and `computecore::Operation` handles that close
 //!   themselves, result documents as owned `String`s (the HCS allocation is freed with
 //!   `LocalFree` before the call returns, on every path).
-//! - `registry`: `registry::RegKey`, read-only registry keys and their values.
+//! - `registry`: `registry::RegKey`, read-only registry keys, their subkeys and their values
+//!   (string values with `REG_EXPAND_SZ` expanded).
+//! - `service`: `service::service_state`, an installed service's state (`vmcompute`).
+//! - `eventlog`: `eventlog::newest_events`, the newest events of a channel as XML.
 //! - `security`: security descriptors from SDDL and of files, their owner and DACL read
 //!   back as text SIDs (`S-1-5-18`), directories created with a descriptor, protected DACLs
 //!   set, the SID of the current user.
@@ -48,11 +51,15 @@ mod abi;
 #[cfg(windows)]
 pub mod computecore;
 #[cfg(windows)]
+pub mod eventlog;
+#[cfg(windows)]
 pub mod path;
 #[cfg(windows)]
 pub mod registry;
 #[cfg(windows)]
 pub mod security;
+#[cfg(windows)]
+pub mod service;
 #[cfg(windows)]
 pub mod wide;
 

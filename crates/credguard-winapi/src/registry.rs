@@ -1,11 +1,14 @@
-//! Read-only registry keys and their values.
+//! Read-only registry keys, their subkeys and their values.
 
 use std::ptr;
 
-use windows_sys::Win32::Foundation::{ERROR_MORE_DATA, ERROR_SUCCESS};
+use windows_sys::Win32::Foundation::{
+    ERROR_FILE_NOT_FOUND, ERROR_MORE_DATA, ERROR_NO_MORE_ITEMS, ERROR_SUCCESS,
+};
+use windows_sys::Win32::System::Environment::ExpandEnvironmentStringsW;
 use windows_sys::Win32::System::Registry::{
-    HKEY, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE, KEY_READ, RegCloseKey, RegOpenKeyExW,
-    RegQueryValueExW,
+    HKEY, HKEY_CLASSES_ROOT, HKEY_CURRENT_USER, HKEY_LOCAL_MACHINE, KEY_READ, REG_EXPAND_SZ,
+    REG_SZ, RegCloseKey, RegEnumKeyExW, RegOpenKeyExW, RegQueryValueExW,
 };
 
 use crate::wide::WideCString;
@@ -17,6 +20,19 @@ pub enum RegRoot {
     LocalMachine,
     /// `HKEY_CURRENT_USER` (the tests use it: it is writable without administrator rights).
     CurrentUser,
+    /// `HKEY_CLASSES_ROOT` (COM classes: `CLSID\{GUID}\InprocServer32`).
+    ClassesRoot,
+}
+
+/// The error a string value read with [`RegKey::query_text`] ends with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextError {
+    /// The Win32 error of the registry call (`ERROR_FILE_NOT_FOUND`: no such value).
+    Win32(u32),
+    /// The value is not `REG_SZ` or `REG_EXPAND_SZ`: its type.
+    NotAString(u32),
+    /// The bytes are not UTF-16 text.
+    NotText,
 }
 
 /// An open registry key, closed when dropped.
@@ -41,6 +57,7 @@ impl RegKey {
         let root = match root {
             RegRoot::LocalMachine => HKEY_LOCAL_MACHINE,
             RegRoot::CurrentUser => HKEY_CURRENT_USER,
+            RegRoot::ClassesRoot => HKEY_CLASSES_ROOT,
         };
         let mut key: HKEY = ptr::null_mut();
         // SAFETY: root is a predefined key; subkey is NUL-terminated and outlives the call;
@@ -100,6 +117,122 @@ impl RegKey {
         }
         Err(ERROR_MORE_DATA)
     }
+
+    /// `RegEnumKeyExW` until `ERROR_NO_MORE_ITEMS`: the names of the key's subkeys, in the
+    /// registry's order.
+    ///
+    /// # Errors
+    /// The Win32 error code of the first call that failed otherwise.
+    pub fn subkeys(&self) -> Result<Vec<String>, u32> {
+        let mut names = Vec::new();
+        // A key name is at most 255 characters; the buffer has room for the NUL.
+        let mut buffer = [0u16; 256];
+        for index in 0u32.. {
+            let mut len = u32::try_from(buffer.len()).unwrap_or(u32::MAX);
+            // SAFETY: the key is open; buffer is valid for `len` u16 writes and len is a
+            // valid in/out pointer; the reserved, class and time pointers may be null.
+            let status = unsafe {
+                RegEnumKeyExW(
+                    self.0,
+                    index,
+                    buffer.as_mut_ptr(),
+                    &mut len,
+                    ptr::null(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            };
+            match status {
+                ERROR_SUCCESS => {
+                    let len = (len as usize).min(buffer.len());
+                    names.push(String::from_utf16_lossy(&buffer[..len]));
+                }
+                ERROR_NO_MORE_ITEMS => break,
+                other => return Err(other),
+            }
+        }
+        Ok(names)
+    }
+
+    /// Whether the key has a subkey `name` (opened and closed again).
+    ///
+    /// # Errors
+    /// The Win32 error of opening it, other than `ERROR_FILE_NOT_FOUND`.
+    pub fn has_subkey(&self, name: &WideCString) -> Result<bool, u32> {
+        let mut key: HKEY = ptr::null_mut();
+        // SAFETY: the key is open; name is NUL-terminated and outlives the call; key is a
+        // valid out-pointer.
+        let status = unsafe { RegOpenKeyExW(self.0, name.as_ptr(), 0, KEY_READ, &mut key) };
+        match status {
+            ERROR_SUCCESS => {
+                drop(RegKey(key));
+                Ok(true)
+            }
+            ERROR_FILE_NOT_FOUND => Ok(false),
+            other => Err(other),
+        }
+    }
+
+    /// The text of string value `name` (the empty name reads the key's default value):
+    /// `REG_SZ` as stored, `REG_EXPAND_SZ` with its `%VARIABLES%` expanded, without the
+    /// terminating NUL.
+    ///
+    /// # Errors
+    /// [`TextError`]: the registry call failed (`ERROR_FILE_NOT_FOUND` for no such value),
+    /// the value is of another type, or it is not UTF-16 text.
+    pub fn query_text(&self, name: &WideCString) -> Result<String, TextError> {
+        let value = self.query(name).map_err(TextError::Win32)?;
+        if value.kind != REG_SZ && value.kind != REG_EXPAND_SZ {
+            return Err(TextError::NotAString(value.kind));
+        }
+        if !value.data.len().is_multiple_of(2) {
+            return Err(TextError::NotText);
+        }
+        let mut units: Vec<u16> = value
+            .data
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .collect();
+        while units.last() == Some(&0) {
+            units.pop();
+        }
+        let text = String::from_utf16(&units).map_err(|_| TextError::NotText)?;
+        if value.kind == REG_EXPAND_SZ {
+            let wide = WideCString::new(&text).map_err(|_| TextError::NotText)?;
+            return expand_environment(&wide).map_err(TextError::Win32);
+        }
+        Ok(text)
+    }
+}
+
+/// `ExpandEnvironmentStringsW`: `text` with each `%NAME%` of a defined environment variable
+/// replaced by its value (undefined ones are left as they are).
+///
+/// # Errors
+/// The Win32 error code when the call fails.
+pub fn expand_environment(text: &WideCString) -> Result<String, u32> {
+    let mut size: u32 = 0;
+    // The expansion can change between the two calls: retry a few times.
+    for _ in 0..8 {
+        let mut buffer = vec![0u16; size as usize];
+        // SAFETY: text is NUL-terminated and outlives the call; buffer is valid for `size`
+        // u16 writes (a zero size with a dangling-but-unused pointer asks for the size).
+        let needed = unsafe { ExpandEnvironmentStringsW(text.as_ptr(), buffer.as_mut_ptr(), size) };
+        if needed == 0 {
+            return Err(std::io::Error::last_os_error()
+                .raw_os_error()
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(0));
+        }
+        if needed <= size {
+            // `needed` counts the terminating NUL.
+            buffer.truncate(needed as usize - 1);
+            return Ok(String::from_utf16_lossy(&buffer));
+        }
+        size = needed;
+    }
+    Err(ERROR_MORE_DATA)
 }
 
 impl Drop for RegKey {
@@ -111,7 +244,6 @@ impl Drop for RegKey {
 
 #[cfg(test)]
 mod tests {
-    use windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND;
     use windows_sys::Win32::System::Registry::REG_SZ;
 
     use super::*;
@@ -150,5 +282,88 @@ mod tests {
             "{value:?}"
         );
         assert_eq!(&value.data[value.data.len() - 2..], &[0, 0], "{value:?}");
+    }
+
+    #[test]
+    fn the_subkeys_of_a_key_are_listed() {
+        // HKLM\SOFTWARE has Microsoft (and Classes) everywhere.
+        let key = RegKey::open(
+            RegRoot::LocalMachine,
+            &WideCString::new("SOFTWARE").unwrap(),
+        )
+        .unwrap();
+        let names = key.subkeys().unwrap();
+        assert!(
+            names.iter().any(|n| n.eq_ignore_ascii_case("Microsoft")),
+            "{names:?}"
+        );
+        assert!(
+            key.has_subkey(&WideCString::new("Microsoft").unwrap())
+                .unwrap()
+        );
+        assert!(
+            !key.has_subkey(&WideCString::new("credguard-no-such-subkey").unwrap())
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn the_classes_root_is_readable() {
+        // HKCR\CLSID holds the COM classes of every installation (Wine's included).
+        let key = RegKey::open(RegRoot::ClassesRoot, &WideCString::new("CLSID").unwrap()).unwrap();
+        assert!(!key.subkeys().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_string_value_reads_as_text_and_a_default_value_by_the_empty_name() {
+        let key = RegKey::open(
+            RegRoot::LocalMachine,
+            &WideCString::new(r"SOFTWARE\Microsoft\Windows NT\CurrentVersion").unwrap(),
+        )
+        .unwrap();
+        let name = key
+            .query_text(&WideCString::new("ProductName").unwrap())
+            .unwrap();
+        assert!(!name.is_empty() && !name.contains('\0'), "{name:?}");
+        assert_eq!(
+            key.query_text(&WideCString::new("credguard-no-such-value").unwrap()),
+            Err(TextError::Win32(ERROR_FILE_NOT_FOUND))
+        );
+        // CurrentVersion has no default value: the empty name reads it, and it is missing.
+        assert!(matches!(
+            key.query_text(&WideCString::new("").unwrap()),
+            Err(TextError::Win32(_)) | Ok(_)
+        ));
+    }
+
+    #[test]
+    fn expand_sz_values_and_variables_are_expanded() {
+        // HKLM\...\Windows NT\CurrentVersion\SystemRoot is REG_SZ on Windows; the
+        // expansion itself is checked on a literal.
+        let root = std::env::var("SystemRoot").unwrap();
+        let text = expand_environment(&WideCString::new(r"%SystemRoot%\System32\ccg.exe").unwrap())
+            .unwrap();
+        assert_eq!(text, format!(r"{root}\System32\ccg.exe"));
+        let kept =
+            expand_environment(&WideCString::new("%credguard_no_such_var%").unwrap()).unwrap();
+        assert_eq!(kept, "%credguard_no_such_var%");
+        let empty = expand_environment(&WideCString::new("").unwrap()).unwrap();
+        assert_eq!(empty, "");
+        // ComSpec is REG_EXPAND_SZ `%SystemRoot%\system32\cmd.exe` on Windows and Wine.
+        let env = RegKey::open(
+            RegRoot::LocalMachine,
+            &WideCString::new(r"SYSTEM\CurrentControlSet\Control\Session Manager\Environment")
+                .unwrap(),
+        )
+        .unwrap();
+        let raw = env.query(&WideCString::new("ComSpec").unwrap()).unwrap();
+        assert_eq!(raw.kind, REG_EXPAND_SZ);
+        let comspec = env
+            .query_text(&WideCString::new("ComSpec").unwrap())
+            .unwrap();
+        assert!(
+            !comspec.contains('%') && comspec.to_ascii_lowercase().ends_with("cmd.exe"),
+            "{comspec:?}"
+        );
     }
 }

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 pub mod credspec;
+pub mod doctor;
 pub mod explain;
 pub mod hcs;
 mod input;

@@ -2,6 +2,7 @@
 
 pub mod completions;
 pub mod credspec;
+pub mod doctor;
 pub mod emulator;
 pub mod explain;
 pub mod instances;

@@ -125,6 +125,7 @@ pub(crate) fn read_string_value(
         match root {
             RegRoot::LocalMachine => "HKLM",
             RegRoot::CurrentUser => "HKCU",
+            RegRoot::ClassesRoot => "HKCR",
         }
     );
     let wide_key = WideCString::new(key).map_err(|_| RegistryError::OpenKey {
