@@ -403,14 +403,4 @@ fn valid_uvm_id(id: &str) -> Result<(), EmulatorError> {
     }
 }
 
-/// An error and its sources on one line (`a: b: c`).
-fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string().replace('\n', " ");
-    let mut next = err.source();
-    while let Some(e) = next {
-        out.push_str(": ");
-        out.push_str(&e.to_string().replace('\n', " "));
-        next = e.source();
-    }
-    out
-}
+use credguard_statefile::shown::chain_line;

@@ -561,16 +561,7 @@ mod tests {
     use super::*;
 
     #[cfg(unix)]
-    fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
-        let mut out = err.to_string();
-        let mut next = err.source();
-        while let Some(e) = next {
-            out.push_str(": ");
-            out.push_str(&e.to_string());
-            next = e.source();
-        }
-        out
-    }
+    use crate::shown::chain_line;
 
     #[test]
     fn atomic_write_replaces_and_is_private() {

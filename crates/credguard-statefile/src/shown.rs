@@ -52,3 +52,18 @@ pub fn is_format_char(c: char) -> bool {
     use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
     c.general_category() == GeneralCategory::Format
 }
+
+/// An error and its sources on one line (`a: b: c`); line breaks inside a message become
+/// spaces. The one flattening of error chains: the library's logs, the emulator's messages
+/// and the CLI's report lines all use it.
+#[must_use]
+pub fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string().replace('\n', " ");
+    let mut next = err.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string().replace('\n', " "));
+        next = e.source();
+    }
+    out
+}

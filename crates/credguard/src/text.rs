@@ -34,19 +34,7 @@ impl fmt::Debug for ShownId {
     }
 }
 
-/// Flattens an error and its sources onto one line (`a: b: c`), for the library's own
-/// messages and logs. Not public: printing a chain is the caller's choice.
-#[must_use]
-pub(crate) fn chain_line(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string().replace('\n', " ");
-    let mut next = err.source();
-    while let Some(e) = next {
-        out.push_str(": ");
-        out.push_str(&e.to_string().replace('\n', " "));
-        next = e.source();
-    }
-    out
-}
+pub(crate) use credguard_statefile::shown::chain_line;
 
 #[cfg(test)]
 mod tests {
