@@ -74,7 +74,10 @@ async fn errors_come_back_as_the_sync_core_gives_them() {
         .create(" bad", CS1, Isolation::Process, None)
         .await
         .unwrap_err();
-    assert!(matches!(err, CcgError::InvalidContainerId { .. }), "{err:?}");
+    assert!(
+        matches!(err, CcgError::InvalidContainerId { .. }),
+        "{err:?}"
+    );
     let (_, result) = client.release(resource).await;
     result.unwrap();
 }
@@ -95,7 +98,11 @@ async fn a_create_dropped_mid_call_completes_and_is_rolled_back() {
         .unwrap();
     let task = {
         let client = client.clone();
-        tokio::spawn(async move { client.create("dropped", CS1, Isolation::Process, None).await })
+        tokio::spawn(async move {
+            client
+                .create("dropped", CS1, Isolation::Process, None)
+                .await
+        })
     };
     until("the AddInstance call took its delay", || {
         w.emu.faults().unwrap().is_empty()
@@ -119,7 +126,10 @@ async fn a_create_dropped_mid_call_completes_and_is_rolled_back() {
         .map(|c| c.to_json(false).to_string())
         .collect();
     assert!(calls.iter().any(|c| c.contains("AddInstance")), "{calls:?}");
-    assert!(calls.iter().any(|c| c.contains("RemoveInstance")), "{calls:?}");
+    assert!(
+        calls.iter().any(|c| c.contains("RemoveInstance")),
+        "{calls:?}"
+    );
 }
 
 /// A create whose future is dropped during its delay is still seen by a reconciliation started
