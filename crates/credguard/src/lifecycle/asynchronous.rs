@@ -80,10 +80,10 @@ impl AsyncCcgClient {
                 // now; a failed release leaves the record `active` for reconciliation.
                 match resource.release() {
                     Ok(()) => {
-                        info!(container_id = %id, "create's caller went away: its instance was released again")
+                        info!(container_id = %id, "create's caller went away: its instance was released again");
                     }
                     Err(e) => {
-                        warn!(container_id = %id, error = %chain_line(&e), "create's caller went away and its instance could not be released; the journal keeps it for reconcile")
+                        warn!(container_id = %id, error = %chain_line(&e), "create's caller went away and its instance could not be released; the journal keeps it for reconcile");
                     }
                 }
             }
