@@ -45,14 +45,18 @@ fn scm_error(what: &str, e: &windows_service::Error) -> CliError {
         Some(1060) => (Exit::NotFound, ""),
         _ => (Exit::State, ""),
     };
-    let detail = match e {
-        windows_service::Error::Winapi(io) => io.to_string(),
-        other => other.to_string(),
-    };
     CliError::new(
         code,
-        format!("service {SERVICE_NAME}: {what}: {detail}{hint}"),
+        format!("service {SERVICE_NAME}: {what}: {}{hint}", detail(e)),
     )
+}
+
+/// The Win32 error behind an SCM error, or its own words.
+fn detail(e: &windows_service::Error) -> String {
+    match e {
+        windows_service::Error::Winapi(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Registers the service (automatic start, LocalSystem) to run `credguard agent FLAGS
@@ -150,7 +154,8 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         CliError::new(
             Exit::Unavailable,
             format!(
-                "cannot connect to the service control manager ({e}): --service is for the service `agent service install` registers, which the SCM starts; in a console, run `agent` without it"
+                "cannot connect to the service control manager ({}): --service is for the service `agent service install` registers, which the SCM starts; in a console, run `agent` without it",
+                detail(&e)
             ),
         )
     })?;
