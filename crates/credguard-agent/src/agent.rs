@@ -214,6 +214,7 @@ pub struct Agent {
     listener: Option<TcpListener>,
     metrics_addr: Option<SocketAddr>,
     rounds: watch::Sender<RoundReport>,
+    subscriptions: watch::Sender<u64>,
     grace: Grace,
     summary: Summary,
 }
@@ -264,6 +265,7 @@ impl Agent {
             listener,
             metrics_addr,
             rounds,
+            subscriptions: watch::Sender::new(0),
             grace: Grace::default(),
             summary: Summary::default(),
         })
@@ -287,6 +289,13 @@ impl Agent {
         self.rounds.subscribe()
     }
 
+    /// How many times a source's watch reported [`WatchEvent::Subscribed`] so far (a test or
+    /// an observer learns that deletions are now seen).
+    #[must_use]
+    pub fn subscriptions(&self) -> watch::Receiver<u64> {
+        self.subscriptions.subscribe()
+    }
+
     /// Runs rounds until `shutdown` completes (see the [module docs](self)).
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Summary {
         tokio::pin!(shutdown);
@@ -297,7 +306,12 @@ impl Agent {
         let (wake, mut woken) = mpsc::channel::<String>(1);
         for source in &self.options.sources {
             if let Some(events) = source.watch() {
-                tasks.spawn(forward(source.name(), events, wake.clone()));
+                tasks.spawn(forward(
+                    source.name(),
+                    events,
+                    wake.clone(),
+                    self.subscriptions.clone(),
+                ));
             }
         }
         drop(wake);
@@ -497,14 +511,22 @@ pub async fn run(
 
 /// Passes a source's deletions on as wake-ups (a full channel means a round is due already:
 /// the burst is coalesced) and logs its subscription's ups and downs.
-async fn forward(name: String, mut events: mpsc::Receiver<WatchEvent>, wake: mpsc::Sender<String>) {
+async fn forward(
+    name: String,
+    mut events: mpsc::Receiver<WatchEvent>,
+    wake: mpsc::Sender<String>,
+    subscriptions: watch::Sender<u64>,
+) {
     while let Some(event) = events.recv().await {
         match event {
             WatchEvent::Deleted { id } => {
                 debug!(source = %name, container_id = %id, "container deleted");
                 let _ = wake.try_send(id);
             }
-            WatchEvent::Subscribed => info!(source = %name, "subscribed to container events"),
+            WatchEvent::Subscribed => {
+                info!(source = %name, "subscribed to container events");
+                subscriptions.send_modify(|n| *n += 1);
+            }
             WatchEvent::Lost(e) => {
                 warn!(source = %name, reason = %e.reason, "container events lost; the source subscribes again");
             }

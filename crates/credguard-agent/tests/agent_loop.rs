@@ -201,10 +201,17 @@ async fn a_deletion_event_starts_a_round_at_once() {
     w.owned("c2");
     let (source, events) = Fake::listing("fake", &["c1", "c2"]).with_watch();
     let opts = options(&[&source]).with_interval(Duration::from_secs(3600));
-    let (mut rounds, stop, task) = start(&w, opts).await;
+    let agent = Agent::new(opts, w.async_client()).await.unwrap();
+    let mut rounds = agent.rounds();
+    let mut subscriptions = agent.subscriptions();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(agent.run(async move {
+        let _ = stopped.await;
+    }));
     let first = round(&mut rounds, 1).await;
     assert!(removed(&first).is_empty());
     events.send(WatchEvent::Subscribed).await.unwrap();
+    subscriptions.wait_for(|n| *n == 1).await.unwrap();
     source.set_ids(&["c2"]);
     events
         .send(WatchEvent::Deleted {
