@@ -16,7 +16,7 @@
 //!    journal's rules (an active instance whose container is not live is released; what a
 //!    crash interrupted is finished; a record HCS no longer backs is dropped);
 //! 4. logs each removal (`container_id`, `action`, `owner`, `reason`; never a credential
-//!    spec) and updates the [metrics](metrics).
+//!    spec) and updates the [`metrics`].
 //!
 //! **Foreign instances** (the journal does not know them: made by stock hcsshim, say) are
 //! removed only after their container was missing from the live set in two listings at least
