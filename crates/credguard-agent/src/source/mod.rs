@@ -208,6 +208,22 @@ pub async fn live_set(sources: &[Box<dyn AliveSource>]) -> Result<BTreeSet<Strin
     }
 }
 
+/// The reconcile options of a live set: the ids listed are alive; an empty list means no
+/// container exists, so every active instance is an orphan.
+///
+/// # Errors
+/// [`credguard::CcgError`] when the runtime listed an id credguard cannot take (the error
+/// names it); then nothing is removed.
+pub fn reconcile_options(
+    live: BTreeSet<String>,
+) -> Result<credguard::ReconcileOptions, credguard::CcgError> {
+    if live.is_empty() {
+        Ok(credguard::ReconcileOptions::alive_none())
+    } else {
+        credguard::ReconcileOptions::with_alive(live)
+    }
+}
+
 /// Polls every future until all are done; results in the futures' order.
 async fn join_all<T>(
     futures: impl Iterator<Item = Pin<Box<dyn Future<Output = T> + Send + '_>>>,
