@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use credguard::{CcgClient, Isolation, Journal};
-use credguard_agent::source::{live_set, reconcile_options, AliveSource};
+use credguard_agent::source::{AliveSource, live_set, reconcile_options};
 use credguard_agent::test_support::PrivateContainerd;
 use credguard_emulator::Emulator;
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const CS1: &str = include_str!("../../credguard/tests/fixtures/cs1.json");
 const SIZES: [usize; 3] = [10, 1_000, 5_000];
@@ -28,7 +28,9 @@ fn round(c: &mut Criterion) {
         .import_test_image("k8s.io")
         .unwrap_or_else(|e| panic!("{e}"));
     let mut group = c.benchmark_group("agent_round");
-    group.sample_size(20).measurement_time(Duration::from_secs(10));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(15));
     let mut created = 0;
     for size in SIZES {
         // Containers are added to reach `size` (the runtime keeps the earlier ones).
@@ -48,7 +50,7 @@ fn round(c: &mut Criterion) {
             resource.detach();
         }
         let sources: Vec<Box<dyn AliveSource>> = vec![Box::new(containerd.source())];
-        group.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, _| {
+        group.bench_with_input(BenchmarkId::new("round", size), &size, |b, _| {
             b.iter(|| {
                 let live = runtime.block_on(live_set(&sources)).unwrap();
                 assert_eq!(live.len(), size);
@@ -56,6 +58,14 @@ fn round(c: &mut Criterion) {
                 let done = client.reconcile(&options).unwrap();
                 black_box(done);
             });
+        });
+        // Its two halves, to see where a round's time goes.
+        group.bench_with_input(BenchmarkId::new("containerd_list", size), &size, |b, _| {
+            b.iter(|| black_box(runtime.block_on(live_set(&sources)).unwrap()));
+        });
+        let options = reconcile_options(runtime.block_on(live_set(&sources)).unwrap()).unwrap();
+        group.bench_with_input(BenchmarkId::new("hcs_and_journal", size), &size, |b, _| {
+            b.iter(|| black_box(client.reconcile(&options).unwrap()));
         });
     }
     group.finish();

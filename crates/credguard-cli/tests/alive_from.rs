@@ -14,7 +14,7 @@ use common::Env;
 use credguard_agent::test_support::PrivateContainerd;
 use serde_json::Value;
 
-fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+fn block_on<T>(future: impl Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

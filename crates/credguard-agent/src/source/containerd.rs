@@ -279,10 +279,10 @@ async fn subscribe_once(
         };
         match message {
             Ok(Some(envelope)) => {
-                if let Some(id) = deleted_id(source, &envelope) {
-                    if sender.send(WatchEvent::Deleted { id }).await.is_err() {
-                        return Ended::Closed;
-                    }
+                if let Some(id) = deleted_id(source, &envelope)
+                    && sender.send(WatchEvent::Deleted { id }).await.is_err()
+                {
+                    return Ended::Closed;
                 }
             }
             Ok(None) => {
