@@ -606,7 +606,7 @@ expect "agent service --help lists install and uninstall" 0 --out "install" --ou
 credguard "$CLI" agent --alive-from nope
 expect "agent --alive-from nope is refused (exit 2)" 2 --err "not a live-set source"
 credguard "$CLI" agent --alive-from containerd --interval 0s
-expect "agent --interval 0s is refused (exit 2)" 2 --err "more than zero"
+expect "agent --interval 0s is refused (exit 2)" 2 --err "above zero"
 credguard "$CLI" --backend hcs agent --alive-from containerd --service
 expect "agent --service outside the service control manager says so (exit 8)" 8 \
     --err "cannot connect to the service control manager"

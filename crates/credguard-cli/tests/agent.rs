@@ -17,15 +17,19 @@ fn flags_are_checked_before_anything_starts() {
         ),
         (
             vec!["agent", "--alive-from", "containerd", "--interval", "0s"],
-            "more than zero",
+            "above zero",
         ),
         (
             vec!["agent", "--alive-from", "containerd", "--interval", "soon"],
-            "not a duration",
+            "whole number",
         ),
         (
             vec!["agent", "--alive-from", "containerd", "--grace=-1m"],
-            "not a duration",
+            "whole number",
+        ),
+        (
+            vec!["agent", "--alive-from", "cri", "--namespace", "k8s.io"],
+            "containerd sources only",
         ),
         (
             vec![

@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use credguard::lifecycle::AsyncCcgClient;
 use credguard_agent::agent::{self, AgentOptions, Summary};
-use credguard_agent::source::AliveSource;
+use credguard_agent::source::{AliveSource, SourceOptions, SourceSpec};
 
 use crate::Context;
 use crate::documents::{AgentDoc, AgentServiceDoc};
@@ -28,7 +28,7 @@ Examples:
   credguard agent --alive-from containerd --metrics-listen 127.0.0.1:9464
   # two sources (the live set is their union), the k8s.io namespace only
   credguard agent --alive-from containerd:/run/containerd/containerd.sock --alive-from cri \\
-      --namespace k8s.io --interval 1m --grace 5m
+      --namespace k8s.io --interval 1m --grace 5m --source-timeout 30s
   # as a Windows service (installed as credguard-agent, started by the SCM)
   credguard agent service install --alive-from containerd
   credguard agent service uninstall";
@@ -75,23 +75,29 @@ pub struct RunArgs {
     /// RuntimeService). Default address: `\\.\pipe\containerd-containerd` on Windows,
     /// `/run/containerd/containerd.sock` elsewhere. Repeat for several; the live set is their
     /// union, and a round in which any source fails removes nothing.
-    #[arg(long = "alive-from", value_name = "SOURCE", required = true)]
+    #[arg(long = "alive-from", value_name = "SOURCE", required = true, value_parser = checked_source)]
     pub alive_from: Vec<String>,
 
-    /// A containerd namespace to list (repeatable); every namespace when none is given.
+    /// A containerd namespace to list (repeatable); every namespace when none is given. For
+    /// containerd sources only.
     #[arg(long, value_name = "NS")]
     pub namespace: Vec<String>,
 
-    /// Time between rounds (humantime: `30s`, `1m`, `1h 30m`); more than zero. A deletion
+    /// Time between rounds (500ms, 30s, 2m, 1h: a whole number and a unit). A deletion
     /// reported by containerd starts a round at once as well.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = credguard_agent::parse_duration)]
     pub interval: Duration,
 
     /// How long an instance credguard did not create (foreign, e.g. made by hcsshim) must be
     /// missing from the live set before it is removed: it goes once two listings at least
-    /// this far apart both missed its container. `0s` removes it at its first miss.
-    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
+    /// this far apart both missed its container.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = credguard_agent::parse_duration)]
     pub grace: Duration,
+
+    /// How long each source may take to answer one listing; a source that takes longer
+    /// fails the round (nothing is removed in it).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = credguard_agent::parse_duration)]
+    pub source_timeout: Duration,
 
     /// Serve Prometheus metrics at `/metrics` and health at `/healthz` on this address
     /// (`127.0.0.1:9464`; `0.0.0.0:9464` for every interface).
@@ -104,16 +110,19 @@ pub struct RunArgs {
     pub service: bool,
 }
 
-fn duration(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value.trim())
-        .map_err(|e| format!("not a duration such as 30s, 2m or 1h 30m: {e}"))
+/// An `--alive-from` value, checked by credguard-agent's parser and kept as given (the
+/// service registers it as given).
+fn checked_source(value: &str) -> Result<String, String> {
+    value
+        .parse::<SourceSpec>()
+        .map(|_| value.to_owned())
+        .map_err(|e| e.to_string())
 }
 
-fn positive_duration(value: &str) -> Result<Duration, String> {
-    match duration(value)? {
-        d if d.is_zero() => Err("it must be more than zero".to_owned()),
-        d => Ok(d),
-    }
+/// A duration as the flags take it back.
+#[cfg_attr(not(windows), allow(dead_code))]
+fn duration_arg(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
 }
 
 impl RunArgs {
@@ -129,9 +138,11 @@ impl RunArgs {
         }
         args.extend([
             "--interval".to_owned(),
-            humantime::format_duration(self.interval).to_string(),
+            duration_arg(self.interval),
             "--grace".to_owned(),
-            humantime::format_duration(self.grace).to_string(),
+            duration_arg(self.grace),
+            "--source-timeout".to_owned(),
+            duration_arg(self.source_timeout),
         ]);
         if let Some(addr) = self.metrics_listen {
             args.extend(["--metrics-listen".to_owned(), addr.to_string()]);
@@ -141,50 +152,30 @@ impl RunArgs {
     }
 }
 
-/// The sources of `--alive-from`.
+/// The sources of `--alive-from` (credguard-agent's).
 fn open_sources(args: &RunArgs) -> Result<Vec<Box<dyn AliveSource>>, CliError> {
-    args.alive_from
+    let specs: Vec<SourceSpec> = args
+        .alive_from
         .iter()
-        .map(|value| sources::open(value, &args.namespace))
-        .collect()
-}
-
-/// `--alive-from` values, read and opened (swapped for credguard-agent's parser and sources
-/// when they land).
-mod sources {
-    use credguard_agent::source::{AliveSource, ListFuture, SourceError};
-
-    use crate::exit::CliError;
-
-    #[derive(Debug)]
-    struct NotBuilt(String);
-
-    impl AliveSource for NotBuilt {
-        fn name(&self) -> String {
-            self.0.clone()
-        }
-
-        fn list(&self) -> ListFuture<'_> {
-            let name = self.0.clone();
-            Box::pin(async move {
-                Err(SourceError {
-                    source_name: name,
-                    reason: "this build has no client for this runtime".to_owned(),
-                })
-            })
-        }
+        .map(|v| {
+            v.parse::<SourceSpec>()
+                .map_err(|e| CliError::usage(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    if !args.namespace.is_empty()
+        && !specs
+            .iter()
+            .any(|s| matches!(s, SourceSpec::Containerd { .. }))
+    {
+        return Err(CliError::usage(
+            "--namespace applies to containerd sources only; give --alive-from containerd[:ADDRESS]",
+        ));
     }
-
-    pub fn open(value: &str, _namespaces: &[String]) -> Result<Box<dyn AliveSource>, CliError> {
-        let kind = value.split_once(':').map_or(value, |(k, _)| k);
-        if !matches!(kind, "containerd" | "cri") {
-            return Err(CliError::usage(format!(
-                "--alive-from `{}`: not a live-set source; use containerd, containerd:ADDRESS, cri or cri:ENDPOINT",
-                credguard::text::ShownId::new(value)
-            )));
-        }
-        Ok(Box::new(NotBuilt(value.to_owned())))
-    }
+    let options = SourceOptions {
+        namespaces: args.namespace.clone(),
+        timeout: args.source_timeout,
+    };
+    Ok(specs.iter().map(|s| s.open(&options)).collect())
 }
 
 pub fn run(ctx: &Context, args: AgentArgs) -> Result<Exit, CliError> {
@@ -229,9 +220,12 @@ where
 {
     let sources = open_sources(args)?;
     let client = AsyncCcgClient::new(ctx.client()?);
+    // The sources time out on their own (with a message naming the address); the agent's
+    // bound is a backstop.
     let options = AgentOptions::new(sources)
         .with_interval(args.interval)
         .with_grace(args.grace)
+        .with_list_timeout(args.source_timeout * 2)
         .with_metrics_listen(args.metrics_listen);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -400,6 +394,7 @@ mod tests {
         assert_eq!(back.namespace, args.namespace);
         assert_eq!(back.interval, args.interval);
         assert_eq!(back.grace, args.grace);
+        assert_eq!(back.source_timeout, args.source_timeout);
         assert_eq!(back.metrics_listen, args.metrics_listen);
         assert!(back.service);
     }
