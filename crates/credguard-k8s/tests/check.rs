@@ -1,0 +1,257 @@
+//! The offline manifest check over realistic manifests: RBAC allowed and denied, unknown
+//! names, inline contents, init containers, hostnames, specs the API server refuses, lint
+//! diagnostics with their lines, `List` and multi-document files, unreadable files.
+
+use std::path::{Path, PathBuf};
+
+use credguard_k8s::check::{Report, check_paths, sarif};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests")
+}
+
+fn cluster() -> Report {
+    check_paths(&[fixtures().join("cluster")])
+}
+
+/// `(file name, line, rule, object, container)` of every finding.
+fn rows(r: &Report) -> Vec<(String, u32, String, String, Option<String>)> {
+    r.findings
+        .iter()
+        .map(|f| {
+            (
+                Path::new(&f.location.file)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                f.location.line,
+                f.rule.clone(),
+                f.object.clone(),
+                f.container.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_cluster_fixtures_give_each_finding_at_its_line() {
+    let r = cluster();
+    let got = rows(&r);
+    let want: Vec<(&str, u32, &str, &str, Option<&str>)> = vec![
+        // The account SID, at the Sid member's line.
+        (
+            "01-credspecs.yaml",
+            46,
+            "CS011",
+            "GMSACredentialSpec webapp2-credspec",
+            None,
+        ),
+        // `PortableCcgVersion: 1` is an integer: the API server refuses the spec.
+        (
+            "01-credspecs.yaml",
+            58,
+            "K8S007",
+            "GMSACredentialSpec webapp3-credspec",
+            None,
+        ),
+        // A Deployment without spec.hostname: pods are named NAME-HASH-SUFFIX.
+        (
+            "03-workloads.yaml",
+            25,
+            "K8S006",
+            "Deployment web/webapp2-frontend",
+            None,
+        ),
+        // The default service account of `web` has no RoleBinding for webapp2-credspec.
+        (
+            "03-workloads.yaml",
+            46,
+            "K8S002",
+            "Deployment web/webapp2-frontend",
+            Some("iis"),
+        ),
+        ("04-list.json", 11, "K8S001", "Pod web/typo", None),
+        (
+            "04-list.json",
+            23,
+            "K8S005",
+            "Pod web/inline",
+            Some("init:setup"),
+        ),
+        (
+            "04-list.json",
+            27,
+            "K8S003",
+            "Pod web/inline",
+            Some("nameless"),
+        ),
+        (
+            "04-list.json",
+            32,
+            "K8S004",
+            "Pod web/inline",
+            Some("different"),
+        ),
+    ];
+    let want: Vec<_> = want
+        .into_iter()
+        .map(|(f, l, r, o, c)| {
+            (
+                f.to_owned(),
+                l,
+                r.to_owned(),
+                o.to_owned(),
+                c.map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{:#?}", r.findings);
+    assert_eq!((r.errors, r.warnings), (6, 2));
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.files.len(), 4);
+    // The allowed ones: webapp1 through its RoleBinding, the CronJob through the
+    // `system:serviceaccounts:batch` group and wildcards, `same` with equal contents.
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| f.object.contains("webapp1") && f.object.starts_with("Deployment"))
+    );
+    assert!(!r.findings.iter().any(|f| f.object.contains("report")));
+    assert!(
+        !r.findings
+            .iter()
+            .any(|f| f.container.as_deref() == Some("same"))
+    );
+}
+
+#[test]
+fn rbac_messages_say_which_account_spec_and_binding() {
+    let r = cluster();
+    let f = r.findings.iter().find(|f| f.rule == "K8S002").unwrap();
+    assert!(
+        f.message.contains("`web/default`") && f.message.contains("`webapp2-credspec`"),
+        "{}",
+        f.message
+    );
+    assert!(
+        f.hint.contains("resourceNames: [\"webapp2-credspec\"]")
+            && f.hint.contains("RoleBinding in namespace `web`"),
+        "{}",
+        f.hint
+    );
+}
+
+#[test]
+fn no_output_quotes_a_plugin_input() {
+    let r = cluster();
+    let text = format!("{}{}", serde_json::to_string(&r).unwrap(), sarif(&r));
+    assert!(!text.contains("FIXTURE-SECRET"), "{text}");
+}
+
+#[test]
+fn sarif_has_the_required_shape() {
+    let r = cluster();
+    let log = sarif(&r);
+    assert_eq!(log["version"], "2.1.0");
+    assert!(log["$schema"].as_str().unwrap().contains("sarif"));
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "credguard");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), r.findings.len());
+    for res in results {
+        let id = res["ruleId"].as_str().unwrap();
+        let i = res["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[i]["id"], id);
+        assert!(matches!(
+            res["level"].as_str().unwrap(),
+            "error" | "warning"
+        ));
+        assert!(!res["message"]["text"].as_str().unwrap().is_empty());
+        let loc = &res["locations"][0]["physicalLocation"];
+        assert!(
+            loc["artifactLocation"]["uri"]
+                .as_str()
+                .unwrap()
+                .ends_with(".yaml")
+                || loc["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(".json")
+        );
+        assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn unreadable_files_are_named_with_their_line() {
+    let r = check_paths(&[fixtures().join("broken")]);
+    assert_eq!(r.exit_code(), 2);
+    assert_eq!(r.unreadable.len(), 2, "{:?}", r.unreadable);
+    let bad = &r.unreadable[0];
+    assert!(bad.file.ends_with("bad.yaml"));
+    assert!(bad.line.is_some_and(|l| l >= 6), "{bad:?}");
+    assert!(
+        r.unreadable[1].message.contains("not UTF-8"),
+        "{:?}",
+        r.unreadable[1]
+    );
+    let missing = check_paths(&[fixtures().join("no-such-file.yaml")]);
+    assert_eq!(missing.exit_code(), 2);
+    assert!(missing.unreadable[0].file.ends_with("no-such-file.yaml"));
+}
+
+#[test]
+fn walks_stay_in_the_tree_in_name_order_and_refuse_huge_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("b")).unwrap();
+    std::fs::copy(
+        fixtures().join("cluster/01-credspecs.yaml"),
+        root.join("b/z.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(fixtures().join("cluster/02-rbac.yaml"), root.join("a.yml")).unwrap();
+    std::fs::write(root.join("notes.txt"), "not a manifest").unwrap();
+    #[cfg(unix)]
+    {
+        // A loop and a link out of the tree: neither is followed.
+        std::os::unix::fs::symlink(root, root.join("b/loop")).unwrap();
+        std::os::unix::fs::symlink(fixtures().join("broken/bad.yaml"), root.join("out.yaml"))
+            .unwrap();
+    }
+    let r = check_paths(&[root.to_path_buf()]);
+    assert!(r.unreadable.is_empty(), "{:?}", r.unreadable);
+    let names: Vec<&str> = r
+        .files
+        .iter()
+        .map(|f| f.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(names, ["a.yml", "z.yaml"]);
+    let big = root.join("big.yaml");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(credguard_k8s::check::MAX_FILE_BYTES + 1).unwrap();
+    let r = check_paths(&[big]);
+    assert_eq!(r.exit_code(), 2);
+    assert!(
+        r.unreadable[0].message.contains("larger than"),
+        "{:?}",
+        r.unreadable
+    );
+}
+
+#[test]
+fn a_clean_input_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixtures().join("cluster/01-credspecs.yaml")).unwrap();
+    let first = text.split("\n---\n").next().unwrap();
+    std::fs::write(dir.path().join("spec.yaml"), first).unwrap();
+    let r = check_paths(&[dir.path().to_path_buf()]);
+    assert_eq!(
+        (r.exit_code(), r.findings.len()),
+        (0, 0),
+        "{:?}",
+        r.findings
+    );
+}
