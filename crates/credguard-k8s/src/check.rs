@@ -412,7 +412,13 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Object>, (Option<u32>, String
             let line = e
                 .location()
                 .map(|l| from + u32::try_from(l.line()).unwrap_or(0).saturating_sub(1));
-            (line, format!("it is not valid YAML or JSON: {e}"))
+            (
+                line,
+                format!(
+                    "it is not valid YAML or JSON: {}",
+                    without_location(&e.to_string())
+                ),
+            )
         })?;
         let Some(first) = (from..=to).find(|l| {
             let t = all[(*l - 1) as usize].trim();
@@ -483,6 +489,19 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Object>, (Option<u32>, String
         }
     }
     Ok(out)
+}
+
+/// A parser message without its ` at line N column M` (relative to the document, while
+/// the line reported is the file's).
+fn without_location(message: &str) -> String {
+    let Some(i) = message.find(" at line ") else {
+        return message.to_owned();
+    };
+    let rest = &message[i + " at line ".len()..];
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = rest.strip_prefix(" column ").unwrap_or(rest);
+    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    format!("{}{rest}", &message[..i])
 }
 
 /// The line of an item whose `name` is `name`: the line of `"kind"` before it is not
