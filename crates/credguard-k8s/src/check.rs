@@ -15,7 +15,7 @@
 //! | `K8S002` | error | RBAC does not let the pod's service account `use` that GMSACredentialSpec |
 //! | `K8S003` | error | inline `gmsaCredentialSpec` contents without a name |
 //! | `K8S004` | error | inline contents that differ from the named GMSACredentialSpec (or are not JSON) |
-//! | `K8S005` | warning | a name on an init container (the webhook ignores those) |
+//! | `K8S005` | warning | a name on an init or ephemeral container (the webhook ignores those) |
 //! | `K8S006` | warning | the pod's hostname is over 15 characters (the NetBIOS limit) |
 //! | `K8S007` | error | a GMSACredentialSpec the API server would refuse (a member of the wrong type) |
 //! | `CSnnn` | as linted | the linter's diagnostics of each GMSACredentialSpec, pruned as the API server stores it |
@@ -108,7 +108,7 @@ impl Rule {
                 "inline gmsaCredentialSpec contents differ from the named GMSACredentialSpec"
             }
             Rule::InitContainerName => {
-                "gmsaCredentialSpecName on an init container, which the webhook ignores"
+                "gmsaCredentialSpecName on an init or ephemeral container, which the webhook ignores"
             }
             Rule::HostnameTooLong => "the pod's hostname is longer than 15 characters",
             Rule::SchemaRefused => {
@@ -715,14 +715,15 @@ pub fn check(objects: &[Object]) -> Report {
             o.line,
         );
         let mut uses_gmsa = false;
-        let mut places: Vec<(Option<String>, &Value, bool)> = Vec::new();
+        // Where windowsOptions can be, and which kind of container the webhook skips.
+        let mut places: Vec<(Option<String>, &Value, Option<&str>)> = Vec::new();
         if let Some(w) = pod.pointer("/securityContext/windowsOptions") {
-            places.push((None, w, false));
+            places.push((None, w, None));
         }
-        for (list, prefix, init) in [
-            ("containers", "", false),
-            ("initContainers", "init:", true),
-            ("ephemeralContainers", "ephemeral:", false),
+        for (list, prefix, skipped) in [
+            ("containers", "", None),
+            ("initContainers", "init:", Some("init")),
+            ("ephemeralContainers", "ephemeral:", Some("ephemeral")),
         ] {
             for c in pod
                 .get(list)
@@ -732,11 +733,11 @@ pub fn check(objects: &[Object]) -> Report {
             {
                 if let Some(w) = c.pointer("/securityContext/windowsOptions") {
                     let cname = c.get("name").and_then(Value::as_str).unwrap_or("<unnamed>");
-                    places.push((Some(format!("{prefix}{}", shown(cname))), w, init));
+                    places.push((Some(format!("{prefix}{}", shown(cname))), w, skipped));
                 }
             }
         }
-        for (container, w, init) in places {
+        for (container, w, skipped) in places {
             let name = w.get("gmsaCredentialSpecName").and_then(Value::as_str);
             let contents = w.get("gmsaCredentialSpec").and_then(Value::as_str);
             if name.is_none() && contents.is_none() {
@@ -778,10 +779,10 @@ pub fn check(objects: &[Object]) -> Report {
                 );
                 continue;
             };
-            if init {
+            if let Some(which) = skipped {
                 push(
                     Rule::InitContainerName,
-                    format!("init container names GMSACredentialSpec `{}`, but the windows-gmsa webhook only expands names of the pod and its containers", shown(name)),
+                    format!("{which} container names GMSACredentialSpec `{}`, but the windows-gmsa webhook only expands and authorizes names of the pod and its regular containers", shown(name)),
                     "set gmsaCredentialSpecName on the pod's securityContext.windowsOptions (it applies to every container) or on the regular containers".to_owned(),
                 );
                 continue;

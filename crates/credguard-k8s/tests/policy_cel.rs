@@ -596,3 +596,43 @@ fn a_broken_expression_is_caught() {
         .unwrap();
     assert!(!engine.passes(&engine.compile(&real.expression), &admitted, "real", ""));
 }
+
+/// docs/KUBERNETES.md lists every code in the right table: covered, or left out.
+#[test]
+fn the_docs_list_every_code_where_the_policy_puts_it() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/KUBERNETES.md"),
+    )
+    .unwrap();
+    let section = |title: &str| -> String {
+        let start = doc
+            .find(title)
+            .unwrap_or_else(|| panic!("no `{title}` in docs/KUBERNETES.md"));
+        let rest = &doc[start + title.len()..];
+        let end = rest.find("\n#").unwrap_or(rest.len());
+        rest[..end].to_owned()
+    };
+    let covered_doc = section("### Codes the policy covers");
+    let outside_doc = section("### Codes the policy leaves out");
+    let (covered, outside) = policy::coverage();
+    for c in covered {
+        assert!(
+            covered_doc.contains(&format!("| {c} ")),
+            "{c} is covered but not listed as such"
+        );
+        assert!(
+            !outside_doc.contains(&format!("| {c} ")),
+            "{c} listed as left out"
+        );
+    }
+    for (c, _) in outside {
+        assert!(
+            outside_doc.contains(&format!("| {c} ")),
+            "{c} is left out but not listed as such"
+        );
+        assert!(
+            !covered_doc.contains(&format!("| {c} ")),
+            "{c} listed as covered"
+        );
+    }
+}
