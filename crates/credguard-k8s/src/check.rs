@@ -842,8 +842,8 @@ pub fn check(objects: &[Object]) -> Report {
                 }
             }
         }
-        if uses_gmsa {
-            if let Some((hostname, how)) = hostname(&o.value, kind, pod) {
+        if uses_gmsa && let Some((hostname, how)) = hostname(&o.value, kind, pod) {
+            {
                 let n = hostname.chars().count();
                 if n > 15 {
                     let line = find_after(o, "hostname:", pod_line).unwrap_or(o.line);

@@ -270,7 +270,7 @@ fn variants() -> Vec<(String, Value)> {
     };
     let gm = "GroupManagedServiceAccounts";
     add("no accounts", &|v| {
-        v["ActiveDirectoryConfig"][gm] = json!([])
+        v["ActiveDirectoryConfig"][gm] = json!([]);
     });
     add("other account", &|v| {
         v["ActiveDirectoryConfig"][gm] = json!([{"Name": "Other", "Scope": "contoso.com"}]);
@@ -519,13 +519,10 @@ fn the_policy_agrees_with_the_linter_on_the_whole_corpus() {
     let mut refused = 0;
     let corpus = corpus();
     for (label, object) in &corpus {
-        let admitted = match crd::admit(object) {
-            Ok(a) => a,
-            Err(_) => {
-                // The API server refuses it before policies run.
-                refused += 1;
-                continue;
-            }
+        let Ok(admitted) = crd::admit(object) else {
+            // The API server refuses it before policies run.
+            refused += 1;
+            continue;
         };
         let linted: BTreeSet<&str> = lint(&crd::credspec(&admitted))
             .iter()
