@@ -255,3 +255,128 @@ fn a_clean_input_exits_zero() {
         r.findings
     );
 }
+
+/// Whether the pod `app/web` (service account `web`) is refused `use` of `spec1` with
+/// `rbac` (YAML documents) in the input.
+fn denied(rbac: &str) -> bool {
+    let spec = std::fs::read_to_string(fixtures().join("cluster/01-credspecs.yaml")).unwrap();
+    let spec = spec
+        .split("\n---\n")
+        .next()
+        .unwrap()
+        .replace("webapp1-credspec", "spec1");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: app\nspec:\n  serviceAccountName: web\n  hostname: web\n  securityContext:\n    windowsOptions:\n      gmsaCredentialSpecName: spec1\n  containers:\n  - name: c\n    image: i\n";
+    let text = format!("{spec}\n---\n{pod}---\n{rbac}");
+    let objects = credguard_k8s::check::parse("in.yaml", &text).unwrap();
+    let r = credguard_k8s::check::check(&objects);
+    let other: Vec<_> = r.findings.iter().filter(|f| f.rule != "K8S002").collect();
+    assert!(other.is_empty(), "{other:?}");
+    r.findings.iter().any(|f| f.rule == "K8S002")
+}
+
+const ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: use-spec1\nrules:\n- apiGroups: [windows.k8s.io]\n  resources: [gmsacredentialspecs]\n  verbs: [use]\n  resourceNames: [spec1]\n";
+
+fn binding(kind: &str, ns: Option<&str>, subject: &str, role: &str) -> String {
+    let ns = ns
+        .map(|n| format!("\n  namespace: {n}"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: {kind}\nmetadata:\n  name: b{ns}\nsubjects:\n- {subject}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  {role}\n"
+    )
+}
+
+#[test]
+fn rbac_is_evaluated_as_the_api_server_does() {
+    let sa = "{kind: ServiceAccount, name: web, namespace: app}";
+    let cr = "kind: ClusterRole\n  name: use-spec1";
+    let allowed = [
+        binding("RoleBinding", Some("app"), sa, cr),
+        binding("ClusterRoleBinding", None, sa, cr),
+        binding(
+            "RoleBinding",
+            Some("app"),
+            "{kind: Group, name: 'system:serviceaccounts:app', apiGroup: rbac.authorization.k8s.io}",
+            cr,
+        ),
+        binding(
+            "ClusterRoleBinding",
+            None,
+            "{kind: Group, name: 'system:serviceaccounts', apiGroup: rbac.authorization.k8s.io}",
+            cr,
+        ),
+        binding(
+            "RoleBinding",
+            Some("app"),
+            "{kind: User, name: 'system:serviceaccount:app:web', apiGroup: rbac.authorization.k8s.io}",
+            cr,
+        ),
+    ];
+    for b in &allowed {
+        assert!(!denied(&format!("{ROLE}---\n{b}")), "{b}");
+    }
+    let denied_cases = [
+        // No binding at all.
+        String::new(),
+        // The service account of another namespace, or a binding in another namespace.
+        binding(
+            "RoleBinding",
+            Some("app"),
+            "{kind: ServiceAccount, name: web, namespace: other}",
+            cr,
+        ),
+        binding("RoleBinding", Some("other"), sa, cr),
+        binding(
+            "ClusterRoleBinding",
+            None,
+            "{kind: Group, name: 'system:serviceaccounts:other', apiGroup: rbac.authorization.k8s.io}",
+            cr,
+        ),
+        // Another account; a role that does not exist.
+        binding(
+            "RoleBinding",
+            Some("app"),
+            "{kind: ServiceAccount, name: default, namespace: app}",
+            cr,
+        ),
+        binding(
+            "RoleBinding",
+            Some("app"),
+            sa,
+            "kind: ClusterRole\n  name: nope",
+        ),
+    ];
+    for b in &denied_cases {
+        assert!(denied(&format!("{ROLE}---\n{b}")), "{b}");
+    }
+    // Rules: another spec's name, another verb, another group; wildcards allow.
+    let b = binding("RoleBinding", Some("app"), sa, cr);
+    for (role, want_denied) in [
+        (ROLE.replace("[spec1]", "[spec2]"), true),
+        (ROLE.replace("[use]", "[get, list]"), true),
+        (ROLE.replace("[windows.k8s.io]", "[apps]"), true),
+        (ROLE.replace("  resourceNames: [spec1]\n", ""), false),
+        (
+            ROLE.replace("[use]", "['*']")
+                .replace("[windows.k8s.io]", "['*']"),
+            false,
+        ),
+        (ROLE.replace("[gmsacredentialspecs]", "['*']"), false),
+    ] {
+        assert_eq!(denied(&format!("{role}---\n{b}")), want_denied, "{role}");
+    }
+    // A Role in the binding's namespace works; a Role of another namespace does not.
+    let role = ROLE
+        .replace("kind: ClusterRole", "kind: Role")
+        .replace("name: use-spec1", "name: use-spec1\n  namespace: app");
+    let rb = binding(
+        "RoleBinding",
+        Some("app"),
+        sa,
+        "kind: Role\n  name: use-spec1",
+    );
+    assert!(!denied(&format!("{role}---\n{rb}")));
+    assert!(denied(&format!(
+        "{}---\n{rb}",
+        role.replace("namespace: app", "namespace: other")
+    )));
+}
