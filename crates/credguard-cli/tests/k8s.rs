@@ -109,7 +109,7 @@ fn check_reports_findings_with_file_and_line_and_exits_1() {
     );
     assert!(out.contains("01-credspecs.yaml:46: error[CS011]"), "{out}");
     assert!(
-        out.contains("4 files checked (13 objects): 6 errors, 2 warnings"),
+        out.contains("4 files checked (13 objects): 7 errors, 2 warnings"),
         "{out}"
     );
     assert!(!out.contains("FIXTURE-SECRET"));
@@ -144,7 +144,7 @@ fn check_prints_sarif() {
     let log: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(log["version"], "2.1.0");
     let results = log["runs"][0]["results"].as_array().unwrap();
-    assert_eq!(results.len(), 8);
+    assert_eq!(results.len(), 9);
     assert!(results.iter().any(|r| r["ruleId"] == "K8S002"
         && r["locations"][0]["physicalLocation"]["region"]["startLine"] == 46));
     // Only `k8s check` speaks SARIF.

@@ -18,6 +18,7 @@
 //! | `K8S005` | warning | a name on an init or ephemeral container (the webhook ignores those) |
 //! | `K8S006` | warning | the pod's hostname is over 15 characters (the NetBIOS limit) |
 //! | `K8S007` | error | a GMSACredentialSpec the API server would refuse (a member of the wrong type) |
+//! | `K8S008` | error | a workload names a GMSACredentialSpec with lint errors (or a refused one) |
 //! | `CSnnn` | as linted | the linter's diagnostics of each GMSACredentialSpec, pruned as the API server stores it |
 //!
 //! No finding quotes a `PluginInput`: the linter's messages never do, and contents are only
@@ -56,6 +57,8 @@ pub enum Rule {
     HostnameTooLong,
     /// `K8S007`.
     SchemaRefused,
+    /// `K8S008`.
+    SpecHasErrors,
 }
 
 impl Rule {
@@ -68,6 +71,7 @@ impl Rule {
         Rule::InitContainerName,
         Rule::HostnameTooLong,
         Rule::SchemaRefused,
+        Rule::SpecHasErrors,
     ];
 
     /// `K8S001`...
@@ -81,6 +85,7 @@ impl Rule {
             Rule::InitContainerName => "K8S005",
             Rule::HostnameTooLong => "K8S006",
             Rule::SchemaRefused => "K8S007",
+            Rule::SpecHasErrors => "K8S008",
         }
     }
 
@@ -113,6 +118,9 @@ impl Rule {
             Rule::HostnameTooLong => "the pod's hostname is longer than 15 characters",
             Rule::SchemaRefused => {
                 "the API server refuses the GMSACredentialSpec (a member of the wrong type)"
+            }
+            Rule::SpecHasErrors => {
+                "the workload names a GMSACredentialSpec with lint errors or that the API server refuses"
             }
         }
     }
@@ -696,6 +704,19 @@ pub fn check(objects: &[Object]) -> Report {
             }
         }
     }
+    // Each spec's first error, for the workloads that name it.
+    let mut spec_errors: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+    for f in &findings {
+        if f.severity == Severity::Error
+            && let Some(name) = f.object.strip_prefix("GMSACredentialSpec ")
+            && let Some((n, _)) = specs.get_key_value(name)
+        {
+            let entry = spec_errors
+                .entry(n.as_str())
+                .or_insert((0, format!("{}:{}", f.location.file, f.location.line)));
+            entry.0 += 1;
+        }
+    }
     // The workloads.
     for o in objects {
         let Some((pod, at)) = pod_spec(&o.value) else {
@@ -806,6 +827,17 @@ pub fn check(objects: &[Object]) -> Report {
                 );
                 continue;
             };
+            if let Some((n, first)) = spec_errors.get(name) {
+                push(
+                    Rule::SpecHasErrors,
+                    format!(
+                        "GMSACredentialSpec `{}` has {n} error{} (the first at {first}): ccg.exe would fail on it, or the API server refuses it",
+                        shown(name),
+                        if *n == 1 { "" } else { "s" }
+                    ),
+                    "fix the GMSACredentialSpec (its findings say how); the pod starts but gets no domain identity until then".to_owned(),
+                );
+            }
             if !rbac_allows(&roles, &bindings, ns, sa, name) {
                 push(
                     Rule::RbacDenied,

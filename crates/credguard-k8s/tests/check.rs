@@ -71,6 +71,14 @@ fn the_cluster_fixtures_give_each_finding_at_its_line() {
             "Deployment web/webapp2-frontend",
             Some("iis"),
         ),
+        // ... and webapp2-credspec has a lint error (CS011 above).
+        (
+            "03-workloads.yaml",
+            46,
+            "K8S008",
+            "Deployment web/webapp2-frontend",
+            Some("iis"),
+        ),
         ("04-list.json", 11, "K8S001", "Pod web/typo", None),
         (
             "04-list.json",
@@ -107,7 +115,7 @@ fn the_cluster_fixtures_give_each_finding_at_its_line() {
         })
         .collect();
     assert_eq!(got, want, "{:#?}", r.findings);
-    assert_eq!((r.errors, r.warnings), (6, 2));
+    assert_eq!((r.errors, r.warnings), (7, 2));
     assert_eq!(r.exit_code(), 1);
     assert_eq!(r.files.len(), 4);
     // The allowed ones: webapp1 through its RoleBinding, the CronJob through the
