@@ -502,14 +502,15 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Object>, (Option<u32>, String
 /// A parser message without its ` at line N column M` (relative to the document, while
 /// the line reported is the file's).
 fn without_location(message: &str) -> String {
-    let Some(i) = message.find(" at line ") else {
-        return message.to_owned();
-    };
-    let rest = &message[i + " at line ".len()..];
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    let rest = rest.strip_prefix(" column ").unwrap_or(rest);
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-    format!("{}{rest}", &message[..i])
+    let mut out = message.to_owned();
+    while let Some(i) = out.find(" at line ") {
+        let rest = &out[i + " at line ".len()..];
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        let rest = rest.strip_prefix(" column ").unwrap_or(rest);
+        let rest = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+        out = format!("{}{rest}", &out[..i]);
+    }
+    out
 }
 
 /// The line of an item whose `name` is `name`: the line of `"kind"` before it is not

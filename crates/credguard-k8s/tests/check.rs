@@ -388,3 +388,32 @@ fn rbac_is_evaluated_as_the_api_server_does() {
         role.replace("namespace: app", "namespace: other")
     )));
 }
+
+#[test]
+fn syntax_errors_have_the_file_line_in_later_documents() {
+    let text = "# first\nkind: ServiceAccount\nmetadata: {name: a}\n---\nkind: Pod\nmetadata:\n  name: [b\n";
+    let (line, message) = credguard_k8s::check::parse("f.yaml", text).unwrap_err();
+    assert!(line.is_some_and(|l| l >= 7), "{line:?} {message}");
+    assert!(!message.contains(" at line "), "{message}");
+    // Comments-only and empty documents are no objects; a `List` is unpacked.
+    let objects = credguard_k8s::check::parse(
+        "f.yaml",
+        "---\n# nothing\n---\napiVersion: v1\nkind: List\nitems:\n- kind: ServiceAccount\n  metadata:\n    name: a\n- kind: ServiceAccount\n  metadata:\n    name: b\n",
+    )
+    .unwrap();
+    let lines: Vec<u32> = objects.iter().map(|o| o.line).collect();
+    assert_eq!(lines, [9, 12]);
+}
+
+#[test]
+fn odd_shapes_are_no_panic_and_no_finding() {
+    let text = "kind: Pod\nmetadata: 5\nspec:\n  containers: {a: 1}\n  securityContext:\n    windowsOptions: [1]\n---\nkind: Deployment\nspec:\n  template: []\n---\nkind: RoleBinding\napiVersion: rbac.authorization.k8s.io/v1\nsubjects: 7\nroleRef: null\n---\nkind: GMSACredentialSpec\napiVersion: windows.k8s.io/v1\nmetadata: {name: [x]}\ncredspec: []\n---\n- a\n- b\n---\n42\n---\nkind: Pod\nspec:\n  initContainers:\n  - securityContext: {windowsOptions: {gmsaCredentialSpecName: 5, gmsaCredentialSpec: {}}}\n";
+    let objects = credguard_k8s::check::parse("odd.yaml", text).unwrap();
+    let r = credguard_k8s::check::check(&objects);
+    // The spec without a usable name and with a credspec of the wrong type is refused.
+    assert!(
+        r.findings.iter().all(|f| f.rule == "K8S007"),
+        "{:?}",
+        r.findings
+    );
+}
