@@ -376,9 +376,11 @@ mod tests {
             "--namespace",
             "k8s.io",
             "--interval",
-            "1m 30s",
+            "90s",
             "--grace",
-            "0s",
+            "500ms",
+            "--source-timeout",
+            "3s",
             "--metrics-listen",
             "127.0.0.1:9464",
         ])
