@@ -31,16 +31,16 @@ fi
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 [[ ${#flags[@]} -gt 0 ]] || flags=(--alive-from "containerd:$work/nobody.sock")
-"$binary" --backend emulator --state-dir "$work/state" --log-level warn agent \
+"$binary" --backend emulator --state-dir "$work/state" --log-level info agent \
     --interval 1s "${flags[@]}" >"$work/out.txt" 2>"$work/err.txt" &
 pid=$!
 
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
-# Let it start (its first round) before measuring; 60 s bounds a hang.
+# Let it start before measuring; 60 s bounds a hang.
 for _ in $(seq 600); do
-    [[ -s $work/err.txt ]] && break
+    grep -q "agent started" "$work/err.txt" && break
     kill -0 "$pid" 2>/dev/null || { cat "$work/err.txt" >&2; exit 1; }
     sleep 0.1
 done
