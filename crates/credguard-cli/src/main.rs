@@ -154,6 +154,10 @@ enum Command {
     #[command(after_help = commands::explain::EXAMPLES)]
     Explain(commands::explain::ExplainArgs),
 
+    /// Check credential specs in Kubernetes: the admission webhook.
+    #[command(subcommand, name = "k8s", after_help = commands::k8s::EXAMPLES)]
+    K8s(commands::k8s::K8sCommand),
+
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on standard
     /// output.
     #[command(after_help = commands::completions::EXAMPLES)]
@@ -244,6 +248,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Man(args) => return commands::man::run(Cli::command(), &args),
         Command::Version => return commands::version::run(cli.global.output),
         Command::Explain(args) => return commands::explain::run(cli.global.output, &args),
+        Command::K8s(cmd) => return commands::k8s::run(cli.global.output, &cmd),
         command => command,
     };
     // Off Windows doctor has nothing to check: it says so before anything else is read.
@@ -259,9 +264,11 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
         Command::Doctor(args) => commands::doctor::run(&ctx, &args),
         // Returned above.
-        Command::Completions(_) | Command::Man(_) | Command::Version | Command::Explain(_) => {
-            Ok(Exit::Ok)
-        }
+        Command::Completions(_)
+        | Command::Man(_)
+        | Command::Version
+        | Command::Explain(_)
+        | Command::K8s(_) => Ok(Exit::Ok),
     }
 }
 
