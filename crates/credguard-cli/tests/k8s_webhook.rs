@@ -3,13 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-
 use common::{Env, p};
-use rustls_pki_types::ServerName;
-use tokio_rustls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 fn cert(
     env: &Env,
@@ -24,77 +18,91 @@ fn cert(
     (cert, key, made)
 }
 
-/// `GET /healthz` over TLS, trusting exactly `trusted`: the status line.
-fn healthz(addr: &str, trusted: &rcgen::Certificate) -> String {
-    let mut roots = RootCertStore::empty();
-    roots.add(trusted.der().clone()).unwrap();
-    let config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let conn = ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
-        .unwrap();
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(common::DEADLINE)).unwrap();
-    let mut tls = StreamOwned::new(conn, tcp);
-    tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = Vec::new();
-    let _ = tls.read_to_end(&mut response);
-    String::from_utf8_lossy(&response)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_owned()
-}
-
+/// Serving and stopping: SIGTERM is Unix's (the Windows suite runs the other tests).
 #[cfg(unix)]
-#[test]
-fn serves_healthz_over_tls_and_exits_0_on_sigterm() {
-    let env = Env::new();
-    let (cert, key, made) = cert(&env);
-    let mut server = env.spawn(&[
-        "--log-level",
-        "info",
-        "k8s",
-        "webhook",
-        "--listen",
-        "127.0.0.1:0",
-        "--tls-cert",
-        p(&cert),
-        "--tls-key",
-        p(&key),
-    ]);
-    let mut addr = String::new();
-    server.wait_until("the serving line", || {
-        let err = server_stderr(&env);
-        match err
-            .split("https://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-        {
-            Some(a) if err.contains("/validate") => {
-                addr = a.to_owned();
-                true
-            }
-            _ => false,
-        }
-    });
-    assert_eq!(healthz(&addr, &made.cert), "HTTP/1.1 200 OK");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(server.finish(), 0, "{}", server.stderr());
-    assert!(server.stderr().contains("stopped"), "{}", server.stderr());
-}
+mod serving {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::Arc;
 
-/// The standard error of the one process spawned in `env` so far.
-fn server_stderr(env: &Env) -> String {
-    std::fs::read_to_string(env.dir.path().join("stderr-0.txt")).unwrap_or_default()
+    use rustls_pki_types::ServerName;
+    use tokio_rustls::rustls::{self, ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+    use super::cert;
+    use super::common::{self, Env, p};
+
+    /// `GET /healthz` over TLS, trusting exactly `trusted`: the status line.
+    fn healthz(addr: &str, trusted: &rcgen::Certificate) -> String {
+        let mut roots = RootCertStore::empty();
+        roots.add(trusted.der().clone()).unwrap();
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let conn =
+            ClientConnection::new(Arc::new(config), ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(common::DEADLINE)).unwrap();
+        let mut tls = StreamOwned::new(conn, tcp);
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response);
+        String::from_utf8_lossy(&response)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    #[test]
+    fn serves_healthz_over_tls_and_exits_0_on_sigterm() {
+        let env = Env::new();
+        let (cert, key, made) = cert(&env);
+        let mut server = env.spawn(&[
+            "--log-level",
+            "info",
+            "k8s",
+            "webhook",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            p(&cert),
+            "--tls-key",
+            p(&key),
+        ]);
+        let mut addr = String::new();
+        server.wait_until("the serving line", || {
+            let err = server_stderr(&env);
+            match err
+                .split("https://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+            {
+                Some(a) if err.contains("/validate") => {
+                    addr = a.to_owned();
+                    true
+                }
+                _ => false,
+            }
+        });
+        assert_eq!(healthz(&addr, &made.cert), "HTTP/1.1 200 OK");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(server.finish(), 0, "{}", server.stderr());
+        assert!(server.stderr().contains("stopped"), "{}", server.stderr());
+    }
+
+    /// The standard error of the one process spawned in `env` so far.
+    fn server_stderr(env: &Env) -> String {
+        std::fs::read_to_string(env.dir.path().join("stderr-0.txt")).unwrap_or_default()
+    }
 }
 
 #[test]

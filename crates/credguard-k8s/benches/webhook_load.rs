@@ -109,7 +109,7 @@ fn main() {
         let server = support::start(Limits::default()).await;
         println!(
             "webhook_load: {} CPUs available (client and server share them)",
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         );
         for connections in [1, 16, 64] {
             level(&server, connections, None, warmup, measure).await;

@@ -295,7 +295,7 @@ async fn a_thousand_concurrent_requests_each_get_their_own_answer() {
         let per_connection = if h2 { 40 } else { 1 };
         for _ in 0..per_connection {
             let uid = format!("uid-{n:04}");
-            let deny = n % 3 == 0;
+            let deny = n.is_multiple_of(3);
             let body = pod_review(&uid, if deny { &bad } else { &good });
             let mut client = match &client {
                 support::Client::H2(s) => support::Client::H2(s.clone()),
