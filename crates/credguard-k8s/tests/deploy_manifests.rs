@@ -383,3 +383,105 @@ fn the_agent_runs_as_a_hostprocess_daemonset_with_its_cli_contract() {
         ])
     );
 }
+
+/// The pods webhook's `matchConditions`, evaluated with a CEL engine over pods: it must send
+/// exactly the pods that carry inline contents somewhere (the only ones the webhook can deny).
+#[test]
+fn the_pod_match_condition_sends_exactly_the_pods_with_inline_contents() {
+    let docs = all_documents();
+    let config = find(&docs, "ValidatingWebhookConfiguration", "credguard-webhook");
+    let pods_webhook = config["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["rules"][0]["resources"] == json!(["pods"]))
+        .expect("a webhook for pods");
+    let conditions = pods_webhook["matchConditions"].as_array().unwrap();
+    assert_eq!(conditions.len(), 1);
+    let expression = conditions[0]["expression"].as_str().unwrap();
+    let env = std::sync::Arc::new(cel::Env::stdlib());
+    let program = env
+        .compile(expression)
+        .unwrap_or_else(|e| panic!("does not compile: {e:?}"));
+    let sent = |pod: &Value| {
+        let mut ctx = cel::Context::with_env(std::sync::Arc::clone(&env));
+        ctx.add_variable("object", pod).unwrap();
+        ctx.add_variable_from_value("oldObject", cel::Value::Null);
+        ctx.add_variable("request", json!({"operation": "CREATE", "resource": {"group": "", "version": "v1", "resource": "pods"}}))
+            .unwrap();
+        match program.execute(&ctx) {
+            Ok(cel::Value::Bool(b)) => b,
+            other => {
+                panic!("not a bool (the API server would fail the condition): {other:?}\n{pod}")
+            }
+        }
+    };
+    let container = |extra: Value| {
+        let mut c = json!({"name": "c", "image": "i"});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let inline = json!({"securityContext": {"windowsOptions": {"gmsaCredentialSpec": "{}"}}});
+    let name_only =
+        json!({"securityContext": {"windowsOptions": {"gmsaCredentialSpecName": "webapp01"}}});
+    let pod = |spec: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec});
+    let cases = [
+        // The fixture the API server sends after windows-gmsa expanded the name: pod level.
+        (support_fixture_pod(), true),
+        (
+            pod(json!({"containers": [container(inline.clone())]})),
+            true,
+        ),
+        (
+            pod(
+                json!({"containers": [container(json!({}))], "initContainers": [container(inline.clone())]}),
+            ),
+            true,
+        ),
+        (
+            pod(
+                json!({"containers": [container(json!({}))], "ephemeralContainers": [container(inline.clone())]}),
+            ),
+            true,
+        ),
+        // A Linux pod, a Windows pod without gMSA, a name the mutating webhook did not expand.
+        (pod(json!({"containers": [container(json!({}))]})), false),
+        (
+            pod(
+                json!({"os": {"name": "windows"}, "nodeSelector": {"kubernetes.io/os": "windows"}, "containers": [container(json!({}))]}),
+            ),
+            false,
+        ),
+        (
+            pod(
+                json!({"securityContext": {"runAsNonRoot": true}, "containers": [container(json!({"securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}}))]}),
+            ),
+            false,
+        ),
+        (
+            pod(json!({"containers": [container(name_only.clone())]})),
+            false,
+        ),
+        (
+            pod(
+                json!({"securityContext": name_only["securityContext"].clone(), "containers": [container(json!({}))]}),
+            ),
+            false,
+        ),
+    ];
+    for (pod, expected) in cases {
+        assert_eq!(sent(&pod), expected, "{pod}");
+    }
+}
+
+/// The pod of the webhook's Pod CREATE fixture (inline contents at pod level).
+fn support_fixture_pod() -> Value {
+    let path = format!(
+        "{}/tests/fixtures/review_pod_create.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let review: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    review["request"]["object"].clone()
+}
