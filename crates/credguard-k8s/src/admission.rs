@@ -13,6 +13,9 @@
 //!   errors, or contents that are not a credential spec at all, is denied. Validating webhooks
 //!   run after the mutating windows-gmsa webhook has expanded `gmsaCredentialSpecName` into
 //!   those contents, so this is the spec the node will get;
+//! - on UPDATE only what changed is judged (a GMSACredentialSpec whose `credspec` is unchanged,
+//!   a pod's contents that were there before, are allowed): a spec stored earlier must not
+//!   block a label change, a finalizer's removal or an ephemeral container;
 //! - lint warnings become the response's `warnings` (each at most [`MAX_WARNING_CHARS`]
 //!   characters, the length the API server keeps), errors the denial's message;
 //! - `DELETE` and `CONNECT`, and objects of any other kind, are allowed without warnings;
@@ -403,9 +406,28 @@ fn judge(request: &AdmissionRequest) -> Vec<Finding> {
     let Some(object) = request.object.as_ref() else {
         return Vec::new();
     };
+    // On UPDATE only what changes is judged: a spec stored before (before the webhook, or
+    // while it was unreachable) must not block a label change, a finalizer's removal or an
+    // ephemeral container added for debugging.
+    let old = match request.operation {
+        Operation::Update => request.old_object.as_ref(),
+        _ => None,
+    };
     match (request.kind.group.as_str(), request.kind.kind.as_str()) {
-        (GMSA_GROUP, "GMSACredentialSpec") => judge_gmsa(object),
-        ("", "Pod") => judge_pod(object),
+        (GMSA_GROUP, "GMSACredentialSpec") => match old {
+            Some(old) if old.get("credspec") == object.get("credspec") => Vec::new(),
+            _ => judge_gmsa(object),
+        },
+        ("", "Pod") => {
+            let before = old.map(inline_specs).unwrap_or_default();
+            let mut out = Vec::new();
+            for (place, contents) in inline_specs(object) {
+                if !before.contains(&(place.clone(), contents)) {
+                    judge_inline(&place, contents, &mut out);
+                }
+            }
+            out
+        }
         _ => Vec::new(),
     }
 }
@@ -439,14 +461,16 @@ fn lint_findings(place: &str, doc: &SpecDocument) -> Vec<Finding> {
         .collect()
 }
 
-/// The inline contents of a pod: pod level, then each container list in order.
-fn judge_pod(pod: &Value) -> Vec<Finding> {
+/// The inline contents of a pod, each with where it is (`the pod's securityContext`,
+/// `container "iis"`, ...): pod level, then init containers, containers and ephemeral
+/// containers in order.
+fn inline_specs(pod: &Value) -> Vec<(String, &str)> {
     let Some(spec) = pod.get("spec") else {
         return Vec::new();
     };
     let mut out = Vec::new();
     if let Some(contents) = gmsa_contents(spec) {
-        judge_inline("the pod's securityContext", contents, &mut out);
+        out.push(("the pod's securityContext".to_owned(), contents));
     }
     for list in ["initContainers", "containers", "ephemeralContainers"] {
         let Some(containers) = spec.get(list).and_then(Value::as_array) else {
@@ -465,7 +489,7 @@ fn judge_pod(pod: &Value) -> Vec<Finding> {
                 "ephemeralContainers" => "ephemeral container",
                 _ => "container",
             };
-            judge_inline(&format!("{what} {name}"), contents, &mut out);
+            out.push((format!("{what} {name}"), contents));
         }
     }
     out

@@ -323,3 +323,49 @@ fn the_fixtures_round_trip_through_the_types() {
         assert_eq!(back, expected, "{name}");
     }
 }
+
+#[test]
+fn an_update_judges_only_what_changed() {
+    // A GMSACredentialSpec stored with an error (before the webhook): a label change passes.
+    let mut review = fixture("review_gmsa_create.json");
+    review["request"]["operation"] = json!("UPDATE");
+    let spec = review["request"]["object"]["credspec"].take();
+    review["request"]["object"]["credspec"] = with_account_sid(spec);
+    review["request"]["oldObject"] = review["request"]["object"].clone();
+    review["request"]["object"]["metadata"]["labels"] = json!({"team": "web"});
+    let r = response(review);
+    assert!(r.allowed && r.warnings.is_empty(), "{r:?}");
+
+    // A pod stored with an error at pod level; an ephemeral container added (the
+    // `ephemeralcontainers` subresource sends the whole pod).
+    let mut review = pod_with_inline(&with_account_sid(secret_spec()).to_string());
+    review["request"]["operation"] = json!("UPDATE");
+    review["request"]["subResource"] = json!("ephemeralcontainers");
+    review["request"]["oldObject"] = review["request"]["object"].clone();
+    let debug = |spec: Option<Value>| {
+        let mut c =
+            json!({"name": "debug", "image": "mcr.microsoft.com/windows/nanoserver:ltsc2022"});
+        if let Some(spec) = spec {
+            c["securityContext"] =
+                json!({"windowsOptions": {"gmsaCredentialSpec": spec.to_string()}});
+        }
+        c
+    };
+    let mut plain = review.clone();
+    plain["request"]["object"]["spec"]["ephemeralContainers"] = json!([debug(None)]);
+    assert!(
+        response(plain).allowed,
+        "the old pod-level error is not judged again"
+    );
+    let mut bad = review.clone();
+    bad["request"]["object"]["spec"]["ephemeralContainers"] =
+        json!([debug(Some(with_account_sid(secret_spec())))]);
+    let r = response(bad);
+    assert!(!r.allowed);
+    let message = r.status.unwrap().message;
+    assert!(
+        message.contains("ephemeral container \"debug\": CS011"),
+        "{message}"
+    );
+    assert!(!message.contains("the pod's securityContext"), "{message}");
+}
