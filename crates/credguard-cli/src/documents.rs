@@ -514,6 +514,68 @@ pub struct VersionDoc {
     pub target: String,
 }
 
+/// `k8s policy`: a Kubernetes `List` of the ValidatingAdmissionPolicies and their bindings,
+/// which `kubectl apply -f -` takes as it is (so its fields are Kubernetes' camelCase, not
+/// credguard's snake_case).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K8sPolicyDoc {
+    /// `v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    /// `List`.
+    pub kind: String,
+    /// The error policy and its binding, the warning policy and its binding.
+    #[schemars(schema_with = "kubernetes_objects")]
+    pub items: Vec<Value>,
+}
+
+fn kubernetes_objects(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "array",
+        "description": "ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding objects (admissionregistration.k8s.io/v1), as Kubernetes writes them.",
+        "items": {
+            "type": "object",
+            "required": ["apiVersion", "kind", "metadata", "spec"],
+            "properties": {
+                "apiVersion": {"const": "admissionregistration.k8s.io/v1"},
+                "kind": {"enum": ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]}
+            }
+        }
+    })
+}
+
+/// `k8s check`: the findings, file by file, and the files that could not be read.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct K8sCheckDoc {
+    /// The files read, in the order checked.
+    pub files: Vec<String>,
+    /// How many Kubernetes objects were read.
+    pub objects: usize,
+    /// What the check found, each with its rule (`K8S001`..., or a lint code), file and line.
+    pub findings: Vec<credguard_k8s::check::Finding>,
+    /// Files that could not be read or parsed (exit 2).
+    pub unreadable: Vec<credguard_k8s::check::Unreadable>,
+    /// How many findings are errors (exit 1 when any).
+    pub errors: usize,
+    /// How many findings are warnings.
+    pub warnings: usize,
+}
+
+impl From<&credguard_k8s::check::Report> for K8sCheckDoc {
+    fn from(r: &credguard_k8s::check::Report) -> Self {
+        K8sCheckDoc {
+            files: r.files.clone(),
+            objects: r.objects,
+            findings: r.findings.clone(),
+            unreadable: r.unreadable.clone(),
+            errors: r.errors,
+            warnings: r.warnings,
+        }
+    }
+}
+
 /// Every command's schema, by the name of its file under `docs/schema/` (without `.json`):
 /// the command's words joined by `-`, and `error` for [`ErrorDoc`].
 #[cfg(test)]
@@ -548,6 +610,8 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("version", schema::<VersionDoc>()),
         ("doctor", schema::<credguard::doctor::Report>()),
         ("explain", schema::<credguard::explain::Report>()),
+        ("k8s-policy", schema::<K8sPolicyDoc>()),
+        ("k8s-check", schema::<K8sCheckDoc>()),
     ]
 }
 

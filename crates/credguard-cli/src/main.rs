@@ -64,6 +64,7 @@ Examples:
   credguard credspec validate contoso_webapp01.json
   credguard doctor --credspec contoso_webapp01.json
   credguard explain 'winapi error #3489792023'
+  credguard k8s check manifests/
   credguard --backend emulator --state-dir /tmp/credguard-try probe \\
       --credspec contoso_webapp01.json";
 
@@ -92,7 +93,8 @@ pub struct GlobalArgs {
 
     /// How results are printed on standard output: `json` prints exactly one JSON document
     /// (an `{"error": ...}` document when the command fails before it has a result; schemas
-    /// in docs/schema/), `jsonl` prints an array result one element a line.
+    /// in docs/schema/), `jsonl` prints an array result one element a line; `k8s check`
+    /// also takes `sarif` (SARIF 2.1.0).
     #[arg(long, global = true, value_enum, default_value = "text")]
     pub output: OutputFormat,
 
@@ -154,8 +156,10 @@ enum Command {
     #[command(after_help = commands::explain::EXAMPLES)]
     Explain(commands::explain::ExplainArgs),
 
-    /// Check credential specs in Kubernetes: the admission webhook.
-    #[command(subcommand, name = "k8s", after_help = commands::k8s::EXAMPLES)]
+    /// Credential specs in Kubernetes: a ValidatingAdmissionPolicy generated from the linter
+    /// (`policy`), an offline check of manifests for CI (`check`), an admission webhook
+    /// (`webhook`). See docs/KUBERNETES.md for which to choose.
+    #[command(subcommand, after_help = commands::k8s::EXAMPLES)]
     K8s(commands::k8s::K8sCommand),
 
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on standard
@@ -175,9 +179,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let (args, sarif) = sarif_output(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => return usage_exit(&e, OutputFormat::requested(std::env::args_os())),
+        Err(e) => return usage_exit(&e, OutputFormat::requested(args)),
     };
     let format = cli.global.output;
     if let Err(e) = logging::init(cli.global.log_level.as_deref(), cli.global.log_format) {
@@ -186,7 +191,7 @@ fn main() -> ExitCode {
     }
     // The exit status is the command's own, whatever became of standard output: a reader
     // that went away (`| head -1`) loses the output, not the result.
-    let code = match run(cli) {
+    let code = match run(cli, sarif) {
         Ok(code) => code,
         Err(e) => {
             output::print_error(format, &e);
@@ -235,7 +240,45 @@ fn usage_exit(e: &clap::Error, format: OutputFormat) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn run(cli: Cli) -> Result<Exit, CliError> {
+/// `--output sarif`, which only `k8s check` prints: taken out of the arguments (as
+/// `--output json`, so errors are JSON documents) when the arguments name `k8s check`;
+/// anywhere else it stays, and the parser refuses it as any unknown format.
+fn sarif_output(mut args: Vec<std::ffi::OsString>) -> (Vec<std::ffi::OsString>, bool) {
+    let words: Vec<&str> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_str().unwrap_or(""))
+        .take_while(|a| *a != "--")
+        .collect();
+    if !words.windows(2).any(|w| w == ["k8s", "check"]) {
+        return (args, false);
+    }
+    let mut sarif = false;
+    let mut i = 1;
+    while i < args.len() && args[i] != "--" {
+        if args[i] == "--output=sarif" {
+            args[i] = "--output=json".into();
+            sarif = true;
+        } else if args[i] == "--output" && args.get(i + 1).is_some_and(|v| v == "sarif") {
+            args[i + 1] = "json".into();
+            sarif = true;
+        }
+        i += 1;
+    }
+    (args, sarif)
+}
+
+fn run(cli: Cli, sarif: bool) -> Result<Exit, CliError> {
+    if sarif
+        && !matches!(
+            cli.command,
+            Command::K8s(commands::k8s::K8sCommand::Check(_))
+        )
+    {
+        return Err(CliError::usage(
+            "--output sarif is only for `k8s check`; use text, json or jsonl",
+        ));
+    }
     let command = match cli.command {
         // A script and a manual are not results: under JSON, stdout holds JSON only.
         Command::Completions(_) | Command::Man(_) if cli.global.output.is_json() => {
@@ -248,7 +291,7 @@ fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Man(args) => return commands::man::run(Cli::command(), &args),
         Command::Version => return commands::version::run(cli.global.output),
         Command::Explain(args) => return commands::explain::run(cli.global.output, &args),
-        Command::K8s(cmd) => return commands::k8s::run(cli.global.output, &cmd),
+        Command::K8s(cmd) => return commands::k8s::run(cli.global.output, sarif, cmd),
         command => command,
     };
     // Off Windows doctor has nothing to check: it says so before anything else is read.

@@ -150,6 +150,15 @@ fn every_command_prints_one_document_valid_against_its_schema() {
     let secret = p(&secret);
     let fixtures =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../credguard/tests/fixtures/credspecs");
+    let k8s =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../credguard-k8s/tests/fixtures/manifests");
+    let (k8s_cluster, k8s_broken) = (k8s.join("cluster"), k8s.join("broken"));
+    let (k8s_cluster, k8s_broken) = (p(&k8s_cluster).to_owned(), p(&k8s_broken).to_owned());
+    let k8s_clean = env.file(
+        "sa.yaml",
+        b"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: a\n",
+    );
+    let k8s_clean = p(&k8s_clean).to_owned();
     let manifest = fixtures.join("k8s_gmsa_credspec.yaml");
     let manifest = p(&manifest);
     let oci = fixtures.join("oci_config_string.json");
@@ -239,6 +248,13 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         // A server prints no result document: refused under JSON, whatever else is wrong.
         ("error", vec!["k8s", "webhook", "--tls-cert", missing, "--tls-key", missing], 2),
         ("error", vec!["explain", "no code here"], 2),
+        ("k8s-policy", vec!["k8s", "policy"], 0),
+        ("k8s-policy", vec!["k8s", "policy", "--warn-only", "--object-selector", "env=prod"], 0),
+        ("error", vec!["k8s", "policy", "--namespace-selector", "a=b"], 2),
+        ("k8s-check", vec!["k8s", "check", &k8s_cluster], 1),
+        ("k8s-check", vec!["k8s", "check", &k8s_clean], 0),
+        ("k8s-check", vec!["k8s", "check", &k8s_broken], 2),
+        ("error", vec!["k8s", "check"], 2),
         // A script and a manual are not JSON: refused under --output json.
         ("error", vec!["completions", "bash"], 2),
         ("error", vec!["man"], 2),
@@ -254,7 +270,10 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         all.extend_from_slice(args);
         let (code, out, err) = env.run(&all);
         let doc = check(&schemas, schema, &all, code, &out, &err, *want);
-        assert_snake_case(&doc, &format!("{all:?}"));
+        // `k8s policy` prints a Kubernetes `List`, applied as it is: Kubernetes' camelCase.
+        if *schema != "k8s-policy" {
+            assert_snake_case(&doc, &format!("{all:?}"));
+        }
         // `credspec new` prints the spec it generates as is: it is the file asked for.
         assert!(
             args.starts_with(&["credspec", "new"]) || !out.contains("the-plugin-secret"),
