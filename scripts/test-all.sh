@@ -43,6 +43,8 @@ stage() {
 }
 
 stage "cargo test (Linux, the emulator backend)" cargo test --workspace --locked
+stage "the containerd-backed tests, a private containerd (scripts/containerd-tests.sh)" \
+    bash scripts/containerd-tests.sh
 stage "the Windows suite under Wine (scripts/windows-tests.sh, docs/WINDOWS.md)" \
     bash scripts/windows-tests.sh
 stage "fuzzing, 30 s per target (scripts/fuzz.sh --short, docs/RELIABILITY.md)" \

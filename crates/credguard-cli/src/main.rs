@@ -36,7 +36,7 @@ use crate::output::OutputFormat;
 /// Exit codes: 0 success; 1 a check failed; 2 usage or bad input; 3 HCS failure;
 /// 4 not found; 5 already exists (an instance, a utility VM, a file) or busy (another
 /// process is creating or releasing it); 6 denied by policy; 7 local state error;
-/// 8 backend unavailable.
+/// 8 backend unavailable, or a live-set source (--alive-from) could not be asked.
 #[derive(Debug, Parser)]
 #[command(
     name = "credguard",

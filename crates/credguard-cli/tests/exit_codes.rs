@@ -243,6 +243,18 @@ fn a_local_state_failure_is_7() {
     assert!(meaning(7).contains("emulator state"));
 }
 
+#[test]
+fn an_unreachable_live_set_source_is_8_and_removes_nothing() {
+    let env = Env::new();
+    add(&env, "orphan");
+    let source = format!("containerd:{}", env.state().join("no.sock").display());
+    let err = expect(&env, &["reconcile", "--alive-from", &source], 8);
+    assert!(err.contains(&source), "{err}");
+    assert!(err.contains("nothing is removed"), "{err}");
+    assert_eq!(env.ids(), ["orphan"]);
+    assert!(meaning(8).contains("--alive-from"));
+}
+
 #[cfg(not(windows))]
 #[test]
 fn an_unavailable_backend_is_8() {

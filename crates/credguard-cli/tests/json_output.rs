@@ -163,6 +163,10 @@ fn every_command_prints_one_document_valid_against_its_schema() {
     let manifest = p(&manifest);
     let oci = fixtures.join("oci_config_string.json");
     let oci = p(&oci);
+    let no_containerd = format!(
+        "containerd:{}",
+        env.state().join("no-containerd.sock").display()
+    );
 
     // Each run, in order (the state carries over): the schema its output must match
     // (`error` for an error document), its arguments after `--output json`, its exit code.
@@ -209,6 +213,11 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         ("reconcile", vec!["reconcile", "--dry-run", "--alive-none"], 0),
         ("reconcile", vec!["reconcile", "--alive-none"], 0),
         ("error", vec!["reconcile", "--alive", ""], 2),
+        // --alive-from: a source that cannot be reached is exit 8 and removes nothing (the
+        // successes need a containerd: tests/alive_from.rs); an unknown kind is a usage error.
+        ("error", vec!["reconcile", "--alive-from", &no_containerd, "--source-timeout", "5s"], 8),
+        ("error", vec!["reconcile", "--alive-from", "docker"], 2),
+        ("error", vec!["reconcile", "--alive-from", "containerd", "--alive-none"], 2),
         ("probe", vec!["probe", "--credspec", spec], 0),
         ("probe", vec!["probe", "--credspec", spec, "--isolation", "hyperv", "--uvm", "uvm-2"], 0),
         ("emulator-inject", vec!["emulator", "inject", "--api", "HcsGetServiceProperties", "--hresult", "E_FAIL", "--skip", "2"], 0),

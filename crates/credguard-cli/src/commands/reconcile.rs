@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::chain::chain_line;
 use clap::Args;
@@ -26,7 +27,11 @@ Examples:
   # and instances the journal does not know
   credguard reconcile --alive-file running.txt --include-foreign
   # no container runs: remove every active instance
-  credguard reconcile --alive-none";
+  credguard reconcile --alive-none
+  # ask containerd (every namespace) which containers exist
+  credguard reconcile --alive-from containerd --dry-run
+  # containerd at its Windows named pipe, one namespace, and the CRI
+  credguard reconcile --alive-from containerd:npipe:////./pipe/containerd-containerd --namespace k8s.io --alive-from cri";
 
 /// Which containers are really running, for deciding what is an orphan.
 #[derive(Debug, Clone, Args)]
@@ -135,10 +140,85 @@ impl AliveArgs {
     }
 }
 
+/// Where the live set comes from when the container runtime is asked (`--alive-from`).
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Ask the container runtime which containers exist (whatever their state): those are
+    /// alive, and active instances of others are removed. SOURCE is `containerd` or
+    /// `containerd:ADDRESS` (containerd's containers service; default address
+    /// \\.\pipe\containerd-containerd on Windows, /run/containerd/containerd.sock
+    /// elsewhere), or `cri` or `cri:ENDPOINT` (the Kubernetes CRI ListContainers; default
+    /// containerd's address). ADDRESS may be a path, unix:///PATH, \\.\pipe\NAME or
+    /// npipe:////./pipe/NAME. Repeat it: the live set is the union. If any source fails or
+    /// times out, nothing is removed and the exit code is 8.
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        value_parser = parse_source,
+        conflicts_with_all = ["alive", "alive_file", "alive_none"]
+    )]
+    pub alive_from: Vec<credguard_agent::source::SourceSpec>,
+
+    /// Only this containerd namespace (repeatable; default: every namespace). For
+    /// containerd sources only.
+    #[arg(long, value_name = "NS", requires = "alive_from")]
+    pub namespace: Vec<String>,
+
+    /// How long each source may take to answer (e.g. 500ms, 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = credguard_agent::parse_duration)]
+    pub source_timeout: Duration,
+}
+
+fn parse_source(value: &str) -> Result<credguard_agent::source::SourceSpec, String> {
+    value.parse().map_err(|e| format!("{e}"))
+}
+
+impl SourceArgs {
+    /// The reconcile options of the live set the sources give, or `None` without
+    /// --alive-from. One round: a current-thread runtime asks every source at once.
+    pub fn options(&self, include_foreign: bool) -> Result<Option<ReconcileOptions>, CliError> {
+        use credguard_agent::source::{self, SourceOptions, SourceSpec};
+        if self.alive_from.is_empty() {
+            return Ok(None);
+        }
+        if !self.namespace.is_empty()
+            && !self
+                .alive_from
+                .iter()
+                .any(|s| matches!(s, SourceSpec::Containerd { .. }))
+        {
+            return Err(CliError::usage(
+                "--namespace applies to containerd sources only; give --alive-from containerd[:ADDRESS]"
+                    .to_owned(),
+            ));
+        }
+        let options = SourceOptions {
+            namespaces: self.namespace.clone(),
+            timeout: self.source_timeout,
+        };
+        let sources: Vec<_> = self.alive_from.iter().map(|s| s.open(&options)).collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                CliError::new(Exit::State, format!("cannot start the async runtime: {e}"))
+            })?;
+        let live = runtime
+            .block_on(source::live_set(&sources))
+            .map_err(|e| CliError::new(Exit::Unavailable, e))?;
+        source::reconcile_options(live)
+            .map(|o| Some(o.include_foreign(include_foreign)))
+            .map_err(CliError::from)
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
     #[command(flatten)]
     pub alive: AliveArgs,
+
+    #[command(flatten)]
+    pub sources: SourceArgs,
 
     /// Print the plan and change nothing.
     #[arg(long)]
@@ -146,7 +226,10 @@ pub struct ReconcileArgs {
 }
 
 pub fn run(ctx: &Context, args: &ReconcileArgs) -> Result<Exit, CliError> {
-    let opts = args.alive.options()?;
+    let opts = match args.sources.options(args.alive.include_foreign)? {
+        Some(opts) => opts,
+        None => args.alive.options()?,
+    };
     let client = if args.dry_run {
         ctx.client_read_only()?
     } else {
