@@ -165,8 +165,8 @@ enum Command {
     Explain(commands::explain::ExplainArgs),
 
     /// Credential specs in Kubernetes: a ValidatingAdmissionPolicy generated from the linter
-    /// (`policy`), an offline check of manifests for CI (`check`). See docs/KUBERNETES.md for
-    /// which to choose.
+    /// (`policy`), an offline check of manifests for CI (`check`), an admission webhook
+    /// (`webhook`). See docs/KUBERNETES.md for which to choose.
     #[command(subcommand, after_help = commands::k8s::EXAMPLES)]
     K8s(commands::k8s::K8sCommand),
 

@@ -254,6 +254,8 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         ("error", vec!["doctor", "--credspec", &spec], 8),
         ("explain", vec!["explain", "hcs::CreateComputeSystem: winapi error #3489792023"], 0),
         ("explain", vec!["explain", "0x12345678"], 0),
+        // A server prints no result document: refused under JSON, whatever else is wrong.
+        ("error", vec!["k8s", "webhook", "--tls-cert", missing, "--tls-key", missing], 2),
         ("error", vec!["explain", "no code here"], 2),
         ("k8s-policy", vec!["k8s", "policy"], 0),
         ("k8s-policy", vec!["k8s", "policy", "--warn-only", "--object-selector", "env=prod"], 0),

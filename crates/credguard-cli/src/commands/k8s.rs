@@ -1,6 +1,7 @@
 //! `credguard k8s ...`: credential specs checked in Kubernetes, from the one linter.
 //! `policy` prints a ValidatingAdmissionPolicy and its bindings, `check` checks manifests
-//! offline. The work is `credguard_k8s`'s; this prints it. A new subcommand is a variant of
+//! offline, `webhook` serves the admission webhook (in `k8s_webhook`). The work is
+//! `credguard_k8s`'s; this prints it. A new subcommand is a variant of
 //! [`K8sCommand`] and an arm of [`run`].
 
 use std::path::PathBuf;
@@ -17,7 +18,8 @@ pub const EXAMPLES: &str = "\
 Examples:
   credguard k8s policy | kubectl apply -f -
   credguard k8s check manifests/
-  credguard --output sarif k8s check deploy/ > credguard.sarif";
+  credguard --output sarif k8s check deploy/ > credguard.sarif
+  credguard k8s webhook --tls-cert /certs/tls.crt --tls-key /certs/tls.key";
 
 const POLICY_EXAMPLES: &str = "\
 Examples:
@@ -55,6 +57,11 @@ pub enum K8sCommand {
     /// SARIF 2.1.0.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+    /// Serve the validating admission webhook (admission.k8s.io/v1 at /validate, /healthz)
+    /// over TLS: denies GMSACredentialSpecs and Pods whose credential specs have lint errors,
+    /// returns lint warnings as warnings. Runs until SIGTERM or SIGINT (exit 0).
+    #[command(after_help = super::k8s_webhook::EXAMPLES)]
+    Webhook(super::k8s_webhook::WebhookArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +102,7 @@ pub fn run(output: OutputFormat, sarif: bool, cmd: K8sCommand) -> Result<Exit, C
     match cmd {
         K8sCommand::Policy(args) => run_policy(output, &args),
         K8sCommand::Check(args) => Ok(run_check(output, sarif, &args)),
+        K8sCommand::Webhook(args) => super::k8s_webhook::run(output, &args),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod emulator;
 pub mod explain;
 pub mod instances;
 pub mod k8s;
+pub mod k8s_webhook;
 pub mod man;
 pub mod probe;
 pub mod reconcile;
