@@ -42,6 +42,9 @@ echo "containerd-tests.sh: $(containerd --version)"
 status=0
 cargo test --locked -p credguard-agent --features test-support --test containerd -- --ignored || status=1
 cargo test --locked -p credguard-cli --test alive_from -- --ignored || status=1
+# The node agent against the same kind of private containerd: the loop, and the process.
+cargo test --locked -p credguard-agent --features test-support --test agent_containerd -- --ignored || status=1
+cargo test --locked -p credguard-cli --test agent_containerd -- --ignored || status=1
 if [[ $bench -eq 1 ]]; then
     cargo bench --locked -p credguard-agent --features test-support --bench round || status=1
 fi

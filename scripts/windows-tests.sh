@@ -596,6 +596,53 @@ expect "a failed hot-add names the utility VM and the ServiceId (exit 3)" 3 \
     --err "the utility VM \`uvm-absent\` (ServiceId \`" --err "HCS_E_SYSTEM_NOT_FOUND"
 no_lock_files "the failed hot-add's rollback leaves no lock file"
 
+# The node agent (issue 11; docs/WINDOWS.md, "The agent as a Windows service"): its help, its
+# flags checked before it starts, and --service outside the service control manager.
+credguard "$CLI" agent --help
+expect "agent --help documents its flags and ends with examples" 0 \
+    --out "--alive-from <SOURCE>" --out "--metrics-listen <ADDR>" --out "Examples:"
+credguard "$CLI" agent service --help
+expect "agent service --help lists install and uninstall" 0 --out "install" --out "uninstall"
+credguard "$CLI" agent --alive-from nope
+expect "agent --alive-from nope is refused (exit 2)" 2 --err "not a live-set source"
+credguard "$CLI" agent --alive-from containerd --interval 0s
+expect "agent --interval 0s is refused (exit 2)" 2 --err "above zero"
+credguard "$CLI" --backend hcs agent --alive-from containerd --service
+expect "agent --service outside the service control manager says so (exit 8)" 8 \
+    --err "cannot connect to the service control manager"
+
+# Wine's service control manager runs services: install starts `agent --service` (a source
+# nobody serves: failed rounds, nothing removed), its metrics answer, a second install is
+# refused (exit 5), uninstall stops it through its Stop control and deletes it, and again is
+# "not installed" (exit 4).
+# metrics PORT: GET /metrics over bash's /dev/tcp (no curl needed), into $out.
+metrics() {
+    out=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && cat <&3' _ "$1" 2>/dev/null) || true
+}
+credguard "$CLI" --backend emulator agent service install --alive-from containerd --interval 1s \
+    --metrics-listen 127.0.0.1:19464
+expect "agent service install registers and starts the service under Wine's SCM" 0 \
+    --out "service credguard-agent: installed and started"
+deadline=$((SECONDS + 60))
+metrics 19464
+until grep -q '^credguard_agent_rounds_total [1-9]' <<<"$out" || ((SECONDS > deadline)); do
+    sleep 0.2
+    metrics 19464
+done
+code=0
+err=""
+if grep -q '^credguard_agent_failed_rounds_total{source="containerd"} [1-9]' <<<"$out"; then
+    ok "the agent service runs rounds and serves its metrics (a failed source counted)"
+else
+    not_ok "the agent service runs rounds and serves its metrics (a failed source counted)"
+fi
+credguard "$CLI" --backend emulator agent service install --alive-from containerd
+expect "a second agent service install is refused (exit 5)" 5 --err "uninstall it first"
+credguard "$CLI" agent service uninstall
+expect "agent service uninstall stops and deletes it" 0 --out "stopped and uninstalled"
+credguard "$CLI" agent service uninstall
+expect "agent service uninstall of no service says so (exit 4)" 4 --err "does not exist"
+
 printf '\ncredguard.exe under Wine: %d passed, %d failed\n' "$passed" "$failed"
 [[ $failed -eq 0 ]] || die "$failed credguard.exe check(s) under Wine"
 printf 'windows-tests: all passed in %ds\n' $((SECONDS - started))

@@ -10,10 +10,13 @@
 //!   (see the module's docs).
 //! - [`parse_duration`]: durations as the flags take them (`10s`, `2m`).
 //! - `test_support` (feature `test-support`): a private containerd for tests.
+//! - [`agent`]: the loop of `credguard agent` (rounds on an interval and on deletions, the
+//!   grace of foreign instances, shutdown) and its metrics server.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod api;
 mod duration;
 pub mod source;

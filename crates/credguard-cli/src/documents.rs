@@ -514,6 +514,28 @@ pub struct VersionDoc {
     pub target: String,
 }
 
+/// `agent`: printed once, when the agent stops (its record while it runs is its log).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDoc {
+    /// Rounds run, successful or failed.
+    pub rounds: u64,
+    /// Rounds that removed nothing because a source (or HCS) failed.
+    pub failed_rounds: u64,
+    /// Changes made: instances removed, stale journal records dropped.
+    pub removed: u64,
+}
+
+/// `agent service install` and `agent service uninstall`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentServiceDoc {
+    /// The service's name (`credguard-agent`).
+    pub service: String,
+    /// What was done: `installed and started`, `stopped and uninstalled`.
+    pub action: String,
+}
+
 /// `k8s policy`: a Kubernetes `List` of the ValidatingAdmissionPolicies and their bindings,
 /// which `kubectl apply -f -` takes as it is (so its fields are Kubernetes' camelCase, not
 /// credguard's snake_case).
@@ -596,6 +618,9 @@ pub fn schemas() -> Vec<(&'static str, Schema)> {
         ("instances-remove", schema::<RemoveDoc>()),
         ("probe", schema::<ProbeDoc>()),
         ("reconcile", schema::<ReconcileDoc>()),
+        ("agent", schema::<AgentDoc>()),
+        ("agent-service-install", schema::<AgentServiceDoc>()),
+        ("agent-service-uninstall", schema::<AgentServiceDoc>()),
         ("emulator-log", schema::<LogDoc>()),
         ("emulator-inject", schema::<InjectDoc>()),
         ("emulator-reset", schema::<ResetDoc>()),

@@ -53,8 +53,8 @@ pub fn parse_filter(value: &str) -> Result<String, String> {
 }
 
 /// Installs the global subscriber. `level` wins over `CREDGUARD_LOG`, which wins over the
-/// default (`warn`).
-pub fn init(level: Option<&str>, format: LogFormat) -> Result<(), String> {
+/// command's `default` (`warn`; `info` for the agent).
+pub fn init(level: Option<&str>, format: LogFormat, default: &str) -> Result<(), String> {
     let filter = match level {
         Some(l) => {
             EnvFilter::try_new(l).map_err(|e| format!("invalid --log-level `{}`: {e}", shown(l)))?
@@ -63,7 +63,7 @@ pub fn init(level: Option<&str>, format: LogFormat) -> Result<(), String> {
             Ok(v) if !v.trim().is_empty() => parse_filter(&v)
                 .and_then(|v| EnvFilter::try_new(&v).map_err(|e| e.to_string()))
                 .map_err(|e| format!("invalid CREDGUARD_LOG `{}`: {e}", shown(&v)))?,
-            _ => EnvFilter::new("warn"),
+            _ => EnvFilter::new(default),
         },
     };
     let builder = tracing_subscriber::fmt()

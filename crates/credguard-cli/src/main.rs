@@ -137,6 +137,14 @@ enum Command {
     #[command(after_help = commands::reconcile::EXAMPLES)]
     Reconcile(commands::reconcile::ReconcileArgs),
 
+    /// The node agent: reconcile forever, with the live set asked of the container runtime
+    /// (containerd, CRI): a round every --interval and at once after a container is deleted;
+    /// credguard's own instances follow the journal's rules, foreign ones go after --grace;
+    /// nothing is removed while a source fails. Exits 0 on SIGTERM/SIGINT (Ctrl-C, the
+    /// Windows service stop). Also installs itself as a Windows service.
+    #[command(after_help = commands::agent::EXAMPLES)]
+    Agent(commands::agent::AgentArgs),
+
     /// Check, show and generate credential specs.
     #[command(subcommand, after_help = commands::credspec::EXAMPLES)]
     Credspec(commands::credspec::CredspecCommand),
@@ -185,7 +193,17 @@ fn main() -> ExitCode {
         Err(e) => return usage_exit(&e, OutputFormat::requested(args)),
     };
     let format = cli.global.output;
-    if let Err(e) = logging::init(cli.global.log_level.as_deref(), cli.global.log_format) {
+    // The agent logs every removal (info); other commands only warnings and errors.
+    let default_level = if matches!(cli.command, Command::Agent(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    if let Err(e) = logging::init(
+        cli.global.log_level.as_deref(),
+        cli.global.log_format,
+        default_level,
+    ) {
         output::print_error(format, &CliError::usage(e));
         return output::finish(Exit::Usage).into();
     }
@@ -304,6 +322,7 @@ fn run(cli: Cli, sarif: bool) -> Result<Exit, CliError> {
         Command::Probe(args) => commands::probe::run(&ctx, &args),
         Command::Emulator(cmd) => commands::emulator::run(&ctx, cmd),
         Command::Reconcile(args) => commands::reconcile::run(&ctx, &args),
+        Command::Agent(args) => commands::agent::run(&ctx, args),
         Command::Credspec(cmd) => commands::credspec::run(&ctx, cmd),
         Command::Doctor(args) => commands::doctor::run(&ctx, &args),
         // Returned above.
@@ -316,7 +335,7 @@ fn run(cli: Cli, sarif: bool) -> Result<Exit, CliError> {
 }
 
 /// What every command needs from the global options.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Context {
     pub backend: BackendKind,
     pub state_dir: PathBuf,

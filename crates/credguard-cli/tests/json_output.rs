@@ -270,6 +270,14 @@ fn every_command_prints_one_document_valid_against_its_schema() {
         // Usage errors clap reports.
         ("error", vec!["no-such-command"], 2),
         ("error", vec!["--log-level", "[not a directive", "instances", "list"], 2),
+        // The agent: its flags checked before it starts; a Windows service needs Windows.
+        ("error", vec!["agent", "--alive-from", "bogus"], 2),
+        ("error", vec!["agent", "--alive-from", "containerd", "--interval", "0s"], 2),
+        ("error", vec!["agent"], 2),
+        #[cfg(not(windows))]
+        ("error", vec!["agent", "service", "install", "--alive-from", "containerd"], 8),
+        #[cfg(not(windows))]
+        ("error", vec!["agent", "service", "uninstall"], 8),
     ];
     let mut succeeded = BTreeSet::new();
     // What each `inject --clear` dropped: the first fault was used up by the removal.
@@ -329,11 +337,40 @@ fn every_command_prints_one_document_valid_against_its_schema() {
             _ => {}
         }
     }
-    // Every command's schema was met by a successful run (doctor's only on Windows).
+    // The agent runs until it is stopped: one summary document when SIGTERM stops it.
+    #[cfg(unix)]
+    {
+        let args = [
+            "--output",
+            "json",
+            "agent",
+            "--alive-from",
+            "containerd:/nonexistent.sock",
+            "--interval",
+            "1h",
+        ];
+        let mut agent = env.spawn(&args);
+        agent.wait_for_stderr("round failed");
+        agent.terminate();
+        let code = agent.finish();
+        let doc = check(
+            &schemas,
+            "agent",
+            &args,
+            code,
+            &agent.stdout(),
+            &agent.stderr(),
+            0,
+        );
+        assert_eq!(doc["failed_rounds"], 1, "{doc}");
+        succeeded.insert("agent".to_owned());
+    }
+    // Every command's schema was met by a successful run (doctor's and the Windows service's
+    // only on Windows).
     let all: BTreeSet<String> = schemas.keys().filter(|k| *k != "error").cloned().collect();
     let missed: Vec<_> = all
         .difference(&succeeded)
-        .filter(|k| cfg!(windows) || *k != "doctor")
+        .filter(|k| cfg!(windows) || (*k != "doctor" && !k.starts_with("agent-service")))
         .collect();
     assert!(missed.is_empty(), "commands never run: {missed:?}");
 

@@ -19,7 +19,8 @@
 //!   `LocalFree` before the call returns, on every path).
 //! - `registry`: `registry::RegKey`, read-only registry keys, their subkeys and their values
 //!   (string values with `REG_EXPAND_SZ` expanded).
-//! - `service`: `service::service_state`, an installed service's state (`vmcompute`).
+//! - `service`: `service::service_state`, an installed service's state (`vmcompute`), and
+//!   `service::dispatch`, this process run as a service (the dispatcher's `extern` entry).
 //! - `eventlog`: `eventlog::newest_events`, the newest events of a channel as XML.
 //! - `security`: security descriptors from SDDL and of files, their owner and DACL read
 //!   back as text SIDs (`S-1-5-18`), directories created with a descriptor, protected DACLs

@@ -404,3 +404,31 @@ fn gmsa_disabled_policy_denies_before_anything_is_sent() {
     assert!(s.emu.calls().unwrap().is_empty());
     assert!(s.records().is_empty());
 }
+
+/// `within`: only the ids a plan saw before the alive set was listed may change; an instance
+/// (of credguard's, or foreign) created after that is kept, and considered next time.
+#[test]
+fn within_limits_the_changes_to_the_ids_seen_before() {
+    let w = setup();
+    for id in ["old", "new"] {
+        let (_, r) = w.client.create(id, CS1, Isolation::Process).unwrap();
+        let _ = r.detach();
+    }
+    let (_, r) = CcgClient::new(w.emu.clone())
+        .create("new-foreign", CS1, Isolation::Process)
+        .unwrap();
+    let _ = r.detach();
+    let opts = ReconcileOptions::alive_none()
+        .include_foreign(true)
+        .within(["old"]);
+    let done = w.client.reconcile(&opts).unwrap();
+    let action = |id: &str| {
+        done.iter()
+            .find(|d| d.item.container_id == id)
+            .map(|d| d.item.action)
+    };
+    assert_eq!(action("old"), Some(Action::RemoveNotAlive));
+    assert_eq!(action("new"), Some(Action::Keep));
+    assert_eq!(action("new-foreign"), Some(Action::Keep));
+    assert_eq!(w.ids(), ["new", "new-foreign"]);
+}

@@ -1,5 +1,6 @@
 //! One module per `credguard` command.
 
+pub mod agent;
 pub mod completions;
 pub mod credspec;
 pub mod doctor;

@@ -308,6 +308,15 @@ impl Running {
         }
     }
 
+    /// Waits until its standard error contains `text`; fails at once, with its standard
+    /// error, if the process ends first.
+    pub fn wait_for_stderr(&mut self, text: &str) {
+        let path = self.stderr.clone();
+        self.wait_until(&format!("`{text}` on its stderr"), || {
+            std::fs::read_to_string(&path).is_ok_and(|s| s.contains(text))
+        });
+    }
+
     /// Waits for the process to end by itself, up to [`DEADLINE`]: its exit code.
     pub fn finish(&mut self) -> i32 {
         match self.until("end", || false) {
@@ -324,6 +333,26 @@ impl Running {
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Sends SIGTERM (what a service manager's stop sends), through `kill(1)`.
+    #[cfg(unix)]
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends).
+    #[cfg(unix)]
+    pub fn interrupt(&mut self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -INT failed: {status}");
     }
 
     /// Kills the process (SIGKILL on Unix) and reaps it.

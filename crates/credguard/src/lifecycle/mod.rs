@@ -13,6 +13,8 @@
 //! crash interrupted. Under Hyper-V isolation with a utility VM, the instance's HvSocket
 //! service-table entry is hot-added to the VM after creation and removed before release.
 
+#[cfg(feature = "tokio")]
+pub mod asynchronous;
 mod checks;
 mod error;
 mod plan;
@@ -26,6 +28,9 @@ pub use checks::{validate_container_id, validate_credential_spec};
 pub use error::{CcgError, ErrorKind, Missing, Remedy, Step};
 pub use plan::{PLACEHOLDER_SERVICE_ID, Plan, PlannedCall};
 pub use reconcile::ReconcileOptions;
+
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncCcgClient;
 
 use std::sync::Arc;
 

@@ -43,6 +43,7 @@ use crate::wire::ContainerCredentialGuardInstance;
 pub struct ReconcileOptions {
     alive: Option<BTreeSet<String>>,
     include_foreign: bool,
+    within: Option<BTreeSet<String>>,
 }
 
 impl ReconcileOptions {
@@ -86,7 +87,7 @@ impl ReconcileOptions {
         }
         Ok(ReconcileOptions {
             alive: Some(alive),
-            include_foreign: false,
+            ..ReconcileOptions::default()
         })
     }
 
@@ -95,7 +96,7 @@ impl ReconcileOptions {
     pub fn alive_none() -> Self {
         ReconcileOptions {
             alive: Some(BTreeSet::new()),
-            include_foreign: false,
+            ..ReconcileOptions::default()
         }
     }
 
@@ -104,6 +105,20 @@ impl ReconcileOptions {
     #[must_use]
     pub fn include_foreign(mut self, include: bool) -> Self {
         self.include_foreign = include;
+        self
+    }
+
+    /// Changes nothing for an id outside `ids` (it is kept, and considered next time). A
+    /// caller that lists the running containers itself passes the ids a plan made *before*
+    /// that listing saw: an instance created after the listing (whose container the listing
+    /// could not show yet) is then never removed as not alive.
+    #[must_use]
+    pub fn within<I, S>(mut self, ids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.within = Some(ids.into_iter().map(Into::into).collect());
         self
     }
 
@@ -250,6 +265,12 @@ fn decide(
     opts: &ReconcileOptions,
 ) -> (Action, String) {
     let listed = instance.is_some();
+    if opts.within.as_ref().is_some_and(|w| !w.contains(id)) {
+        return (
+            Action::Keep,
+            "not seen before the alive set was listed; considered next time".to_owned(),
+        );
+    }
     let Some(record) = record else {
         let alive = opts.alive.is_some() && opts.is_alive(id);
         return match (busy, listed, opts.include_foreign) {
