@@ -234,12 +234,7 @@ fn walks_stay_in_the_tree_in_name_order_and_refuse_huge_files() {
     let names: Vec<&str> = r
         .files
         .iter()
-        .map(|f| {
-            std::path::Path::new(f)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap()
-        })
+        .map(|f| Path::new(f).file_name().and_then(|n| n.to_str()).unwrap())
         .collect();
     assert_eq!(names, ["a.yml", "z.yaml"]);
     let big = root.join("big.yaml");
